@@ -1,0 +1,40 @@
+"""tensorboard-al: an active-labeling TensorBoard plugin.
+
+`pip install -e .` registers the plugin with TensorBoard (entry point group
+``tensorboard_plugins``) and installs the ``tensorboard-al`` command.  The
+frontend bundle in ``tensorboard_al_plugin/static/`` is built by
+``scripts/install.sh`` (esbuild) before the package is installed.
+"""
+import setuptools
+
+setuptools.setup(
+    name="tensorboard-al",
+    version="0.1.0",
+    description="Label a dataset by looking at it: a semi-supervised t-SNE labeling tab for TensorBoard",
+    packages=setuptools.find_packages(include=["tensorboard_al_plugin", "tensorboard_al_plugin.*"]),
+    package_data={"tensorboard_al_plugin": ["static/*"]},
+    python_requires=">=3.9",
+    install_requires=[
+        "tensorboard>=2.16",
+        "numpy>=1.23",
+        "scipy>=1.9",
+        "scikit-learn>=1.2",
+        "pillow>=9",
+        "tqdm>=4.60",
+        "matplotlib>=3.6",
+        "numba>=0.58",
+    ],
+    extras_require={
+        "tensorflow": ["tensorflow-cpu>=2.16"],
+        "test": ["pytest>=7", "fsspec>=2023.1", "playwright>=1.40", "scikit-image>=0.21"],
+        "bench": ["openTSNE==1.0.4"],
+    },
+    entry_points={
+        "tensorboard_plugins": [
+            "active_labeling = tensorboard_al_plugin.plugin:ActiveLabelingLoader",
+        ],
+        "console_scripts": [
+            "tensorboard-al = tensorboard_al_plugin.cli:main",
+        ],
+    },
+)

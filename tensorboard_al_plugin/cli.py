@@ -1,0 +1,110 @@
+"""The ``tensorboard-al`` command.
+
+Every subcommand explains itself with ``--help``, shows progress on long work,
+and on bad input prints one line ``tensorboard-al: error: ...`` and exits with
+status 2 (usage) or 1 (data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+
+class CLIError(Exception):
+    """Bad input: printed as one line, exit status 1."""
+
+
+def _demo(args) -> int:
+    from .demo import build_demo
+
+    out = build_demo(args.out, progress=not args.quiet)
+    print("wrote the digits demo to %s\nopen it with: tensorboard --logdir %s" % (out, args.out))
+    return 0
+
+
+def _ls(args) -> int:
+    from .logdir.catalog import scan_logdir
+    from .logdir import fs
+
+    if not fs.isdir(args.logdir):
+        raise CLIError("log directory %s does not exist" % args.logdir)
+    sources = scan_logdir(args.logdir)
+    if args.json:
+        print(json.dumps({"logdir": args.logdir, "embeddings": [s.to_json() for s in sources]}, indent=1))
+        return 0
+    if not sources:
+        print("no embeddings found under %s" % args.logdir)
+        return 0
+    header = ("run", "embedding", "rows", "dims", "format", "sprite", "status")
+    table = [header]
+    for s in sources:
+        table.append((s.run, s.name, str(s.rows if s.rows is not None else "?"),
+                      str(s.dims if s.dims is not None else "?"), s.format,
+                      "yes" if (s.sprite and s.ok) else "no", "ok" if s.ok else "BROKEN"))
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for s in sources:
+        for p in s.problems:
+            print("%s/%s: %s" % (s.run, s.name, p))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tensorboard-al",
+        description="Active labeling for TensorBoard: build the demo, list embeddings, "
+                    "export and import labels, run the labeling-efficiency benchmark.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("demo", help="write the bundled digits demo (1,797 images) into a log directory",
+                       description="Write scikit-learn's 1,797 8x8 digits as an embedding with upscaled "
+                                   "thumbnails and the true digit as a metadata column (no labels applied).")
+    p.add_argument("--out", default="demo_logs", help="log directory to write (default: demo_logs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("ls", help="list the embeddings of a log directory",
+                       description="List every embedding found under LOGDIR (this plugin's format and the "
+                                   "stock Projector's), with rows, dims, format, sprite and problems.")
+    p.add_argument("logdir", metavar="LOGDIR")
+    p.add_argument("--json", action="store_true", help="print JSON (the names other commands take)")
+    p.set_defaults(func=_ls)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Subcommands defined next to the code they drive (labels, benchmark) add
+# themselves here; see register_* functions below.
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    # TensorFlow, when installed and needed (checkpoints, remote logdirs), is chatty at import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print("tensorboard-al: error: %s" % e, file=sys.stderr)
+        return 1
+    except (ValueError, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print("tensorboard-al: error: %s" % message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tensorboard-al: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

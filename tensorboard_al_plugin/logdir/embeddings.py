@@ -1,0 +1,388 @@
+"""This plugin's own embedding format and the public writer API.
+
+Layout of one embedding, ``<logdir>/<run>/plugins/active_labeling/<name>/``::
+
+    manifest.json    {"format": "tensorboard-al/1", "name", "rows", "dims",
+                      "tensor": "tensor.bin", "metadata": "metadata.tsv" | null,
+                      "metadata_columns": [...],
+                      "sprite": {"thumb_width", "thumb_height", "per_row", "per_page",
+                                 "pages": ["sprite_0.png", ...]} | null}
+    tensor.bin       rows x dims float32, little-endian, row-major
+    metadata.tsv     header row when there is more than one column (Projector rule)
+    sprite_K.png     atlas pages of at most 8192 x 8192 px
+    labels/          the label store (see docs/LABEL_STORE.md)
+
+The manifest is written last, so a reader never sees a half-written
+embedding.  ``write_embedding`` also adds an entry to the run's
+``projector_config.pbtxt`` so the stock Projector opens the same data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import fs
+from .source import (
+    PLUGIN_NAME,
+    EmbeddingSource,
+    SourceError,
+    SpriteLayout,
+    label_dir_for,
+    parse_metadata_tsv,
+)
+
+FORMAT = "tensorboard-al/1"
+MANIFEST = "manifest.json"
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+def read_manifest(manifest_path: str, logdir: str) -> EmbeddingSource:
+    emb_dir = fs.dirname(manifest_path)
+    run_dir = fs.dirname(fs.dirname(fs.dirname(emb_dir)))  # <run>/plugins/active_labeling/<name>
+    run = fs.relpath(run_dir, logdir)
+    name = os.path.basename(emb_dir.rstrip("/"))
+    where = fs.relpath(manifest_path, logdir)
+    source = EmbeddingSource(run, name, "active_labeling", label_dir=label_dir_for(run_dir, name, False))
+    try:
+        manifest = json.loads(fs.read_text(manifest_path))
+        if manifest.get("format") != FORMAT:
+            raise SourceError("%s has format %r, expected %r" % (where, manifest.get("format"), FORMAT))
+        rows, dims = int(manifest["rows"]), int(manifest["dims"])
+    except SourceError as e:
+        return source.fail(str(e))
+    except (ValueError, KeyError, TypeError) as e:
+        return source.fail("%s is not a valid manifest: %s" % (where, e))
+    source.rows, source.dims = rows, dims
+    tensor_path = fs.join(emb_dir, _child(manifest.get("tensor", "tensor.bin")))
+    expected = rows * dims * 4
+    size = fs.signature(tensor_path)
+    if size is None:
+        return source.fail("%s: tensor file %s is missing" % (where, fs.relpath(tensor_path, logdir)))
+    if size[0] is not None and size[0] != expected:
+        return source.fail("%s has %d bytes, but %d x %d float32 needs %d"
+                           % (fs.relpath(tensor_path, logdir), size[0], rows, dims, expected))
+
+    def load_tensor() -> np.ndarray:
+        data = fs.read_bytes(tensor_path)
+        if len(data) != expected:
+            raise SourceError("%s has %d bytes, but %d x %d float32 needs %d"
+                              % (fs.relpath(tensor_path, logdir), len(data), rows, dims, expected))
+        return np.frombuffer(data, dtype="<f4").reshape(rows, dims)
+
+    source.load_tensor = load_tensor
+
+    if manifest.get("metadata"):
+        meta_path = fs.join(emb_dir, _child(manifest["metadata"]))
+        columns = list(manifest.get("metadata_columns") or [])
+        label = fs.relpath(meta_path, logdir)
+        try:
+            if not fs.exists(meta_path):
+                raise SourceError("metadata file %s is missing" % label)
+            parsed_columns, _ = parse_metadata_tsv(fs.read_bytes(meta_path), label, rows, header=len(columns) > 1)
+            source.metadata_columns = columns if len(columns) == 1 else parsed_columns
+
+            def load_metadata():
+                cols, data = parse_metadata_tsv(fs.read_bytes(meta_path), label, rows, header=len(columns) > 1)
+                return (columns if len(columns) == 1 else cols), data
+
+            source.load_metadata = load_metadata
+        except SourceError as e:
+            source.problems.append("metadata ignored: %s" % e)
+
+    sprite = manifest.get("sprite")
+    if sprite:
+        try:
+            pages = [fs.join(emb_dir, _child(p)) for p in sprite["pages"]]
+            layout = SpriteLayout.for_count(rows, int(sprite["thumb_width"]), int(sprite["thumb_height"]))
+            if layout.pages != len(pages) or layout.per_row != int(sprite["per_row"]):
+                raise SourceError("%s: sprite pages do not match %d thumbnails" % (where, rows))
+            missing = [p for p in pages if not fs.exists(p)]
+            if missing:
+                raise SourceError("sprite page %s is missing" % fs.relpath(missing[0], logdir))
+            source.sprite = layout
+            source.load_sprite_page = lambda k: fs.read_bytes(pages[k])
+        except SourceError as e:
+            source.problems.append("sprite ignored: %s" % e)
+        except (KeyError, TypeError, ValueError) as e:
+            source.problems.append("sprite ignored: %s has an invalid sprite entry (%s)" % (where, e))
+    return source
+
+
+def _child(name: str) -> str:
+    """Manifest entries are plain file names inside the embedding's folder."""
+    if not isinstance(name, str) or "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise SourceError("manifest entry %r is not a plain file name" % (name,))
+    return name
+
+
+# --- writing -----------------------------------------------------------------------
+
+ImagesLike = Union[np.ndarray, Sequence[str], None]
+
+
+def write_embedding(
+    logdir: str,
+    features: Any,
+    *,
+    name: str = "embedding",
+    run: str = ".",
+    images: ImagesLike = None,
+    metadata: Any = None,
+    labels: Optional[Sequence[Any]] = None,
+    thumbnail_size: Optional[int] = None,
+    author: Optional[str] = None,
+    progress: bool = False,
+) -> str:
+    """Write an embedding (features, thumbnails, metadata, labels) into a log directory.
+
+    Args:
+      logdir: the log directory TensorBoard is pointed at (local or remote path).
+      features: (N, D) array-like of floats, N >= 2, D >= 1; stored as float32.
+      name: embedding name, letters, digits, ``.``, ``_`` and ``-``.
+      run: run directory relative to ``logdir`` ("." = the logdir itself).
+      images: optional thumbnails, one per row: an (N, H, W) or (N, H, W, C)
+        array (C in 1, 3, 4; uint8, or floats in [0, 1]), or N image file paths.
+      metadata: optional columns: a dict of name -> N values, or a pandas-like
+        table (``.columns`` and ``table[col]``).  Values become strings and may
+        not hold tabs or newlines.
+      labels: optional initial labels, N entries, None / "" / -1 = unlabeled.
+        Written to the label store as one action (author ``author``).
+      thumbnail_size: thumbnail side in px; default: the image size, upscaled
+        by an integer factor to at least 32 px (small digits stay readable),
+        and images from files fitted into 64 px.
+      progress: show a tqdm progress bar while building the sprite.
+
+    Returns:
+      The embedding's directory.
+    """
+    x = np.asarray(features)
+    if x.ndim != 2:
+        raise ValueError("features must be a 2-D array (rows x dims), got shape %s" % (x.shape,))
+    if x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError("features must have at least 2 rows and 1 column, got shape %s" % (x.shape,))
+    try:
+        x = x.astype("<f4")
+    except (TypeError, ValueError):
+        raise ValueError("features must be numeric, got dtype %s" % x.dtype)
+    if not np.all(np.isfinite(x)):
+        bad = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise ValueError("features row %d holds NaN or infinity" % bad)
+    if not name or not set(name) <= _NAME_CHARS or name in (".", ".."):
+        raise ValueError("name %r must be letters, digits, '.', '_' or '-'" % name)
+    if run not in (".", "") and (run.startswith("/") or ".." in run.replace("\\", "/").split("/")):
+        raise ValueError("run %r must be a relative path inside the logdir" % run)
+    n, d = x.shape
+    columns = _metadata_columns(metadata, n)
+    thumbs = _thumbnails(images, n, thumbnail_size) if images is not None else None
+
+    run_dir = logdir if run in (".", "") else fs.join(logdir, run)
+    emb_dir = fs.join(run_dir, "plugins", PLUGIN_NAME, name)
+    fs.makedirs(emb_dir)
+    fs.write_bytes(fs.join(emb_dir, "tensor.bin"), x.tobytes())
+    manifest = {"format": FORMAT, "name": name, "rows": n, "dims": d, "tensor": "tensor.bin",
+                "metadata": None, "metadata_columns": [], "sprite": None,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if columns:
+        names = list(columns)
+        lines = ["\t".join(names)] if len(names) > 1 else []
+        lines += ["\t".join(columns[c][i] for c in names) for i in range(n)]
+        fs.write_bytes(fs.join(emb_dir, "metadata.tsv"), ("\n".join(lines) + "\n").encode("utf-8"))
+        manifest["metadata"] = "metadata.tsv"
+        manifest["metadata_columns"] = names
+    if thumbs is not None:
+        layout = SpriteLayout.for_count(n, thumbs.shape[2], thumbs.shape[1])
+        pages = _write_sprite_pages(emb_dir, thumbs, layout, progress)
+        manifest["sprite"] = {"thumb_width": layout.thumb_width, "thumb_height": layout.thumb_height,
+                              "per_row": layout.per_row, "per_page": layout.per_page, "pages": pages}
+    fs.write_bytes(fs.join(emb_dir, MANIFEST), json.dumps(manifest, indent=1).encode("utf-8"))
+    _add_projector_entry(run_dir, name, n, d, manifest)
+    _ensure_run_is_visible(run_dir)
+    if labels is not None:
+        _write_initial_labels(label_dir_for(run_dir, name, False), n, labels, author)
+    return emb_dir
+
+
+def _metadata_columns(metadata, n) -> dict:
+    if metadata is None:
+        return {}
+    if hasattr(metadata, "columns") and not isinstance(metadata, Mapping):
+        table = {str(c): metadata[c] for c in list(metadata.columns)}
+    elif isinstance(metadata, Mapping):
+        table = {str(k): v for k, v in metadata.items()}
+    else:
+        raise ValueError("metadata must be a dict of columns or a table with .columns, got %s"
+                         % type(metadata).__name__)
+    out = {}
+    for column, values in table.items():
+        if not column or any(ch in column for ch in "\t\r\n"):
+            raise ValueError("metadata column name %r must be non-empty without tabs or newlines" % column)
+        values = list(values.tolist() if hasattr(values, "tolist") else values)
+        if len(values) != n:
+            raise ValueError("metadata column %r has %d values, features have %d rows" % (column, len(values), n))
+        strings = []
+        for i, v in enumerate(values):
+            s = "" if v is None else str(v)
+            if any(ch in s for ch in "\t\r\n"):
+                raise ValueError("metadata column %r row %d holds a tab or newline: %r" % (column, i, s))
+            strings.append(s)
+        out[column] = strings
+    return out
+
+
+def _thumbnails(images, n, thumbnail_size) -> np.ndarray:
+    """(N, h, w, C) uint8 thumbnails, C in (1, 3, 4)."""
+    from PIL import Image
+
+    if isinstance(images, np.ndarray) and images.dtype.kind in "uifb":
+        arr = images
+        if arr.ndim == 3:
+            arr = arr[..., None]
+        if arr.ndim != 4 or arr.shape[3] not in (1, 3, 4):
+            raise ValueError("images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape %s"
+                             % (images.shape,))
+        if arr.shape[0] != n:
+            raise ValueError("images has %d entries, features have %d rows" % (arr.shape[0], n))
+        if arr.dtype.kind == "f":
+            arr = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255)
+        arr = arr.astype(np.uint8)
+        h, w = arr.shape[1:3]
+        side = thumbnail_size or (max(h, w) * max(1, int(np.ceil(32 / max(h, w)))))
+        if (h, w) == (side, side):
+            return arr
+        if side % h == 0 and side % w == 0 and h == w:
+            k = side // h  # integer upscale: crisp pixels, as digits need
+            return arr.repeat(k, axis=1).repeat(k, axis=2)
+        out = np.empty((n, side, side, arr.shape[3]), np.uint8)
+        for i in range(n):
+            img = Image.fromarray(arr[i, ..., 0] if arr.shape[3] == 1 else arr[i])
+            img = img.resize((side, side), Image.LANCZOS)
+            out[i] = np.asarray(img).reshape(side, side, arr.shape[3])
+        return out
+    paths = list(images)
+    if len(paths) != n:
+        raise ValueError("images has %d entries, features have %d rows" % (len(paths), n))
+    side = thumbnail_size or 64
+    out = np.zeros((n, side, side, 4), np.uint8)
+    for i, p in enumerate(paths):
+        try:
+            with fs.gfile().GFile(str(p), "rb") as f:
+                img = Image.open(io.BytesIO(f.read())).convert("RGBA")
+        except Exception as e:
+            raise ValueError("image %d (%s) cannot be read: %s" % (i, p, e))
+        img.thumbnail((side, side), Image.LANCZOS)
+        x0, y0 = (side - img.width) // 2, (side - img.height) // 2
+        out[i, y0:y0 + img.height, x0:x0 + img.width] = np.asarray(img)
+    return out
+
+
+def _write_sprite_pages(emb_dir, thumbs, layout: SpriteLayout, progress) -> list:
+    from PIL import Image
+
+    n, h, w, c = thumbs.shape
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
+    names = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc="sprite", unit="img")
+    for page, (pw, ph) in enumerate(layout.page_sizes):
+        start = page * layout.per_page
+        count = min(layout.per_page, n - start)
+        canvas = np.zeros((ph, pw, c), np.uint8)
+        rows_full = count // layout.per_row
+        if rows_full:
+            block = thumbs[start:start + rows_full * layout.per_row]
+            block = block.reshape(rows_full, layout.per_row, h, w, c).transpose(0, 2, 1, 3, 4)
+            canvas[: rows_full * h, : layout.per_row * w] = block.reshape(rows_full * h, layout.per_row * w, c)
+        for k in range(rows_full * layout.per_row, count):
+            y, x = (k // layout.per_row) * h, (k % layout.per_row) * w
+            canvas[y:y + h, x:x + w] = thumbs[start + k]
+        buf = io.BytesIO()
+        Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode).save(buf, format="PNG", optimize=False)
+        fname = "sprite_%d.png" % page
+        fs.write_bytes(fs.join(emb_dir, fname), buf.getvalue())
+        names.append(fname)
+        if bar:
+            bar.update(count)
+    if bar:
+        bar.close()
+    return names
+
+
+def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
+    """Add or replace this embedding's entry in the run's projector_config.pbtxt."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    path = fs.join(run_dir, "projector_config.pbtxt")
+    config = ProjectorConfig()
+    if fs.exists(path):
+        try:
+            text_format.Parse(fs.read_text(path), config)
+        except Exception as e:
+            raise ValueError("%s exists but is not a valid projector config (%s); not overwriting it"
+                             % (path, str(e).splitlines()[0]))
+    rel = "plugins/%s/%s/" % (PLUGIN_NAME, name)
+    kept = [e for e in config.embeddings if e.tensor_name != name]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    entry = config.embeddings.add()
+    entry.tensor_name = name
+    entry.tensor_path = rel + "tensor.bin"
+    entry.tensor_shape.extend([n, d])
+    if manifest["metadata"]:
+        entry.metadata_path = rel + manifest["metadata"]
+    sprite = manifest["sprite"]
+    if sprite and len(sprite["pages"]) == 1:
+        # The Projector takes one sprite image; larger atlases are ours only.
+        entry.sprite.image_path = rel + sprite["pages"][0]
+        entry.sprite.single_image_dim.extend([sprite["thumb_width"], sprite["thumb_height"]])
+    fs.write_bytes(path, text_format.MessageToString(config).encode("utf-8"))
+
+
+def _ensure_run_is_visible(run_dir) -> None:
+    """TensorBoard lists a directory as a run only when it holds an event file."""
+    try:
+        if any(f.startswith("events.out.tfevents") for f in fs.listdir(run_dir)):
+            return
+    except Exception:
+        pass
+    import socket
+
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    now = time.time()
+    event = event_pb2.Event(wall_time=now, file_version="brain.Event:2")
+    name = "events.out.tfevents.%010d.%s.%d.active_labeling" % (int(now), socket.gethostname(), os.getpid())
+    buf = io.BytesIO()
+    RecordWriter(buf).write(event.SerializeToString())
+    fs.write_bytes(fs.join(run_dir, name), buf.getvalue())
+
+
+def _write_initial_labels(label_dir, n, labels, author) -> None:
+    values = list(labels)
+    if len(values) != n:
+        raise ValueError("labels has %d entries, features have %d rows" % (len(values), n))
+    groups: dict = {}
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, (int, np.integer)) and v < 0) or v == "":
+            continue
+        groups.setdefault(str(v), []).append(i)
+    if not groups:
+        return
+    from .labels import LabelStore
+
+    store = LabelStore(label_dir, n, default_author=author or "write_embedding")
+    for label, rows in groups.items():
+        store.assign(rows, label, author=author or "write_embedding")
