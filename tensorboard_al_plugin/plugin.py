@@ -203,6 +203,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
     def _serve_metadata(self, request):
         source = self._source(request)
         if source.load_metadata is None:
+            _raise_part_problem(source, "metadata ignored")
             return _respond_json(request, {"columns": [], "data": []})
         columns, data = source.load_metadata()
         return _respond_json(request, {"columns": columns, "data": data})
@@ -210,6 +211,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
     def _serve_sprite(self, request):
         source = self._source(request)
         if source.sprite is None:
+            _raise_part_problem(source, "sprite ignored")
             raise HTTPError(404, "embedding %s of run %s has no sprite images" % (source.name, source.run))
         page = _int_arg(request, "page")
         if page >= source.sprite.pages:
@@ -224,6 +226,13 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
 
     def _layout_routes(self):
         return {}
+
+
+def _raise_part_problem(source, prefix):
+    """A configured but broken part (metadata, sprite) answers with its problem, not as absent."""
+    for problem in source.problems:
+        if problem.startswith(prefix):
+            raise SourceError(problem)
 
 
 def _os_user():
