@@ -54,6 +54,65 @@ def _ls(args) -> int:
     return 0
 
 
+def _open_store(args):
+    """The source and label store of ``--run``/``--embedding`` (names as ``ls --json`` prints them)."""
+    from .logdir import fs
+    from .logdir.catalog import scan_logdir
+    from .logdir.labels import LabelStore
+
+    if not fs.isdir(args.logdir):
+        raise CLIError("log directory %s does not exist" % args.logdir)
+    sources = scan_logdir(args.logdir)
+    matches = [s for s in sources if s.run == args.run and s.name == args.embedding]
+    if not matches:
+        known = ", ".join("--run %s --embedding %s" % (s.run, s.name) for s in sources) or "none"
+        raise CLIError("no embedding %r in run %r under %s (found: %s)" % (args.embedding, args.run,
+                                                                          args.logdir, known))
+    source = matches[0]
+    if not source.ok:
+        raise CLIError("embedding %s of run %s cannot be opened: %s" % (source.name, source.run,
+                                                                         "; ".join(source.problems)))
+    return source, LabelStore(source.label_dir, source.rows, default_author=getattr(args, "user", None))
+
+
+def _metadata_columns(source):
+    if source.load_metadata is None:
+        return {}
+    names, data = source.load_metadata()
+    return dict(zip(names, data))
+
+
+def _export(args) -> int:
+    from .logdir.label_io import export_csv
+
+    source, store = _open_store(args)
+    columns = _metadata_columns(source)
+    if args.out in (None, "-"):
+        n = export_csv(store, sys.stdout, metadata_columns=columns, all_rows=args.all_rows)
+    else:
+        tmp = args.out + ".partial"
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            n = export_csv(store, f, metadata_columns=columns, all_rows=args.all_rows)
+        os.replace(tmp, args.out)
+        print("wrote %d rows to %s" % (n, args.out), file=sys.stderr)
+    return 0
+
+
+def _import(args) -> int:
+    from .logdir.label_io import import_labels
+
+    source, store = _open_store(args)
+    if not os.path.isfile(args.file):
+        raise CLIError("file %s does not exist" % args.file)
+    before = store.state()["version"]
+    state = import_labels(store, args.file, key=args.key, metadata_columns=_metadata_columns(source),
+                          author=args.user)
+    labeled = sum(1 for v in state["labels"] if v is not None)
+    print("imported %s: version %d -> %d, %d of %d rows labeled in %d classes (undo with the tab's Undo)"
+          % (args.file, before, state["version"], labeled, len(state["labels"]), len(state["classes"])))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tensorboard-al",
@@ -76,6 +135,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("logdir", metavar="LOGDIR")
     p.add_argument("--json", action="store_true", help="print JSON (the names other commands take)")
     p.set_defaults(func=_ls)
+
+    def store_args(p):
+        p.add_argument("logdir", metavar="LOGDIR")
+        p.add_argument("--run", required=True, help="run name as `tensorboard-al ls --json` prints it")
+        p.add_argument("--embedding", required=True, help="embedding name as `tensorboard-al ls --json` prints it")
+        p.add_argument("--user", default=None, help="author recorded for writes (default: the OS user)")
+
+    p = sub.add_parser("export", help="write the labels of an embedding as CSV",
+                       description="CSV with a header row: index (row in the tensor), label, author, time, "
+                                   "then every metadata column. Only labeled rows unless --all-rows.")
+    store_args(p)
+    p.add_argument("--out", default=None, help="output file (default: standard output)")
+    p.add_argument("--all-rows", action="store_true", help="include unlabeled rows (empty label)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("import", help="apply labels from a CSV or TSV file as one undoable action",
+                       description="Read a CSV or TSV with columns index and label (other columns ignored), "
+                                   "or match rows by a metadata column with --key. Errors name the bad line; "
+                                   "nothing is written then.")
+    store_args(p)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--key", default=None, metavar="COLUMN",
+                   help="match rows by this metadata column instead of the index column")
+    p.set_defaults(func=_import)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

@@ -222,10 +222,206 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
     # -- labels ----------------------------------------------------------------------
 
     def _label_routes(self):
-        return {}
+        return {
+            "/labels": self._serve_labels,
+            "/labels/assign": self._labels_write("assign"),
+            "/labels/clear": self._labels_write("clear"),
+            "/labels/rename": self._labels_write("rename"),
+            "/labels/merge": self._labels_write("merge"),
+            "/labels/undo": self._labels_write("undo"),
+            "/labels/redo": self._labels_write("redo"),
+            "/labels/history": self._serve_label_history,
+            "/labels/export": self._serve_label_export,
+        }
+
+    def _store(self, source):
+        from .logdir.labels import LabelStore
+
+        if not source.label_dir:
+            raise HTTPError(400, "embedding %s of run %s cannot hold labels" % (source.name, source.run))
+        with self._stores_lock:
+            hit = self._stores.get(source.key)
+            if hit is None or hit[0] is not source:
+                store = LabelStore(source.label_dir, source.rows, default_author=self._default_author)
+                hit = self._stores[source.key] = (source, store)
+                self._publish_label_metadata(source, store)
+            return hit[1]
+
+    def _store_for_body(self, body):
+        run, name = _field(body, "run", str), _field(body, "embedding", str)
+        source = self.catalog.get(run, name)
+        if not source.ok:
+            raise SourceError("embedding %s of run %s cannot be opened: %s"
+                              % (name, run, "; ".join(source.problems)))
+        return source, self._store(source)
+
+    def _labels_write(self, action):
+        def handler(request):
+            from .logdir.labels import ConflictError, LabelError
+
+            body = _json_body(request)
+            source, store = self._store_for_body(body)
+            author = request.headers.get("X-AL-User") or None
+            base = _field(body, "base_version", int, required=False)
+            kw = dict(author=author, base_version=base)
+            try:
+                if action == "assign":
+                    state = store.assign(_rows(body), _field(body, "label", str), **kw)
+                elif action == "clear":
+                    state = store.clear(_rows(body), **kw)
+                elif action == "rename":
+                    state = store.rename(_field(body, "from", str), _field(body, "to", str), **kw)
+                elif action == "merge":
+                    state = store.merge(_field(body, "classes", list), _field(body, "into", str), **kw)
+                else:
+                    state = getattr(store, action)(**kw)
+            except LabelError as e:
+                raise HTTPError(400, str(e))
+            except ConflictError as e:
+                raise HTTPError(409, str(e))
+            self._labels_changed(source, state)
+            return _respond_json(request, state)
+
+        return handler
+
+    def _serve_labels(self, request):
+        source = self._source(request)
+        return _respond_json(request, self._store(source).state())
+
+    def _serve_label_history(self, request):
+        source = self._source(request)
+        since = _int_arg(request, "since") if request.args.get("since") is not None else 0
+        return _respond_json(request, {"records": self._store(source).history(since=since)})
+
+    def _serve_label_export(self, request):
+        import io
+
+        from .logdir.label_io import export_csv
+
+        source = self._source(request)
+        all_rows = request.args.get("all_rows") in ("1", "true", "yes")
+        columns = {}
+        if source.load_metadata is not None:
+            names, data = source.load_metadata()
+            columns = dict(zip(names, data))
+        out = io.StringIO()
+        export_csv(self._store(source), out, metadata_columns=columns, all_rows=all_rows)
+        filename = "%s-%s-labels.csv" % (_safe_filename(source.run), _safe_filename(source.name))
+        return http_util.Respond(request, out.getvalue(), "text/csv",
+                                 headers=[("Content-Disposition", 'attachment; filename="%s"' % filename)])
+
+    def _labels_changed(self, source, state):
+        """Labels reach the running layout at once."""
+        sessions = self._sessions
+        if sessions is not None:
+            sessions.set_labels(source.key, _label_codes(state))
+
+    def _publish_label_metadata(self, source, store):
+        """The stock Projector gets an entry showing the labels (own-format embeddings)."""
+        from .logdir.embeddings import publish_labels_entry
+
+        try:
+            publish_labels_entry(source, store.projector_metadata_path)
+        except Exception:
+            logger.exception("could not write the Projector entry for labels of %s/%s", source.run, source.name)
+
+    # -- live layouts ----------------------------------------------------------------
 
     def _layout_routes(self):
-        return {}
+        return {
+            "/layout/start": self._layout_start,
+            "/layout/pause": self._layout_call("pause"),
+            "/layout/resume": self._layout_call("resume"),
+            "/layout/params": self._layout_params,
+            "/layout/status": self._layout_status,
+            "/layout/positions": self._layout_positions,
+        }
+
+    def sessions(self):
+        with self._sessions_lock:
+            if self._sessions is None:
+                from .sessions import SessionManager
+
+                self._sessions = SessionManager()
+            return self._sessions
+
+    def _layout_start(self, request):
+        body = _json_body(request)
+        source, store = self._store_for_body(body)
+        method = body.get("method", "tsne")
+        if method not in ("tsne", "pca"):
+            raise HTTPError(400, 'field "method" must be "tsne" or "pca", got %r' % (method,))
+        params = {k: v for k, v in body.items() if k not in ("run", "embedding", "method")}
+        catalog = self.catalog
+        try:
+            status = self.sessions().start(source.key, lambda: catalog.tensor(source),
+                                           _label_codes(store.state()), params, method=method)
+        except (ValueError, TypeError) as e:
+            raise HTTPError(400, str(e))
+        return _respond_json(request, status)
+
+    def _layout_call(self, action):
+        def handler(request):
+            body = _json_body(request)
+            key = (_field(body, "run", str), _field(body, "embedding", str))
+            try:
+                return _respond_json(request, getattr(self.sessions(), action)(key))
+            except KeyError:
+                raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
+
+        return handler
+
+    def _layout_params(self, request):
+        body = _json_body(request)
+        key = (_field(body, "run", str), _field(body, "embedding", str))
+        params = {k: v for k, v in body.items() if k not in ("run", "embedding")}
+        try:
+            return _respond_json(request, self.sessions().set_params(key, **params))
+        except KeyError:
+            raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
+        except (ValueError, TypeError) as e:
+            raise HTTPError(400, str(e))
+
+    def _session_key(self, request):
+        return (_arg(request, "run"), _arg(request, "embedding"))
+
+    def _layout_status(self, request):
+        key = self._session_key(request)
+        status = self.sessions().status(key)
+        if status is None:
+            raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
+        return _respond_json(request, status)
+
+    def _layout_positions(self, request):
+        key = self._session_key(request)
+        got = self.sessions().positions(key)
+        if got is None:
+            raise HTTPError(404, "no layout positions yet for embedding %s of run %s" % (key[1], key[0]))
+        positions, iteration, objective, state = got
+        positions = np.ascontiguousarray(positions, dtype="<f4")
+        headers = [("X-Iteration", str(int(iteration))),
+                   ("X-Objective", "%.6g" % objective if objective is not None and np.isfinite(objective) else ""),
+                   ("X-Rows", str(positions.shape[0])), ("X-Dims", str(positions.shape[1])),
+                   ("X-State", str(state))]
+        return http_util.Respond(request, positions.tobytes(), "application/octet-stream", headers=headers)
+
+
+def _rows(body):
+    rows = _field(body, "rows", list)
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
+        raise HTTPError(400, 'field "rows" must be a list of row indices (integers)')
+    return rows
+
+
+def _label_codes(state) -> np.ndarray:
+    """Class indices (by first appearance, as LabelState lists classes) per row; -1 = unlabeled."""
+    index = {c["name"]: i for i, c in enumerate(state["classes"])}
+    return np.array([index.get(label, -1) if label is not None else -1 for label in state["labels"]],
+                    dtype=np.int64)
+
+
+def _safe_filename(name):
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip("._") or "embedding"
 
 
 def _raise_part_problem(source, prefix):

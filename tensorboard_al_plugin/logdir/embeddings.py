@@ -350,6 +350,39 @@ def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
     fs.write_bytes(path, text_format.MessageToString(config).encode("utf-8"))
 
 
+def publish_labels_entry(source: EmbeddingSource, labels_tsv: str) -> bool:
+    """Add a "<name> (labels)" entry to the run's projector config, so the stock Projector shows the labels.
+
+    Only for this plugin's own embeddings, whose run config the writer made;
+    a user's own projector_config.pbtxt is never rewritten.  Returns whether
+    an entry exists afterwards.
+    """
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    if source.format != "active_labeling" or not source.label_dir:
+        return False
+    emb_dir = fs.dirname(source.label_dir.rstrip("/"))
+    run_dir = fs.dirname(fs.dirname(fs.dirname(emb_dir)))
+    path = fs.join(run_dir, "projector_config.pbtxt")
+    if not fs.exists(path):
+        return False
+    config = ProjectorConfig()
+    text_format.Parse(fs.read_text(path), config)
+    entry_name = "%s (labels)" % source.name
+    base = next((e for e in config.embeddings if e.tensor_name == source.name), None)
+    if base is None:
+        return False
+    if any(e.tensor_name == entry_name for e in config.embeddings):
+        return True
+    entry = config.embeddings.add()
+    entry.CopyFrom(base)
+    entry.tensor_name = entry_name
+    entry.metadata_path = fs.relpath(labels_tsv, run_dir)
+    fs.write_bytes(path, text_format.MessageToString(config).encode("utf-8"))
+    return True
+
+
 def _ensure_run_is_visible(run_dir) -> None:
     """TensorBoard lists a directory as a run only when it holds an event file."""
     try:
