@@ -304,8 +304,13 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         if source.load_metadata is not None:
             names, data = source.load_metadata()
             columns = dict(zip(names, data))
+        from .logdir.labels import LabelError
+
         out = io.StringIO()
-        export_csv(self._store(source), out, metadata_columns=columns, all_rows=all_rows)
+        try:
+            export_csv(self._store(source), out, metadata_columns=columns, all_rows=all_rows)
+        except LabelError as e:
+            raise HTTPError(400, str(e))
         filename = "%s-%s-labels.csv" % (_safe_filename(source.run), _safe_filename(source.name))
         return http_util.Respond(request, out.getvalue(), "text/csv",
                                  headers=[("Content-Disposition", 'attachment; filename="%s"' % filename)])
@@ -352,6 +357,11 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         if method not in ("tsne", "pca"):
             raise HTTPError(400, 'field "method" must be "tsne" or "pca", got %r' % (method,))
         params = {k: v for k, v in body.items() if k not in ("run", "embedding", "method")}
+        perplexity = params.get("perplexity")
+        if isinstance(perplexity, (int, float)) and method == "tsne" and perplexity * 3 >= source.rows:
+            # Checked here because the session loads the tensor in the background.
+            raise HTTPError(400, "perplexity %g is too large for %d rows: it must be below %d (rows / 3)"
+                            % (perplexity, source.rows, (source.rows + 2) // 3))
         catalog = self.catalog
         try:
             status = self.sessions().start(source.key, lambda: catalog.tensor(source),
