@@ -113,6 +113,71 @@ def _import(args) -> int:
     return 0
 
 
+def _load_xy(args):
+    """Features and labels from --dataset or --features/--labels (.npy, .csv or .tsv)."""
+    import numpy as np
+
+    from .active import load_dataset
+
+    if args.dataset:
+        if args.features or args.labels:
+            raise CLIError("give either --dataset or --features/--labels, not both")
+        try:
+            return load_dataset(args.dataset)
+        except FileNotFoundError as e:
+            raise CLIError(str(e))
+    if not (args.features and args.labels):
+        raise CLIError("give --features X.npy and --labels y.npy, or --dataset digits|fashion-mnist|lfw")
+
+    def load(path, what):
+        if not os.path.isfile(path):
+            raise CLIError("%s file %s does not exist" % (what, path))
+        try:
+            if path.endswith(".npy"):
+                return np.load(path, allow_pickle=False)
+            delimiter = "\t" if path.endswith(".tsv") else ","
+            return np.loadtxt(path, delimiter=delimiter, dtype=float if what == "features" else str, ndmin=1)
+        except ValueError as e:
+            raise CLIError("%s file %s cannot be read: %s" % (what, path, e))
+
+    return load(args.features, "features"), load(args.labels, "labels")
+
+
+def _benchmark(args) -> int:
+    from .active import run_benchmark
+
+    x, y = _load_xy(args)
+    out = args.out or os.path.join("benchmark_results", args.dataset or "custom")
+    result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
+                           subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
+                           pca=args.pca, classifier_backend=args.classifier)
+    print("full-label accuracy %.3f; 80%% of it = %.3f" % (result["full_label_accuracy"],
+                                                            0.8 * result["full_label_accuracy"]))
+    print("mean actions to reach it (per fold):")
+    for name, r in sorted(result["strategies"].items(), key=lambda kv: (kv[1]["mean"] is None, kv[1]["mean"] or 0)):
+        mean = "never" if r["mean"] is None else "%.1f" % r["mean"]
+        folds = ", ".join("-" if a is None else str(a) for a in r["actions_to_80"])
+        print("  %-17s %7s   (%s)" % (name, mean, folds))
+    print("wrote %s and %s" % (os.path.join(out, "results.json"), os.path.join(out, "curves.png")))
+    return 0
+
+
+def _quality(args) -> int:
+    from .active import quality_report
+
+    x, y = _load_xy(args)
+    report = quality_report(x, y, folds=args.folds, random_state=args.seed)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    t, f = report["tsne_knn_accuracy"], report["feature_knn_accuracy"]
+    print("%d-NN accuracy over %d folds (%d rows, %d classes)" % (report["k"], report["folds"],
+                                                                 report["n_samples"], report["n_classes"]))
+    print("  %dD t-SNE:        %.3f +- %.3f" % (report["n_components"], t["mean"], t["std"]))
+    print("  feature space:   %.3f +- %.3f" % (f["mean"], f["std"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tensorboard-al",
@@ -160,14 +225,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="match rows by this metadata column instead of the index column")
     p.set_defaults(func=_import)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    def data_args(p):
+        p.add_argument("--features", metavar="X.npy", help="features, N x D (.npy, or .csv/.tsv of numbers)")
+        p.add_argument("--labels", metavar="y.npy", help="true labels, N values (.npy, .csv or .tsv)")
+        p.add_argument("--dataset", choices=["digits", "fashion-mnist", "lfw"],
+                       help="an offline dataset instead of --features/--labels (fashion-mnist needs the "
+                            "Debian package dataset-fashion-mnist)")
+        p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5, as the paper)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    from .active import STRATEGIES
+
+    p = sub.add_parser("benchmark", help="labeling efficiency: t-SNE group labeling against uncertainty sampling",
+                       description="Emulate an annotator (Algorithm 1 of Luus et al. 2019) labeling groups in "
+                                   "the semi-supervised t-SNE, and compare with uncertainty sampling and random "
+                                   "selection (10 points per round, one action each), retraining the paper's "
+                                   "classifier every 10 actions. Reports the actions needed to reach 80% of "
+                                   "full-label accuracy per fold; writes OUT/results.json and OUT/curves.png.")
+    data_args(p)
+    p.add_argument("--strategies", default=",".join(STRATEGIES),
+                   help="comma-separated, from: %s (default: all)" % ", ".join(STRATEGIES))
+    p.add_argument("--max-actions", type=int, default=300, help="actions per fold and strategy (default 300)")
+    p.add_argument("--subset", type=int, default=None, help="stratified random subset of this many rows first")
+    p.add_argument("--pca", type=int, default=None, metavar="N",
+                   help="reduce features to N principal components for the classifier and the layout")
+    p.add_argument("--classifier", choices=["numpy", "keras"], default="numpy",
+                   help="classifier implementation (keras needs TensorFlow; default numpy)")
+    p.add_argument("--out", default=None, help="output folder (default benchmark_results/<dataset>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_benchmark)
+
+    p = sub.add_parser("quality", help="embedding quality: 4-NN accuracy in 3D t-SNE (the paper's Table 1)",
+                       description="k-nearest-neighbour accuracy (k=4) of the true labels in a 3D t-SNE of the "
+                                   "features, mean +- std over folds, next to the same in the feature space.")
+    data_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_quality)
     return parser
 
-
-# Subcommands defined next to the code they drive (labels, benchmark) add
-# themselves here; see register_* functions below.
-_EXTRA_COMMANDS: list = []
 
 
 def main(argv: Optional[List[str]] = None) -> int:

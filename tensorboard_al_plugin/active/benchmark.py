@@ -1,0 +1,268 @@
+"""The labeling-efficiency benchmark of Luus et al. (arXiv:1901.00675, section 4, Table 2).
+
+Protocol (:func:`run_benchmark`):
+
+- Stratified k-fold cross-validation (5 folds by default): each fold's training
+  part is the pool the annotator labels, its held-out part the validation set.
+- The classifier is the paper's D -> D/4 network (:mod:`.classifier`), trained
+  from its current state for 50 epochs after every 10 actions. Features are
+  standardised (mean 0, variance 1 per column, fitted on all rows: no labels
+  involved) before they reach it. With ``pca=k`` both the classifier and the
+  layout see the first k principal components instead of the raw features.
+- ``random`` and the classifier strategies label 10 rows per round, one action
+  per row; their first round is random (no classifier exists yet).
+- ``tsne`` / ``tsne-supervised`` run the annotation emulation (Algorithm 1,
+  :mod:`.emulation`) on a live layout of the pool from the project's t-SNE
+  engine: unsupervised (f = r = 0) or with the paper's supervision. The layout
+  sees the features reduced to 50 dimensions with PCA when they have more. It
+  first runs ``initial_iterations`` unlabeled iterations; the classifier is
+  retrained each time the action count passes a multiple of 10.
+- Full-label accuracy: the same network trained on the whole pool (fresh
+  weights, ``full_label_epochs`` epochs) per fold; the target is 80% of it.
+- ``actions_to_80`` per fold: the action count of the first retrain whose
+  validation accuracy reaches the target (``None`` if it never does within
+  ``max_actions``). ``mean`` averages the folds that reached it (``None`` if
+  none did).
+- ``curve``: the mean over folds of the validation accuracy after 0, 10, 20, ...
+  actions (the latest retrain at or before that count).
+
+Writes ``out_dir/results.json`` and ``out_dir/curves.png``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from .classifier import make_classifier
+from .datasets import check_features_labels, stratified_subset
+from .emulation import K_MAX, THETA_K, annotation_emulation
+from .layout import make_layout_run, pca_for_tsne
+from .strategies import (CLASSIFIER_STRATEGIES, TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
+                         deepfool_distance, ensemble_entropy, rank)
+
+__all__ = ["run_benchmark", "run_strategy", "plot_curves", "TARGET_FRACTION", "ROUND_SIZE"]
+
+TARGET_FRACTION = 0.8
+ROUND_SIZE = 10  # rows per round for the baselines; actions between retrains for everyone
+ENSEMBLE_SIZE = 5
+
+
+def _standardise(X):
+    mu = X.mean(axis=0)
+    sd = X.std(axis=0)
+    sd[sd < 1e-8] = 1.0
+    return ((X - mu) / sd).astype(np.float32)
+
+
+def _strategy_seed(random_state, fold, strategy):
+    return int(random_state) * 1000 + fold * 37 + sum(map(ord, strategy)) % 997
+
+
+def run_strategy(strategy, X_pool, y_pool, X_val, y_val, *, n_classes, max_actions=300, random_state=0,
+                 tsne_features=None, tsne_options=None, classifier_backend="numpy", on_actions=None):
+    """Label one pool with one strategy; return [(actions, validation accuracy), ...] at each retrain.
+
+    ``tsne_features``: the pool's features for the layout (needed for t-SNE
+    strategies). ``on_actions(n)`` is called with the number of new actions.
+    """
+    rng = np.random.default_rng(random_state)
+    n_feat = X_pool.shape[1]
+    clf = make_classifier(n_feat, n_classes, backend=classifier_backend, random_state=random_state)
+    curve = [(0, clf.score(X_val, y_val))]
+    labels = np.full(len(y_pool), -1, np.int64)
+
+    def retrain(actions, models):
+        lab = labels >= 0
+        for m in models:
+            m.update(X_pool[lab], labels[lab])
+        curve.append((int(actions), clf.score(X_val, y_val)))
+
+    if strategy in TSNE_STRATEGIES:
+        opts = dict(tsne_options or {})
+        supervised = strategy == "tsne-supervised"
+        run = make_layout_run(tsne_features, n_components=opts.get("n_components", 2), supervised=supervised,
+                              random_state=random_state, engine=opts.get("engine", "ours"))
+        run.step(opts.get("initial_iterations", 500))
+        next_retrain = ROUND_SIZE
+        last_total = 0
+        for step in annotation_emulation(run, y_pool, max_actions=max_actions, labels=labels,
+                                         theta_k=opts.get("theta_k", THETA_K), k_max=opts.get("k_max", K_MAX),
+                                         steps_between=opts.get("steps_between", 20), supervised=supervised):
+            if on_actions:
+                on_actions(step.total_actions - last_total)
+            last_total = step.total_actions
+            if step.total_actions >= next_retrain:
+                retrain(step.total_actions, [clf])
+                next_retrain = (step.total_actions // ROUND_SIZE + 1) * ROUND_SIZE
+        if curve[-1][0] != last_total and last_total > 0:
+            retrain(last_total, [clf])
+        return curve
+
+    members = [clf]
+    if strategy == "ensemble":
+        members += [make_classifier(n_feat, n_classes, backend=classifier_backend,
+                                    random_state=random_state + 101 * (k + 1)) for k in range(ENSEMBLE_SIZE - 1)]
+    actions = 0
+    while actions < max_actions and (labels < 0).any():
+        cand = np.flatnonzero(labels < 0)
+        take = min(ROUND_SIZE, max_actions - actions, len(cand))
+        if strategy == "random" or actions == 0:
+            picks = rng.choice(cand, size=take, replace=False)
+        else:
+            Xc = X_pool[cand]
+            if strategy in UNCERTAINTY_SCORERS:
+                scores = UNCERTAINTY_SCORERS[strategy](clf.predict_proba(Xc))
+            elif strategy == "ensemble":
+                scores = ensemble_entropy([m.predict_proba(Xc) for m in members])
+            elif strategy == "adversarial":
+                scores = -deepfool_distance(clf, Xc)
+            else:  # pragma: no cover - check_strategies guards this
+                raise ValueError(f"unknown strategy {strategy!r}.")
+            picks = rank(scores, cand, take)
+        labels[picks] = y_pool[picks]
+        actions += take
+        if on_actions:
+            on_actions(take)
+        retrain(actions, members)
+    return curve
+
+
+def _curve_on_grid(curve, grid):
+    acts = np.array([a for a, _ in curve])
+    accs = np.array([c for _, c in curve])
+    idx = np.searchsorted(acts, grid, side="right") - 1
+    return accs[np.clip(idx, 0, None)]
+
+
+def _actions_to_target(curve, target):
+    for a, acc in curve:
+        if acc >= target:
+            return int(a)
+    return None
+
+
+def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, subset=None, out_dir,
+                  random_state=0, progress=True, classifier_backend="numpy", tsne_options=None,
+                  full_label_epochs=50, pca=None, plot=True):
+    """Run the labeling-efficiency benchmark; write results.json and curves.png into ``out_dir``.
+
+    features (n, D) numeric; labels (n,) any hashable class values;
+    strategies: names from :data:`.strategies.STRATEGIES` (list or comma string);
+    subset: stratified random subset size taken first (None = all rows).
+    pca: if set, replace the features by their first ``pca`` principal
+    components (fitted on all rows, no labels) for the classifier and the layout
+    alike; None (default) gives the classifier the features as they are.
+    ``tsne_options``: n_components (2), initial_iterations (500),
+    steps_between (20), theta_k (0.5), k_max (100), engine ("ours").
+    Returns the dict written to results.json (see module docstring).
+    """
+    strategies = check_strategies(strategies)
+    X, y, classes = check_features_labels(features, labels)
+    if max_actions is None or int(max_actions) < 1:
+        raise ValueError(f"max_actions must be a positive integer, got {max_actions}.")
+    max_actions = int(max_actions)
+    if subset is not None:
+        if int(subset) < 2:
+            raise ValueError(f"subset must be at least 2 rows, got {subset}.")
+        keep = stratified_subset(y, subset, random_state)
+        X, y, classes = check_features_labels(X[keep], classes[y[keep]])
+    X, y, classes = check_features_labels(X, classes[y], folds=folds)
+    folds = int(folds)
+    if pca is not None:
+        if int(pca) < 1:
+            raise ValueError(f"pca must be a positive number of components, got {pca}.")
+        from sklearn.decomposition import PCA
+        X = PCA(n_components=min(int(pca), *X.shape), random_state=random_state).fit_transform(X).astype(np.float32)
+    n_classes = len(classes)
+    Xc = _standardise(X)
+    need_tsne = any(s in TSNE_STRATEGIES for s in strategies)
+    Xt = pca_for_tsne(X, 50, random_state) if need_tsne else None
+
+    from sklearn.model_selection import StratifiedKFold
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=random_state).split(Xc, y))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=folds * len(strategies) * max_actions, unit="action", desc="benchmark", dynamic_ncols=True)
+
+    full_acc = []
+    curves = {s: [] for s in strategies}
+    timings = {s: 0.0 for s in strategies}
+    for f, (tr, va) in enumerate(splits):
+        full = make_classifier(Xc.shape[1], n_classes, backend=classifier_backend, random_state=random_state + f,
+                               epochs=full_label_epochs)
+        full.update(Xc[tr], y[tr])
+        full_acc.append(full.score(Xc[va], y[va]))
+        for s in strategies:
+            if bar is not None:
+                bar.set_description(f"fold {f + 1}/{folds} {s}")
+            done = [0]
+
+            def on_actions(k, done=done):
+                k = min(k, max_actions - done[0])
+                if k > 0 and bar is not None:
+                    bar.update(k)
+                done[0] += max(k, 0)
+
+            t0 = time.time()
+            curve = run_strategy(s, Xc[tr], y[tr], Xc[va], y[va], n_classes=n_classes, max_actions=max_actions,
+                                 random_state=_strategy_seed(random_state, f, s),
+                                 tsne_features=None if Xt is None else Xt[tr], tsne_options=tsne_options,
+                                 classifier_backend=classifier_backend, on_actions=on_actions)
+            timings[s] += time.time() - t0
+            if bar is not None and done[0] < max_actions:
+                bar.update(max_actions - done[0])
+            curves[s].append(curve)
+    if bar is not None:
+        bar.close()
+
+    grid = np.arange(0, max_actions + 1, ROUND_SIZE)
+    results = {"full_label_accuracy": float(np.mean(full_acc)), "strategies": {}}
+    bands = {}
+    for s in strategies:
+        to80 = [_actions_to_target(c, TARGET_FRACTION * full_acc[f]) for f, c in enumerate(curves[s])]
+        reached = [a for a in to80 if a is not None]
+        on_grid = np.stack([_curve_on_grid(c, grid) for c in curves[s]])
+        results["strategies"][s] = {
+            "actions_to_80": to80,
+            "mean": float(np.mean(reached)) if reached else None,
+            "curve": [[int(a), float(m)] for a, m in zip(grid, on_grid.mean(axis=0))],
+        }
+        bands[s] = on_grid
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+        json.dump(results, fh, indent=1)
+    if plot:
+        plot_curves(grid, bands, TARGET_FRACTION * results["full_label_accuracy"],
+                    os.path.join(out_dir, "curves.png"), title=f"{len(X)} rows, {folds}-fold CV")
+    results_timings = {s: round(t, 1) for s, t in timings.items()}
+    run_benchmark.last_timings = results_timings  # seconds per strategy, for reports; not part of the JSON
+    return results
+
+
+def plot_curves(grid, per_fold, target, path, title=""):
+    """Validation accuracy against actions: mean line and min-max band over folds per strategy."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    for name, acc in per_fold.items():
+        mean = acc.mean(axis=0)
+        style = "-" if name.startswith("tsne") else "--"
+        (line,) = ax.plot(grid, mean, style, label=name, linewidth=2 if name.startswith("tsne") else 1.3)
+        ax.fill_between(grid, acc.min(axis=0), acc.max(axis=0), color=line.get_color(), alpha=0.12)
+    ax.axhline(target, color="k", linewidth=0.8, linestyle=":", label="80% of full-label accuracy")
+    ax.set_xlabel("labeling actions")
+    ax.set_ylabel("validation accuracy")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

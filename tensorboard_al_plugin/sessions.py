@@ -1,0 +1,416 @@
+"""Live layout sessions: semi-supervised t-SNE (or PCA) running in the server.
+
+Pure Python and threads, no HTTP. One session per key (e.g. (run, embedding));
+each has a background thread that prepares the layout and steps it in chunks.
+Positions are published as a fresh float32 array under a lock after every
+chunk, so readers never see a half-written layout.
+
+At most ``max_running`` sessions prepare or step at the same time; the others
+wait in state "waiting". A session that nobody polled (``status`` or
+``positions``) for ``idle_timeout_s`` is paused and its affinities and
+features are freed (``status()["freed"]``); ``resume`` rebuilds them and
+continues from the last positions and iteration.
+
+States: "preparing" (loading features, computing affinities; ``progress`` in
+[0, 1]), "waiting" (for a free slot), "running", "paused", "done" (the
+iteration budget ``n_iter`` is spent; new labels or parameters extend it by
+``extra_iter``), "error" (``error`` says why).
+"""
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from .tsne import SemiSupervisedTSNE
+from .tsne.tsne import _LIVE_PARAMS, _check_live_param, check_labels
+
+TSNE_PARAMS = ("n_components", "perplexity", "learning_rate", "theta", "label_importance",
+               "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs",
+               "random_state", "method")
+# Session-level parameters (not of the estimator).
+SESSION_DEFAULTS = {"n_iter": 1000, "extra_iter": 300}
+
+# A chunk of iterations aims at this much wall time, so pause, parameter and
+# label changes take effect quickly and positions are fresh for the poller.
+_CHUNK_SECONDS = 0.1
+_MAX_CHUNK = 50
+
+
+class _Session:
+    def __init__(self, key, load_features, labels, params, method):
+        self.key = key
+        self.load_features = load_features
+        self.labels = labels
+        self.params = params
+        self.method = method
+        self.state = "preparing"
+        self.progress = 0.0
+        self.iteration = 0
+        self.objective = None
+        self.error = None
+        self.freed = False
+        self.positions = None            # float32 (N, d), replaced, never written in place
+        self.run = None
+        self.target_iter = params["n_iter"]
+        self.want_pause = False
+        self.stop = False
+        self.pending_labels = None
+        self.pending_params = {}
+        self.last_poll = time.monotonic()
+        self.holds_slot = False
+        self.stepping = False            # a chunk is being computed
+        self.thread = None
+
+
+class SessionManager:
+    """Runs and tracks live layout sessions.
+
+    max_running : sessions allowed to prepare or step at once.
+    idle_timeout_s : seconds without a ``status``/``positions`` call after
+        which a session is paused and its memory freed.
+    """
+
+    def __init__(self, max_running: int = 2, idle_timeout_s: float = 600.0):
+        if max_running < 1:
+            raise ValueError(f"max_running: expected >= 1, got {max_running!r}")
+        self.max_running = int(max_running)
+        self.idle_timeout_s = float(idle_timeout_s)
+        self._sessions = {}
+        self._running = 0
+        self._queue = []                 # sessions waiting for a slot, oldest first
+        self._cond = threading.Condition()
+        self._closed = False
+
+    # ------------------------------------------------------------ public API
+    def start(self, key, load_features, labels, params: dict, method: str = "tsne") -> dict:
+        """Start (or restart) the session ``key``.
+
+        load_features : callable () -> float32 (N, D), called in the background.
+        labels : (N,) int, -1 = unlabeled (ignored for PCA).
+        params : SemiSupervisedTSNE keyword arguments (n_components, perplexity,
+            learning_rate, theta, label_importance, repulsion_emphasis,
+            supervision_start, point_learning_rate_epochs, random_state, method)
+            plus n_iter (iteration budget, default 1000) and extra_iter
+            (iterations added by a label or parameter change after "done",
+            default 300). Unknown names raise ValueError.
+        method : "tsne" or "pca".
+        """
+        if method not in ("tsne", "pca"):
+            raise ValueError(f"method: expected 'tsne' or 'pca', got {method!r}")
+        params = dict(params or {})
+        unknown = set(params) - set(TSNE_PARAMS) - set(SESSION_DEFAULTS)
+        if unknown:
+            raise ValueError(f"params: unknown parameter(s) {sorted(unknown)}; expected some of "
+                             f"{sorted(TSNE_PARAMS + tuple(SESSION_DEFAULTS))}")
+        full = dict(SESSION_DEFAULTS)
+        full.update(params)
+        for name in SESSION_DEFAULTS:
+            v = full[name]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name}: expected a whole number >= 0, got {v!r}")
+        tsne_kw = {k: v for k, v in full.items() if k in TSNE_PARAMS}
+        # check what can be checked before the features are loaded
+        SemiSupervisedTSNE(**tsne_kw)._check_params(None)
+        full["n_components"] = tsne_kw.get("n_components", 2)
+        labels = None if labels is None else check_labels(labels, len(labels))
+        session = _Session(key, load_features, labels, full, method)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("SessionManager is closed")
+            old = self._sessions.get(key)
+            if old is not None:
+                old.stop = True
+            self._sessions[key] = session
+            self._cond.notify_all()
+        session.thread = threading.Thread(target=self._work, args=(session,), daemon=True,
+                                          name=f"layout-{key!r}")
+        session.thread.start()
+        return self.status(key)
+
+    def pause(self, key) -> dict:
+        with self._cond:
+            s = self._get(key)
+            s.want_pause = True
+            self._cond.notify_all()
+            # let the chunk in flight (~0.1 s) finish, so that the answer is
+            # "paused" with the final iteration; the worker never flips it back
+            self._cond.wait_for(lambda: not s.stepping, timeout=5.0)
+            if s.method == "tsne" and s.state in ("running", "waiting", "done"):
+                s.state = "paused"
+        return self.status(key)
+
+    def resume(self, key) -> dict:
+        with self._cond:
+            s = self._get(key)
+            s.want_pause = False
+            s.last_poll = time.monotonic()
+            if s.state == "done" and s.method == "tsne":
+                s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
+            if s.state == "paused" and s.freed and (s.thread is None or not s.thread.is_alive()):
+                s.thread = threading.Thread(target=self._work, args=(s,), daemon=True,
+                                            name=f"layout-{key!r}")
+                s.thread.start()
+            self._cond.notify_all()
+        return self.status(key)
+
+    def set_params(self, key, **params) -> dict:
+        """Change live parameters (label_importance, repulsion_emphasis,
+        supervision_start, point_learning_rate_epochs, learning_rate, theta)
+        without restarting. ValueError on unknown names or bad values."""
+        checked = {k: _check_live_param(k, v) for k, v in params.items()}
+        with self._cond:
+            s = self._get(key)
+            s.pending_params.update(checked)
+            s.params.update(checked)
+            self._extend(s)
+            self._cond.notify_all()
+        return self.status(key)
+
+    def set_labels(self, key, labels) -> None:
+        """New labels (N,) int, -1 = unlabeled; no-op when there is no session."""
+        with self._cond:
+            s = self._sessions.get(key)
+            if s is None:
+                return
+            labels = np.asarray(labels)
+            n = None if s.positions is None else s.positions.shape[0]
+            if n is not None:
+                labels = check_labels(labels, n)
+            s.labels = labels
+            s.pending_labels = labels
+            self._extend(s)
+            self._cond.notify_all()
+
+    def status(self, key) -> "dict | None":
+        """SessionStatus (see docs/HTTP_API.md) or None when there is no session.
+
+        Fields: method, state, progress, iteration, objective (None until
+        known), n_components, n_points, params, error, freed (memory released
+        while idle; resume rebuilds it), waiting (True while queued for a slot).
+        """
+        with self._cond:
+            s = self._sessions.get(key)
+            if s is None:
+                return None
+            s.last_poll = time.monotonic()
+            return {
+                "method": s.method,
+                "state": s.state,
+                "progress": float(s.progress),
+                "iteration": int(s.iteration),
+                "objective": s.objective,
+                "n_components": int(s.params["n_components"]),
+                "n_points": None if s.positions is None else int(s.positions.shape[0]),
+                "params": {k: v for k, v in s.params.items()},
+                "error": s.error,
+                "freed": s.freed,
+                "waiting": s.state == "waiting",
+            }
+
+    def positions(self, key):
+        """(positions float32 (N, d), iteration, objective, state) or None.
+
+        Before the first layout exists (state "preparing"/"waiting") the array
+        has 0 rows. objective is nan until known. The array is never modified
+        afterwards; callers may keep it.
+        """
+        with self._cond:
+            s = self._sessions.get(key)
+            if s is None:
+                return None
+            s.last_poll = time.monotonic()
+            pos = s.positions
+            if pos is None:
+                pos = np.zeros((0, int(s.params["n_components"])), dtype=np.float32)
+            obj = float("nan") if s.objective is None else float(s.objective)
+            return pos, int(s.iteration), obj, s.state
+
+    def close(self) -> None:
+        """Stop every session thread (server shutdown, tests)."""
+        with self._cond:
+            self._closed = True
+            threads = []
+            for s in self._sessions.values():
+                s.stop = True
+                threads.append(s.thread)
+            self._cond.notify_all()
+        for t in threads:
+            if t is not None:
+                t.join(timeout=10)
+        with self._cond:
+            self._sessions.clear()
+
+    # ------------------------------------------------------------ internals
+    def _get(self, key):
+        s = self._sessions.get(key)
+        if s is None:
+            raise KeyError(key)
+        return s
+
+    @staticmethod
+    def _extend(s):
+        # a finished layout keeps reacting to new labels and parameters
+        if s.method == "tsne" and s.state == "done":
+            s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
+
+    def _acquire_slot(self, s):
+        """Wait for a free slot, first come first served; False when the
+        session should stop instead."""
+        with self._cond:
+            self._queue.append(s)
+            try:
+                while True:
+                    if s.stop or self._closed:
+                        return False
+                    free = self.max_running - self._running
+                    if free > 0 and s in self._queue[:free]:
+                        self._running += 1
+                        s.holds_slot = True
+                        return True
+                    if not s.want_pause:
+                        s.state = "waiting"
+                    self._cond.wait(0.5)
+            finally:
+                self._queue.remove(s)
+                self._cond.notify_all()
+
+    def _release_slot(self, s):
+        with self._cond:
+            if s.holds_slot:
+                s.holds_slot = False
+                self._running -= 1
+                self._cond.notify_all()
+
+    def _work(self, s):
+        try:
+            if not self._acquire_slot(s):
+                return
+            try:
+                if s.method == "pca":
+                    self._pca(s)
+                    return
+                self._prepare(s)
+                self._loop(s)
+            finally:
+                self._release_slot(s)
+        except Exception as exc:  # reported through status, never raised in a thread
+            with self._cond:
+                s.state = "error"
+                s.error = f"{type(exc).__name__}: {exc}"
+                s.run = None
+                s.debug_traceback = traceback.format_exc()
+
+    def _pca(self, s):
+        s.state = "preparing"
+        X = np.asarray(s.load_features(), dtype=np.float32)
+        d = int(s.params["n_components"])
+        if X.ndim != 2 or X.shape[0] < 1:
+            raise ValueError(f"features: expected a 2D array, got shape {X.shape}")
+        Xc = X - X.mean(axis=0)
+        if X.shape[0] > 5000 and X.shape[1] > 50:
+            from sklearn.decomposition import PCA
+            Y = PCA(n_components=min(d, X.shape[1]), svd_solver="randomized",
+                    random_state=0).fit_transform(Xc)
+        else:
+            _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+            Y = Xc @ vt[:d].T
+        if Y.shape[1] < d:
+            Y = np.hstack([Y, np.zeros((Y.shape[0], d - Y.shape[1]))])
+        with self._cond:
+            s.positions = np.ascontiguousarray(Y, dtype=np.float32)
+            s.progress = 1.0
+            s.state = "done"
+
+    def _prepare(self, s):
+        with self._cond:
+            s.state = "preparing"
+            s.progress = 0.0
+            resume_from = s.positions if s.freed else None
+
+        def progress(f):
+            with self._cond:
+                s.progress = 0.1 + 0.9 * float(f)
+
+        X = s.load_features()
+        with self._cond:
+            s.progress = 0.1
+        kw = {k: v for k, v in s.params.items() if k in TSNE_PARAMS}
+        if resume_from is not None:
+            kw["initialization"] = resume_from.astype(np.float64)
+        with self._cond:
+            labels = s.labels
+            s.pending_labels = None
+        run = SemiSupervisedTSNE(**kw).prepare(X, labels=labels, progress=progress)
+        del X
+        if resume_from is not None:
+            # continue the schedules where they were; gains restart at 1
+            run.iteration = s.iteration
+        with self._cond:
+            s.run = run
+            s.freed = False
+            s.progress = 1.0
+            if s.positions is None:
+                s.positions = run.positions
+
+    def _loop(self, s):
+        chunk = 1
+        while True:
+            with self._cond:
+                while True:
+                    if s.stop:
+                        return
+                    idle = time.monotonic() - s.last_poll > self.idle_timeout_s
+                    if idle:
+                        # free the big arrays; resume() rebuilds them
+                        s.run = None
+                        s.freed = True
+                        s.want_pause = True
+                        s.state = "paused"
+                        return
+                    if s.want_pause:
+                        s.state = "paused"
+                    elif s.iteration >= s.target_iter:
+                        s.state = "done"
+                    else:
+                        break
+                    # holding no CPU while paused or done: give the slot away
+                    if s.holds_slot:
+                        s.holds_slot = False
+                        self._running -= 1
+                        self._cond.notify_all()
+                    self._cond.wait(min(1.0, self.idle_timeout_s))
+                need_slot = not s.holds_slot
+            if need_slot:
+                if not self._acquire_slot(s):
+                    return
+                continue  # re-check pause / stop after waiting
+            with self._cond:
+                if s.want_pause:
+                    continue
+                s.state = "running"
+                s.stepping = True
+                labels, s.pending_labels = s.pending_labels, None
+                params, s.pending_params = s.pending_params, {}
+            run = s.run
+            if labels is not None:
+                run.set_labels(labels)
+            if params:
+                run.set_params(**params)
+            n = max(1, min(chunk, s.target_iter - run.iteration))
+            t0 = time.perf_counter()
+            run.step(n)
+            dt = time.perf_counter() - t0
+            chunk = int(np.clip(n * _CHUNK_SECONDS / max(dt, 1e-4), 1, _MAX_CHUNK))
+            pos = run.positions
+            with self._cond:
+                s.stepping = False
+                self._cond.notify_all()
+                s.positions = pos
+                s.iteration = run.iteration
+                obj = run.last_objective
+                s.objective = float(obj) if np.isfinite(obj) else None
+                waiting = bool(self._queue)
+            if waiting:
+                # let a queued session have a turn (round robin)
+                self._release_slot(s)

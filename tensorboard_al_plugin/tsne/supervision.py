@@ -1,0 +1,95 @@
+"""Supervision terms of Luus et al. (arXiv:1901.00675, section 3).
+
+Labels enter the t-SNE gradient in two places:
+
+* attraction priors a_ij on the input affinities: with both i and j labeled,
+  a_ij = 1/N + u_i u_j f / N_s for the same label and 1/N - u_i u_j f / N_o
+  for different labels (else 1/N), symmetrised and clipped at a floor; the
+  attraction uses p'_ij = a_ij p_ij / sum_kl a_kl p_kl.
+* repulsion weights b_ij = 1 + u_i u_j r for two labeled points of different
+  labels (else 1); the repulsion uses q'_ij = b_ij t_ij / sum_kl b_kl t_kl.
+
+u_i is the point learning rate: 0 until point i is labeled (and before the
+supervision start epoch s), then a linear ramp to 1 over K epochs.
+
+Everything here is O(N) or O(nnz(P)); it runs only when labels or u change.
+"""
+import numba
+import numpy as np
+
+# a_ij is clipped here (in units of 1/N) so that a large label importance
+# cannot make an attraction weight zero or negative.
+ATTRACTION_FLOOR = 1e-3
+
+
+def point_learning_rates(labels, labeled_since, iteration, supervision_start, epochs):
+    """u_i at ``iteration`` (float64 (N,)).
+
+    labels : (N,) int, -1 = unlabeled.
+    labeled_since : (N,) int, iteration at which i got its current label.
+    supervision_start : int, epoch s before which labels have no effect.
+    epochs : int, K; the ramp from 0 to 1 takes K iterations (K = 0: at once).
+    """
+    labeled = labels >= 0
+    u = np.zeros(labels.shape[0])
+    if iteration < supervision_start:
+        return u
+    if epochs <= 0:
+        u[labeled] = 1.0
+        return u
+    begin = np.maximum(labeled_since, supervision_start)
+    u[labeled] = np.clip((iteration - begin[labeled]) / float(epochs), 0.0, 1.0)
+    return u
+
+
+def class_counts(labels):
+    """(codes, counts, n_labeled): labels remapped to 0..C-1 (-1 stays) and the
+    number of labeled points per class."""
+    codes = np.full(labels.shape[0], -1, dtype=np.int64)
+    labeled = labels >= 0
+    if not labeled.any():
+        return codes.astype(np.int32), np.zeros(0, dtype=np.int64), 0
+    uniq, inv = np.unique(labels[labeled], return_inverse=True)
+    codes[labeled] = inv
+    counts = np.bincount(inv, minlength=uniq.shape[0])
+    return codes.astype(np.int32), counts, int(labeled.sum())
+
+
+@numba.njit(parallel=True, cache=True)
+def _pair_weights(indptr, indices, codes, counts, n_labeled, u, f, r, n, floor):
+    """a_ij * N and log b_ij for every stored entry of the sparse P."""
+    a = np.ones(indices.shape[0])
+    log_b = np.zeros(indices.shape[0])
+    for i in numba.prange(indptr.shape[0] - 1):
+        ci = codes[i]
+        if ci < 0 or u[i] == 0.0:
+            continue
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            cj = codes[j]
+            if cj < 0 or u[j] == 0.0:
+                continue
+            uu = u[i] * u[j]
+            if ci == cj:
+                a[e] = 1.0 + uu * f * n / counts[ci]
+            else:
+                # N_o differs between the two classes; the mean keeps a symmetric.
+                no_i = n_labeled - counts[ci]
+                no_j = n_labeled - counts[cj]
+                v = 1.0 - uu * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j)
+                a[e] = max(v, floor)
+                log_b[e] = np.log1p(uu * r)
+    return a, log_b
+
+
+def pair_weights(P, codes, counts, n_labeled, u, label_importance, repulsion_emphasis):
+    """Attraction priors (scaled by N) and log repulsion weights on P's entries.
+
+    Returns (a (nnz,), log_b (nnz,)) aligned with P.data.
+    """
+    n = P.shape[0]
+    if codes.shape[0] != n:
+        raise ValueError("labels: length does not match the number of points")
+    return _pair_weights(P.indptr, P.indices, codes, counts.astype(np.float64),
+                         float(n_labeled), u, float(label_importance),
+                         float(repulsion_emphasis), float(n), ATTRACTION_FLOOR)

@@ -1,0 +1,452 @@
+"""Semi-supervised t-SNE (Luus et al., arXiv:1901.00675, section 3).
+
+Two levels of API, as in openTSNE:
+
+    Y = SemiSupervisedTSNE(label_importance=0.1).fit(X, labels)
+
+    run = SemiSupervisedTSNE(...).prepare(X, labels=labels)   # affinities, init
+    run.step(10)                  # again and again; labels and params may change
+    run.set_labels(new_labels); run.set_params(repulsion_emphasis=0.2)
+    run.positions                 # (N, d) float32 copy
+
+The cost minimised is KL(P' || Q') with p'_ij = a_ij p_ij / sum a p and
+q'_ij = b_ij t_ij / sum b t (see ``supervision``), so ``objective`` and
+``gradient`` are an exact pair: ``gradient`` is d objective / dY, without
+exaggeration or momentum. With label_importance = repulsion_emphasis = 0 this
+is plain t-SNE.
+"""
+import numbers
+
+import numba
+import numpy as np
+
+from . import repulsion, supervision
+from .affinity import check_affinities, perplexity_affinities
+
+# Up to this many points "auto" uses the exact all-pairs repulsion: there it
+# costs no more than the approximations, and it is exact.
+EXACT_MAX_POINTS = 1000
+# Below this many points a 2D "fast" run uses Barnes-Hut: the FFT grid size
+# follows the layout's extent (boxes of one unit), not N, so for small N the
+# FFTs cost more than the tree (measured: digits, 1797 points, 5 vs 21 ms CPU).
+FFT_MIN_POINTS = 5000
+
+_LIVE_PARAMS = ("label_importance", "repulsion_emphasis", "supervision_start",
+                "point_learning_rate_epochs", "learning_rate", "theta")
+
+
+@numba.njit(parallel=True, cache=True)
+def _attraction(Y, indptr, indices, pw, with_objective):
+    """sum_j p'_ij t_ij (y_i - y_j) (N, d) and sum_ij p'_ij log t_ij (0 unless
+    ``with_objective``: the logarithms cost as much as the forces)."""
+    n, d = Y.shape
+    attr = np.zeros((n, d))
+    acc = np.zeros(n)
+    for i in numba.prange(n):
+        s = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            d2 = 0.0
+            for k in range(d):
+                diff = Y[i, k] - Y[j, k]
+                d2 += diff * diff
+            t = 1.0 / (1.0 + d2)
+            w = pw[e] * t
+            for k in range(d):
+                attr[i, k] += w * (Y[i, k] - Y[j, k])
+            if with_objective:
+                s -= pw[e] * np.log1p(d2)
+        acc[i] = s
+    return attr, acc.sum()
+
+
+def _check_nonneg(name, value, integer=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: expected a value >= 0, got {value!r}")
+    if integer and int(value) != value:
+        raise ValueError(f"{name}: expected a whole number of iterations, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _check_live_param(name, value):
+    if name in ("label_importance", "repulsion_emphasis", "theta"):
+        return _check_nonneg(name, value)
+    if name in ("supervision_start", "point_learning_rate_epochs"):
+        return _check_nonneg(name, value, integer=True)
+    if name == "learning_rate":
+        if isinstance(value, str):
+            if value != "auto":
+                raise ValueError(f"learning_rate: expected 'auto' or a number > 0, got {value!r}")
+            return value
+        v = _check_nonneg(name, value)
+        if v <= 0:
+            raise ValueError(f"learning_rate: expected 'auto' or a number > 0, got {value!r}")
+        return v
+    raise ValueError(f"unknown parameter {name!r}; live parameters are {', '.join(_LIVE_PARAMS)}")
+
+
+def check_labels(labels, n):
+    """labels as int64 (N,) with -1 for unlabeled; ValueError otherwise."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"labels: expected {n} labels (one per point, -1 = unlabeled), "
+                         f"got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"labels: expected integers (-1 = unlabeled), got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < -1:
+        raise ValueError("labels: expected integers >= -1 (-1 = unlabeled)")
+    return arr
+
+
+class SemiSupervisedTSNE:
+    """Semi-supervised t-SNE with live labels.
+
+    Parameters
+    ----------
+    n_components : 2 or 3
+    perplexity : float, 0 < perplexity < N. Default 20 (the paper's).
+    learning_rate : "auto" or float > 0. "auto" is max(N / (4 alpha), 50) with
+        alpha the current exaggeration (lr * alpha ~ N, Belkina et al. 2019).
+    theta : Barnes-Hut opening angle (cell side / distance), default 0.5.
+    label_importance : f >= 0, default 0.
+    repulsion_emphasis : r >= 0, default 0.
+    supervision_start : s, iteration before which labels have no effect. Default 0.
+    point_learning_rate_epochs : K, iterations over which u_i ramps 0 -> 1 after
+        a point is labeled (0: at once). Default 50.
+    method : "auto" (exact up to EXACT_MAX_POINTS points, else fast),
+        "exact", "fast" (FFT interpolation in 2D from FFT_MIN_POINTS points,
+        else Barnes-Hut), "fft" (2D only) or "bh".
+    random_state : int, numpy Generator or None (initialisation).
+    n_iter : iterations run by ``fit``. Default 750.
+    early_exaggeration : alpha before ``exaggeration_iter[0]``, default 4;
+        linear to 1 at ``exaggeration_iter[1]``. Default window (100, 250).
+    momentum : (start, end) momentum, linear over the same window. Default (0.5, 0.8).
+    initialization : "pca" (default when X is given), "random" or an (N, d) array.
+    n_neighbors : neighbours per point for P; default min(N - 1, 3 * perplexity).
+    """
+
+    def __init__(self, n_components=2, perplexity=20.0, learning_rate="auto", theta=0.5,
+                 label_importance=0.0, repulsion_emphasis=0.0, supervision_start=0,
+                 point_learning_rate_epochs=50, method="auto", random_state=None,
+                 n_iter=750, early_exaggeration=4.0, exaggeration_iter=(100, 250),
+                 momentum=(0.5, 0.8), initialization="pca", n_neighbors=None):
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.learning_rate = learning_rate
+        self.theta = theta
+        self.label_importance = label_importance
+        self.repulsion_emphasis = repulsion_emphasis
+        self.supervision_start = supervision_start
+        self.point_learning_rate_epochs = point_learning_rate_epochs
+        self.method = method
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.early_exaggeration = early_exaggeration
+        self.exaggeration_iter = exaggeration_iter
+        self.momentum = momentum
+        self.initialization = initialization
+        self.n_neighbors = n_neighbors
+
+    # ------------------------------------------------------------ checks
+    def _check_params(self, n):
+        if isinstance(self.n_components, bool) or self.n_components not in (2, 3):
+            raise ValueError(f"n_components: expected 2 or 3, got {self.n_components!r}")
+        if self.method not in ("auto", "exact", "fast", "fft", "bh"):
+            raise ValueError("method: expected 'auto', 'exact', 'fast', 'fft' or 'bh', "
+                             f"got {self.method!r}")
+        if self.method == "fft" and self.n_components != 2:
+            raise ValueError("method: 'fft' supports n_components=2 only; use 'bh' or 'fast'")
+        live = {k: _check_live_param(k, getattr(self, k)) for k in _LIVE_PARAMS}
+        ee = _check_nonneg("early_exaggeration", self.early_exaggeration)
+        if ee < 1:
+            raise ValueError(f"early_exaggeration: expected a value >= 1, got {ee!r}")
+        e0, e1 = self.exaggeration_iter
+        if not (0 <= e0 <= e1):
+            raise ValueError("exaggeration_iter: expected (start, end) with 0 <= start <= end, "
+                             f"got {self.exaggeration_iter!r}")
+        m0, m1 = self.momentum
+        if not (0 <= m0 < 1 and 0 <= m1 < 1):
+            raise ValueError(f"momentum: expected (start, end) in [0, 1), got {self.momentum!r}")
+        _check_nonneg("n_iter", self.n_iter, integer=True)
+        if n is not None:
+            p = self.perplexity
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not (0 < p < n):
+                raise ValueError(f"perplexity: expected a number in (0, n_samples={n}), got {p!r}")
+        return live
+
+    def _check_X(self, X):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X: expected a 2D array (n_samples, n_features), got {X.ndim}D")
+        if X.shape[0] < 2 or X.shape[1] < 1:
+            raise ValueError(f"X: expected at least 2 samples and 1 feature, got shape {X.shape}")
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"X: expected numbers, got dtype {X.dtype}")
+        X = X.astype(np.float32, copy=False)
+        bad = ~np.isfinite(X).all(axis=1)
+        if bad.any():
+            raise ValueError(f"X: expected finite values, found NaN or infinity in "
+                             f"{int(bad.sum())} rows (first: row {int(np.flatnonzero(bad)[0])})")
+        return X
+
+    def _initial_positions(self, X, n, rng):
+        d = self.n_components
+        init = self.initialization
+        if isinstance(init, np.ndarray) or (not isinstance(init, str) and init is not None):
+            Y = np.array(init, dtype=np.float64)
+            if Y.shape != (n, d) or not np.all(np.isfinite(Y)):
+                raise ValueError(f"initialization: expected a finite ({n}, {d}) array, got "
+                                 f"shape {Y.shape}")
+            return Y
+        if init not in ("pca", "random"):
+            raise ValueError(f"initialization: expected 'pca', 'random' or an array, got {init!r}")
+        if init == "pca" and X is not None and X.shape[1] >= d:
+            from sklearn.decomposition import PCA
+            Y = PCA(n_components=d, random_state=int(rng.integers(2**31)),
+                    svd_solver="randomized" if X.shape[0] > 5000 else "auto"
+                    ).fit_transform(X).astype(np.float64)
+            std = Y[:, 0].std()
+            if std > 0:
+                # openTSNE's convention: tiny, so early exaggeration can act
+                return Y / std * 1e-4
+        return rng.normal(scale=1e-4, size=(n, d))
+
+    # ------------------------------------------------------------ API
+    def prepare(self, X=None, *, affinities=None, labels=None, progress=None):
+        """Compute affinities and the initial layout; return a live ``TSNERun``.
+
+        X : (N, D) array, or None when ``affinities`` is given.
+        affinities : scipy.sparse (N, N) symmetric, non-negative, summing to 1.
+        labels : (N,) int, -1 = unlabeled, or None.
+        progress : callable(fraction in [0, 1]) called during preparation.
+        """
+        if X is None and affinities is None:
+            raise ValueError("X: expected an array (or pass affinities=), got None")
+        if X is not None:
+            X = self._check_X(X)
+        n = X.shape[0] if X is not None else affinities.shape[0]
+        live = self._check_params(n)
+        rng = np.random.default_rng(self.random_state)
+        info = {}
+        if affinities is not None:
+            P = check_affinities(affinities, n)
+            info["neighbors"] = "given"
+        else:
+            P, info = perplexity_affinities(X, self.perplexity, self.n_neighbors, progress)
+        if labels is not None:
+            labels = check_labels(labels, n)
+        Y = self._initial_positions(X, n, rng)
+        method = self.method
+        if method == "auto":
+            method = "exact" if n <= EXACT_MAX_POINTS else "fast"
+        if method == "fast":
+            method = "fft" if self.n_components == 2 and n >= FFT_MIN_POINTS else "bh"
+        info["repulsion"] = method
+        if progress is not None:
+            progress(1.0)
+        return TSNERun(P, Y, method, live, labels=labels,
+                       early_exaggeration=float(self.early_exaggeration),
+                       exaggeration_iter=tuple(self.exaggeration_iter),
+                       momentum=tuple(self.momentum), info=info)
+
+    def fit(self, X, labels=None, n_iter=None, affinities=None):
+        """Embed X (N, D); returns positions (N, n_components) float32.
+
+        Sets ``embedding_``, ``kl_divergence_`` (the objective at the end) and
+        ``run_`` (the live run, which can be stepped further).
+        """
+        run = self.prepare(X, affinities=affinities, labels=labels)
+        run.step(self.n_iter if n_iter is None else n_iter)
+        self.run_ = run
+        self.embedding_ = run.positions
+        self.kl_divergence_ = run.objective()
+        return self.embedding_
+
+    def fit_transform(self, X, labels=None):
+        return self.fit(X, labels)
+
+
+class TSNERun:
+    """A live optimisation: step it, change labels and parameters between steps.
+
+    Not thread-safe by itself; ``sessions`` serialises access.
+    Attributes: ``iteration`` (int), ``n_points``, ``n_components``, ``method``
+    ("exact", "fft" or "bh"), ``info`` (how P and the repulsion are computed),
+    ``last_objective`` (objective at the positions before the latest step).
+    """
+
+    def __init__(self, P, Y, method, params, labels=None, early_exaggeration=4.0,
+                 exaggeration_iter=(100, 250), momentum=(0.5, 0.8), info=None):
+        self.P = P
+        self.n_points, self.n_components = Y.shape
+        self.method = method
+        self.params = dict(params)
+        self.early_exaggeration = early_exaggeration
+        self.exaggeration_iter = exaggeration_iter
+        self.momentum_range = momentum
+        self.info = dict(info or {})
+        self.iteration = 0
+        self.last_objective = float("nan")
+        self._Y = np.ascontiguousarray(Y, dtype=np.float64)
+        self._update = np.zeros_like(self._Y)
+        self._gains = np.ones_like(self._Y)
+        n = self.n_points
+        self._labels = np.full(n, -1, dtype=np.int64)
+        self._labeled_since = np.zeros(n, dtype=np.int64)
+        self._codes, self._counts, self._n_labeled = supervision.class_counts(self._labels)
+        self._u = np.zeros(n)
+        self._weights_key = None
+        if labels is not None:
+            self.set_labels(labels)
+
+    # ------------------------------------------------------------ schedules
+    def exaggeration_at(self, iteration):
+        """alpha: early_exaggeration until exaggeration_iter[0], linear to 1 at [1]."""
+        e0, e1 = self.exaggeration_iter
+        if iteration <= e0:
+            return self.early_exaggeration
+        if iteration >= e1:
+            return 1.0
+        return self.early_exaggeration + (1.0 - self.early_exaggeration) * (iteration - e0) / (e1 - e0)
+
+    def momentum_at(self, iteration):
+        """Momentum: start value until exaggeration_iter[0], linear to end value at [1]."""
+        e0, e1 = self.exaggeration_iter
+        m0, m1 = self.momentum_range
+        if iteration <= e0:
+            return m0
+        if iteration >= e1:
+            return m1
+        return m0 + (m1 - m0) * (iteration - e0) / (e1 - e0)
+
+    def learning_rate_at(self, iteration):
+        lr = self.params["learning_rate"]
+        if lr == "auto":
+            return max(self.n_points / (4.0 * self.exaggeration_at(iteration)), 50.0)
+        return float(lr)
+
+    def point_learning_rates(self, iteration=None):
+        """u_i (N,) float64 at ``iteration`` (default: the current one)."""
+        it = self.iteration if iteration is None else iteration
+        return supervision.point_learning_rates(
+            self._labels, self._labeled_since, it, self.params["supervision_start"],
+            self.params["point_learning_rate_epochs"])
+
+    # ------------------------------------------------------------ live changes
+    @property
+    def labels(self):
+        return self._labels.copy()
+
+    def set_labels(self, labels):
+        """Replace the labels (N,) int, -1 = unlabeled. A point whose label
+        changes restarts its u_i ramp at the current iteration."""
+        new = check_labels(labels, self.n_points)
+        changed = new != self._labels
+        self._labeled_since[changed] = self.iteration
+        self._labels = new
+        self._codes, self._counts, self._n_labeled = supervision.class_counts(new)
+        self._weights_key = None
+
+    def set_params(self, **params):
+        """Change any of label_importance, repulsion_emphasis, supervision_start,
+        point_learning_rate_epochs, learning_rate, theta without restarting."""
+        checked = {k: _check_live_param(k, v) for k, v in params.items()}
+        self.params.update(checked)
+        self._weights_key = None
+
+    # ------------------------------------------------------------ numerics
+    def _refresh_weights(self, iteration):
+        u = self.point_learning_rates(iteration)
+        f = self.params["label_importance"]
+        r = self.params["repulsion_emphasis"]
+        if self._weights_key is not None and np.array_equal(u, self._u):
+            return
+        self._u = u
+        P = self.P
+        if (f == 0.0 and r == 0.0) or not u.any():
+            pw = P.data
+            log_b = np.zeros_like(P.data)
+        else:
+            a, log_b = supervision.pair_weights(P, self._codes, self._counts, self._n_labeled,
+                                                u, f, r)
+            pw = a * P.data
+            pw /= pw.sum()
+        self._pw = pw
+        self._log_b = log_b
+        nz = pw > 0
+        # the parts of KL(P'||Q') that do not depend on Y
+        self._kl_const = float((pw[nz] * np.log(pw[nz])).sum() - (pw * log_b).sum())
+        self._weights_key = True
+
+    def _evaluate(self, Y, exaggeration, with_objective=True):
+        """(gradient (N, d), objective or nan) at Y for the current labels and u."""
+        P = self.P
+        attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
+        r = self.params["repulsion_emphasis"]
+        if self.method == "exact":
+            rep, Z = repulsion.exact_repulsion(Y, self._codes, self._u, r)
+        else:
+            if self.method == "fft":
+                rep, Z = repulsion.fft_repulsion_2d(Y)
+            else:
+                rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
+            if r > 0 and self._n_labeled > 1:
+                rep_c, Zc, _ = repulsion.supervision_correction(
+                    Y, self._codes, self._u, r,
+                    max(self.params["theta"], repulsion.CORRECTION_THETA))
+                rep = rep + rep_c
+                Z += Zc
+        grad = 4.0 * (exaggeration * attr - rep / Z)
+        kl = self._kl_const - s_logt + np.log(Z) if with_objective else np.nan
+        return grad, float(kl)
+
+    def _at(self, Y):
+        self._refresh_weights(self.iteration)
+        if Y is None:
+            return self._Y
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        if Y.shape != self._Y.shape:
+            raise ValueError(f"Y: expected shape {self._Y.shape}, got {Y.shape}")
+        return Y
+
+    def objective(self, Y=None):
+        """KL(P' || Q') at Y (default: current positions), current labels and u."""
+        return self._evaluate(self._at(Y), 1.0)[1]
+
+    def gradient(self, Y=None):
+        """d objective / dY (N, d) float64, no exaggeration, no momentum."""
+        return self._evaluate(self._at(Y), 1.0)[0]
+
+    def step(self, n_iter=1):
+        """Run ``n_iter`` gradient-descent iterations (gains, momentum, schedules)."""
+        n_iter = _check_nonneg("n_iter", n_iter, integer=True)
+        Y = self._Y
+        for k in range(n_iter):
+            it = self.iteration
+            self._refresh_weights(it)
+            alpha = self.exaggeration_at(it)
+            last = k == n_iter - 1
+            grad, kl = self._evaluate(Y, alpha, with_objective=last)
+            if last:
+                self.last_objective = kl
+            # delta-bar-delta gains as in standard t-SNE
+            grows = grad * self._update < 0.0
+            self._gains = np.where(grows, self._gains + 0.2, self._gains * 0.8)
+            np.maximum(self._gains, 0.01, out=self._gains)
+            self._update *= self.momentum_at(it)
+            self._update -= self.learning_rate_at(it) * self._gains * grad
+            Y += self._update
+            Y -= Y.mean(axis=0)
+            self.iteration = it + 1
+        return self
+
+    @property
+    def positions(self):
+        """Current positions, (N, d) float32 copy."""
+        return self._Y.astype(np.float32)

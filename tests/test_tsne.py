@@ -1,0 +1,275 @@
+"""Semi-supervised t-SNE engine: exactness, schedules, live changes, quality."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+
+from tensorboard_al_plugin.tsne import SemiSupervisedTSNE, knn_accuracy, perplexity_affinities
+from tensorboard_al_plugin.tsne import repulsion
+
+
+def _blobs(n=60, d=5, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+def _supervised_run(n_components=2, method="exact", n=60, seed=0):
+    """A run whose labels, f, r and u_i are all non-trivial."""
+    X, y = _blobs(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random(n) < 0.5, y, -1)
+    run = SemiSupervisedTSNE(n_components=n_components, perplexity=8, label_importance=0.7,
+                             repulsion_emphasis=0.9, point_learning_rate_epochs=10,
+                             method=method, random_state=seed).prepare(X, labels=labels)
+    run.step(6)
+    later = labels.copy()
+    later[(labels < 0) & (rng.random(n) < 0.5)] = 1
+    later[:3] = 0  # relabel a few: their ramp restarts
+    run.set_labels(later)
+    run.step(4)  # ramps now at 1.0 and 0.4
+    u = run.point_learning_rates()
+    assert 0 < u[u > 0].min() < 1 and u.max() == 1.0
+    # spread the points out so that t_ij is far from both 0 and 1
+    Y = rng.normal(scale=2.0, size=(n, n_components))
+    return run, Y
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_exact_gradient_equals_finite_differences_of_objective(n_components):
+    run, Y = _supervised_run(n_components)
+    grad = run.gradient(Y)
+    eps = 1e-6
+    num = np.empty_like(Y)
+    for idx in np.ndindex(*Y.shape):
+        Yp, Ym = Y.copy(), Y.copy()
+        Yp[idx] += eps
+        Ym[idx] -= eps
+        num[idx] = (run.objective(Yp) - run.objective(Ym)) / (2 * eps)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7 * np.abs(num).max())
+
+
+def test_supervision_changes_gradient_and_objective():
+    run, Y = _supervised_run(2)
+    g1, o1 = run.gradient(Y), run.objective(Y)
+    run.set_params(label_importance=0.0, repulsion_emphasis=0.0)
+    assert not np.allclose(g1, run.gradient(Y))
+    assert o1 != run.objective(Y)
+
+
+@pytest.mark.parametrize("n_components,method,tol", [(2, "fft", 0.03), (2, "bh", 0.03),
+                                                    (3, "bh", 0.03)])
+def test_fast_gradient_within_tolerance_of_exact(n_components, method, tol):
+    # Stated tolerance: the L2 error of the gradient is below 3% of the L2 norm
+    # of the repulsive gradient (the only approximated part; near convergence
+    # the total gradient is a small difference of two large forces), and the
+    # objective is within 1%, at a realistic converged layout.
+    X, y = _blobs(1000, d=10, k=6, seed=1)
+    labels = np.where(np.arange(1000) % 3 == 0, y, -1)
+    kw = dict(n_components=n_components, perplexity=20, label_importance=0.3,
+              repulsion_emphasis=0.5, point_learning_rate_epochs=0, random_state=1)
+    exact = SemiSupervisedTSNE(method="exact", **kw).prepare(X, labels=labels)
+    exact.step(260)
+    Y = exact.positions.astype(np.float64)
+    fast = SemiSupervisedTSNE(method=method, **kw).prepare(X, labels=labels)
+    ge, gf = exact.gradient(Y), fast.gradient(Y)
+    rep, Z = repulsion.exact_repulsion(Y, np.full(1000, -1, np.int32), np.zeros(1000), 0.0)
+    assert np.linalg.norm(gf - ge) / np.linalg.norm(4 * rep / Z) < tol
+    assert abs(fast.objective(Y) - exact.objective(Y)) < 1e-2 * exact.objective(Y)
+
+
+def test_supervision_correction_tree_matches_exact_pairs():
+    rng = np.random.default_rng(3)
+    Y = rng.normal(scale=5.0, size=(800, 3))
+    codes = rng.integers(-1, 4, size=800).astype(np.int32)
+    u = rng.random(800)
+    rep_e, z_e, exact = repulsion.supervision_correction(Y, codes, u, 0.8)
+    assert exact
+    rep_t, z_t, exact = repulsion.supervision_correction(Y, codes, u, 0.8, theta=0.3,
+                                                         exact_max_pairs=0)
+    assert not exact
+    assert np.linalg.norm(rep_t - rep_e) / np.linalg.norm(rep_e) < 0.02
+    assert abs(z_t - z_e) / z_e < 0.01
+    # unlabeled points get no correction
+    assert np.all(rep_t[codes < 0] == 0)
+    # at the default, coarser opening angle the error stays far below the
+    # size of the whole repulsive force it is added to
+    rep_d, z_d, _ = repulsion.supervision_correction(Y, codes, u, 0.8, exact_max_pairs=0)
+    rep_all, _ = repulsion.exact_repulsion(Y, np.full(800, -1, np.int32), np.zeros(800), 0.0)
+    assert np.linalg.norm(rep_d - rep_e) / np.linalg.norm(rep_all) < 0.01
+    assert abs(z_d - z_e) / z_e < 0.03
+
+
+def test_no_supervision_is_plain_tsne():
+    X, y = _blobs(80, seed=2)
+    kw = dict(perplexity=10, method="exact", random_state=0)
+    plain = SemiSupervisedTSNE(**kw).prepare(X)
+    labeled = SemiSupervisedTSNE(label_importance=0.0, repulsion_emphasis=0.0, **kw).prepare(
+        X, labels=y)
+    # plain t-SNE gradient, written out densely: 4 sum_j (p_ij - q_ij) t_ij (y_i - y_j)
+    Y = np.random.default_rng(0).normal(size=(80, 2))
+    P = plain.P.toarray()
+    diff = Y[:, None, :] - Y[None, :, :]
+    t = 1.0 / (1.0 + (diff ** 2).sum(-1))
+    np.fill_diagonal(t, 0.0)
+    Q = t / t.sum()
+    ref = 4.0 * (((P - Q) * t)[:, :, None] * diff).sum(1)
+    kl = (P[P > 0] * np.log(P[P > 0] / Q[P > 0])).sum()
+    np.testing.assert_allclose(labeled.gradient(Y), ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(labeled.objective(Y), kl, rtol=1e-10)
+    plain.step(30)
+    labeled.step(30)
+    np.testing.assert_array_equal(plain.positions, labeled.positions)
+
+
+def test_exaggeration_and_momentum_schedules():
+    X, _ = _blobs(30)
+    run = SemiSupervisedTSNE(perplexity=5, random_state=0).prepare(X)
+    assert [run.exaggeration_at(i) for i in (0, 100, 175, 250, 900)] == [4.0, 4.0, 2.5, 1.0, 1.0]
+    assert np.allclose([run.momentum_at(i) for i in (0, 100, 175, 250, 900)],
+                       [0.5, 0.5, 0.65, 0.8, 0.8])
+    assert run.learning_rate_at(0) == 50.0  # floor: 30 / 16 is tiny
+    run.set_params(learning_rate=12.5)
+    assert run.learning_rate_at(0) == 12.5
+
+
+def test_point_learning_rate_ramps_linearly_from_labeling():
+    X, _ = _blobs(30)
+    run = SemiSupervisedTSNE(perplexity=5, point_learning_rate_epochs=20,
+                             random_state=0).prepare(X)
+    run.step(10)
+    labels = np.full(30, -1)
+    labels[:5] = 1
+    run.set_labels(labels)
+    assert np.all(run.point_learning_rates() == 0)
+    assert np.allclose(run.point_learning_rates(15)[:5], 0.25)
+    assert np.allclose(run.point_learning_rates(30)[:5], 1.0)
+    assert np.allclose(run.point_learning_rates(99)[:5], 1.0)
+    assert np.all(run.point_learning_rates(99)[5:] == 0)
+    run.set_params(point_learning_rate_epochs=0)
+    assert np.all(run.point_learning_rates()[:5] == 1.0)
+
+
+def test_labels_have_no_effect_before_supervision_start():
+    X, y = _blobs(60, seed=4)
+    kw = dict(perplexity=8, label_importance=1.0, repulsion_emphasis=1.0, supervision_start=20,
+              point_learning_rate_epochs=0, method="exact", random_state=0)
+    plain = SemiSupervisedTSNE(**kw).prepare(X)
+    sup = SemiSupervisedTSNE(**kw).prepare(X, labels=y)
+    plain.step(20)
+    sup.step(20)
+    np.testing.assert_array_equal(plain.positions, sup.positions)
+    assert np.all(sup.point_learning_rates() == 1.0)  # u switches on at s (K = 0)
+    plain.step(5)
+    sup.step(5)
+    assert not np.allclose(plain.positions, sup.positions)
+
+
+def test_set_labels_mid_run_pulls_classes_apart():
+    X, y = _blobs(90, k=3, seed=5)
+    run = SemiSupervisedTSNE(perplexity=10, label_importance=1.0, repulsion_emphasis=1.0,
+                             point_learning_rate_epochs=10, method="exact",
+                             random_state=0).prepare(X)
+    run.step(50)
+    before = run.objective()
+    run.set_labels(y)
+    assert run.iteration == 50
+    assert run.objective() == before  # u_i still 0 at the labeling iteration
+    run.step(10)
+    assert np.allclose(run.point_learning_rates(), 1.0)
+    run.step(100)
+    assert np.all(np.isfinite(run.positions))
+    assert knn_accuracy(run.positions, y, k=4) == 1.0
+    with pytest.raises(ValueError, match="labels"):
+        run.set_labels(y[:-1])
+
+
+def test_precomputed_affinities_give_the_same_run():
+    X, _ = _blobs(50, seed=6)
+    P, _ = perplexity_affinities(X, perplexity=8)
+    init = np.random.default_rng(0).normal(scale=1e-4, size=(50, 2))
+    a = SemiSupervisedTSNE(perplexity=8, initialization=init).prepare(X)
+    b = SemiSupervisedTSNE(perplexity=8, initialization=init).prepare(affinities=P)
+    a.step(20)
+    b.step(20)
+    np.testing.assert_allclose(a.positions, b.positions, rtol=1e-6)
+    with pytest.raises(ValueError, match="affinities"):
+        SemiSupervisedTSNE(perplexity=8).prepare(affinities=sp.csr_matrix(P * 2))
+
+
+def test_prepare_reports_progress():
+    X, _ = _blobs(40)
+    seen = []
+    SemiSupervisedTSNE(perplexity=5).prepare(X, progress=seen.append)
+    assert seen and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+    assert seen == sorted(seen)
+
+
+@pytest.mark.parametrize("kwargs,fit_args,match", [
+    (dict(perplexity=60), {}, "perplexity"),
+    (dict(label_importance=-0.1), {}, "label_importance"),
+    (dict(repulsion_emphasis=-1), {}, "repulsion_emphasis"),
+    (dict(n_components=4), {}, "n_components"),
+    (dict(method="gpu"), {}, "method"),
+    (dict(learning_rate=0), {}, "learning_rate"),
+    (dict(), dict(labels=np.zeros(10, dtype=int)), "labels"),
+    (dict(), dict(nan=True), "X"),
+])
+def test_bad_parameters_raise_clear_value_errors(kwargs, fit_args, match):
+    X, _ = _blobs(60)
+    if fit_args.pop("nan", False):
+        X[3, 2] = np.nan
+    with pytest.raises(ValueError, match=match):
+        SemiSupervisedTSNE(**kwargs).prepare(X, **fit_args)
+
+
+def test_live_params_are_checked():
+    X, _ = _blobs(30)
+    run = SemiSupervisedTSNE(perplexity=5).prepare(X)
+    with pytest.raises(ValueError, match="label_importance"):
+        run.set_params(label_importance=-1)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        run.set_params(perplexity=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+def test_digits_3d_four_nn_accuracy_at_least_097(digits):
+    X, y = digits
+    Y = SemiSupervisedTSNE(n_components=3, random_state=0).fit(X, n_iter=500)
+    assert Y.shape == (1797, 3) and Y.dtype == np.float32
+    assert knn_accuracy(Y, y, k=4) >= 0.97
+
+
+def test_supervision_with_20_percent_true_labels_does_not_hurt_unlabeled(digits):
+    X, y = digits
+    rng = np.random.default_rng(0)
+    known = rng.random(y.shape[0]) < 0.2
+    labels = np.where(known, y, -1)
+    kw = dict(random_state=0, point_learning_rate_epochs=20)
+    plain = SemiSupervisedTSNE(**kw).fit(X, labels, n_iter=500)
+    sup = SemiSupervisedTSNE(label_importance=0.1, repulsion_emphasis=0.1, **kw).fit(
+        X, labels, n_iter=500)
+    acc_plain = knn_accuracy(plain, y, k=4, mask=~known)
+    acc_sup = knn_accuracy(sup, y, k=4, mask=~known)
+    assert acc_sup >= acc_plain - 0.002, (acc_sup, acc_plain)
+
+
+def test_affinities_match_perplexity_and_are_symmetric_and_normalised():
+    from tensorboard_al_plugin.tsne.affinity import _conditional_probabilities
+    from tensorboard_al_plugin.tsne.nearest_neighbors import nearest_neighbors
+    X, _ = _blobs(200, seed=7)
+    X[5] = X[6]  # a duplicate row must not break the neighbour search
+    ind, dist, _ = nearest_neighbors(X, 30)
+    assert ind.shape == (200, 30) and not np.any(ind == np.arange(200)[:, None])
+    cond = _conditional_probabilities(dist ** 2, 10.0)
+    entropy = -(cond * np.log(np.maximum(cond, 1e-300))).sum(1)
+    np.testing.assert_allclose(np.exp(entropy), 10.0, rtol=1e-3)
+    P, info = perplexity_affinities(X, perplexity=10)
+    assert info["n_neighbors"] == 30
+    assert abs(P.sum() - 1) < 1e-12 and abs(P - P.T).max() < 1e-15 and P.diagonal().sum() == 0
