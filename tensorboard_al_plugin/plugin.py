@@ -127,6 +127,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         self._stores = {}
         self._stores_lock = threading.Lock()
         self._sessions = None
+        self._trainer = None
         self._sessions_lock = threading.Lock()
         if self._logdir:
             self.catalog.scan_in_background()
@@ -151,6 +152,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         }
         routes.update(self._label_routes())
         routes.update(self._layout_routes())
+        routes.update(self._active_routes())
         return {path: _route(handler) for path, handler in routes.items()}
 
     # -- static ----------------------------------------------------------------------
@@ -316,10 +318,16 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
                                  headers=[("Content-Disposition", 'attachment; filename="%s"' % filename)])
 
     def _labels_changed(self, source, state):
-        """Labels reach the running layout at once."""
+        """Labels reach the running layout at once, and the classifier retrains in the background."""
         sessions = self._sessions
         if sessions is not None:
             sessions.set_labels(source.key, _label_codes(state))
+        if self._trainer is not None and self._trainer.status(source.key)["status"] != "idle":
+            self._request_training(source, state)
+
+    def _request_training(self, source, state):
+        catalog = self.catalog
+        self.trainer().request(source.key, lambda: catalog.tensor(source), state["labels"], state["version"])
 
     def _publish_label_metadata(self, source, store):
         """The stock Projector gets an entry showing the labels (own-format embeddings)."""
@@ -329,6 +337,60 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             publish_labels_entry(source, store.projector_metadata_path)
         except Exception:
             logger.exception("could not write the Projector entry for labels of %s/%s", source.run, source.name)
+
+    # -- active learning ---------------------------------------------------------------
+
+    def _active_routes(self):
+        return {
+            "/active/predictions": self._serve_predictions,
+            "/active/suggest": self._serve_suggest,
+        }
+
+    def trainer(self):
+        with self._sessions_lock:
+            if self._trainer is None:
+                from .trainer import ClassifierTrainer
+
+                self._trainer = ClassifierTrainer()
+            return self._trainer
+
+    def _serve_predictions(self, request):
+        """The last trained classifier's prediction per row; asks for a retrain when labels moved on."""
+        source = self._source(request)
+        self._request_training(source, self._store(source).state())
+        status, predicted, confidence, uncertainty = self.trainer().predictions(source.key)
+        body = dict(status)
+        if predicted is not None:
+            body.update(predicted=predicted.tolist(), confidence=np.round(confidence, 4).tolist(),
+                        uncertainty=np.round(uncertainty, 4).tolist())
+        return _respond_json(request, body)
+
+    def _serve_suggest(self, request):
+        from .active import STRATEGIES, suggest
+
+        body = _json_body(request)
+        source, store = self._store_for_body(body)
+        strategy = _field(body, "strategy", str)
+        if strategy not in STRATEGIES:
+            raise HTTPError(400, 'unknown strategy "%s"; choose from %s' % (strategy, ", ".join(STRATEGIES)))
+        n = _field(body, "n", int, required=False, default=10)
+        if not 1 <= n <= 100:
+            raise HTTPError(400, 'field "n" must be between 1 and 100, got %d' % n)
+        state = store.state()
+        layout = None
+        if strategy.startswith("tsne"):
+            got = self._sessions.positions(source.key) if self._sessions is not None else None
+            if got is None:
+                raise HTTPError(409, "strategy %s needs a layout: start the layout first" % strategy)
+            layout = got[0]
+        self._request_training(source, state)
+        model = self.trainer().model(source.key)
+        try:
+            items = suggest(strategy, self.catalog.tensor(source), state["labels"], layout=layout,
+                            classifier_state=model, n=n)
+        except ValueError as e:
+            raise HTTPError(400, str(e))
+        return _respond_json(request, {"strategy": strategy, "version": state["version"], "items": items})
 
     # -- live layouts ----------------------------------------------------------------
 
