@@ -20,13 +20,17 @@ done
 
 say() { printf '\n== %s\n' "$*"; }
 
-# 1. System packages: Chromium for the end-to-end tests (Playwright drives it; it never downloads a browser).
-if [ ! -x /usr/bin/chromium ]; then
+# 1. System packages: Chromium for the end-to-end tests (Playwright drives it; it
+#    never downloads a browser) and Node.js/npm for the frontend build.
+APT_WANT=()
+[ -x /usr/bin/chromium ] || APT_WANT+=(chromium)
+command -v npm >/dev/null || APT_WANT+=(nodejs npm)
+if [ ${#APT_WANT[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing Debian's chromium"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    say "installing Debian packages: ${APT_WANT[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_WANT[@]}" >/dev/null
   else
-    echo "note: /usr/bin/chromium is missing; browser tests will be skipped (apt-get install chromium)" >&2
+    echo "note: missing ${APT_WANT[*]}; install them (apt-get install ${APT_WANT[*]}): without chromium the browser tests are skipped, without npm the committed bundle is used" >&2
   fi
 fi
 

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 if command -v npm >/dev/null && [ -f frontend/package.json ]; then
-  echo; echo "== frontend unit tests"
+  echo; echo "== frontend type check and unit tests"
+  npm --prefix frontend run --silent typecheck
   npm --prefix frontend test
 fi
 echo; echo "== python tests"

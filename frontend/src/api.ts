@@ -1,0 +1,308 @@
+// HTTP client for the plugin's routes (docs/HTTP_API.md). Every call either
+// resolves with data or rejects with an ApiError whose message is one clear
+// sentence fit to show the user; nothing waits forever (each request has a
+// timeout).
+
+export interface SpriteInfo {
+  thumb_width: number;
+  thumb_height: number;
+  per_row: number;
+  per_page: number;
+  pages: number;
+  page_sizes: [number, number][];
+}
+
+export interface EmbeddingInfo {
+  run: string;
+  name: string;
+  format: string;
+  /** null when a broken source could not be read far enough to tell. */
+  rows: number;
+  dims: number;
+  metadata_columns: string[];
+  sprite: SpriteInfo | null;
+  labels_supported: boolean;
+  problems: string[];
+  ok: boolean;
+}
+
+export interface EmbeddingList {
+  logdir: string;
+  scanning: boolean;
+  embeddings: EmbeddingInfo[];
+}
+
+export interface LabelClass {
+  name: string;
+  count: number;
+}
+
+export interface LabelState {
+  version: number;
+  labels: (string | null)[];
+  classes: LabelClass[];
+  can_undo: boolean;
+  can_redo: boolean;
+}
+
+export interface Metadata {
+  columns: string[];
+  data: string[][];
+}
+
+export type SessionState = "preparing" | "running" | "paused" | "done" | "error";
+
+export interface SessionStatus {
+  run: string;
+  embedding: string;
+  method: string;
+  state: SessionState;
+  progress: number;
+  iteration: number;
+  objective: number | null;
+  n_components: number;
+  params: Record<string, unknown>;
+  error: string | null;
+}
+
+export interface LayoutFrame {
+  positions: Float32Array;
+  rows: number;
+  dims: number;
+  iteration: number;
+  objective: number | null;
+  state: string;
+}
+
+export interface EmbeddingRef {
+  run: string;
+  embedding: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly route: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Progress callback: bytes received so far and total bytes (0 when unknown). */
+export type ProgressFn = (loaded: number, total: number) => void;
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+export class Api {
+  /** `base` is relative to the iframe's <base href="plugin/active_labeling/">. */
+  constructor(
+    private readonly base = "./",
+    private readonly user: string | null = null,
+  ) {}
+
+  url(route: string, params: Record<string, string | number | undefined> = {}): string {
+    const q = Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .join("&");
+    return this.base + route + (q ? `?${q}` : "");
+  }
+
+  private async request(
+    route: string,
+    init: RequestInit & { params?: Record<string, string | number | undefined>; timeoutMs?: number } = {},
+  ): Promise<Response> {
+    const controller = new AbortController();
+    const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(this.url(route, init.params), { ...init, signal: controller.signal });
+    } catch (e) {
+      clearTimeout(timer);
+      if (controller.signal.aborted) {
+        throw new ApiError(`The server did not answer ${route} within ${Math.round(timeoutMs / 1000)} s.`, 0, route);
+      }
+      throw new ApiError(`Cannot reach the TensorBoard server (${route}): ${(e as Error).message}.`, 0, route);
+    }
+    clearTimeout(timer);
+    if (!res.ok) throw await errorFrom(res, route);
+    return res;
+  }
+
+  private async getJson<T>(route: string, params?: Record<string, string | number | undefined>): Promise<T> {
+    const res = await this.request(route, { params });
+    return (await res.json()) as T;
+  }
+
+  private async postJson<T>(route: string, body: unknown): Promise<T> {
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      // The server refuses writes without this header (a foreign page cannot set it).
+      "X-Requested-With": "tensorboard-al",
+    };
+    if (this.user) headers["X-AL-User"] = this.user;
+    const res = await this.request(route, { method: "POST", headers, body: JSON.stringify(body) });
+    return (await res.json()) as T;
+  }
+
+  embeddings(refresh = false): Promise<EmbeddingList> {
+    return this.getJson("embeddings", refresh ? { refresh: 1 } : {});
+  }
+
+  async tensor(ref: EmbeddingRef, onProgress?: ProgressFn): Promise<{ data: Float32Array; rows: number; dims: number }> {
+    const res = await this.request("tensor", { params: { run: ref.run, embedding: ref.embedding }, timeoutMs: 600_000 });
+    const rows = Number(res.headers.get("X-Rows"));
+    const dims = Number(res.headers.get("X-Dims"));
+    const buf = await readBody(res, onProgress);
+    const data = float32FromBytes(buf);
+    if (rows * dims !== data.length) {
+      throw new ApiError(`The tensor has ${data.length} values, not ${rows} x ${dims}.`, 200, "tensor");
+    }
+    return { data, rows, dims };
+  }
+
+  metadata(ref: EmbeddingRef): Promise<Metadata> {
+    return this.getJson("metadata", { run: ref.run, embedding: ref.embedding });
+  }
+
+  spriteUrl(ref: EmbeddingRef, page: number): string {
+    return this.url("sprite", { run: ref.run, embedding: ref.embedding, page });
+  }
+
+  async spritePage(ref: EmbeddingRef, page: number): Promise<Blob> {
+    const res = await this.request("sprite", { params: { run: ref.run, embedding: ref.embedding, page }, timeoutMs: 600_000 });
+    return await res.blob();
+  }
+
+  labels(ref: EmbeddingRef): Promise<LabelState> {
+    return this.getJson("labels", { run: ref.run, embedding: ref.embedding });
+  }
+
+  assign(ref: EmbeddingRef, rows: number[], label: string, baseVersion: number): Promise<LabelState> {
+    return this.postJson("labels/assign", { ...ref, rows, label, base_version: baseVersion });
+  }
+
+  clear(ref: EmbeddingRef, rows: number[], baseVersion: number): Promise<LabelState> {
+    return this.postJson("labels/clear", { ...ref, rows, base_version: baseVersion });
+  }
+
+  undo(ref: EmbeddingRef, baseVersion: number): Promise<LabelState> {
+    return this.postJson("labels/undo", { ...ref, base_version: baseVersion });
+  }
+
+  redo(ref: EmbeddingRef, baseVersion: number): Promise<LabelState> {
+    return this.postJson("labels/redo", { ...ref, base_version: baseVersion });
+  }
+
+  exportUrl(ref: EmbeddingRef): string {
+    return this.url("labels/export", { run: ref.run, embedding: ref.embedding });
+  }
+
+  layoutStart(ref: EmbeddingRef, params: Record<string, unknown>): Promise<SessionStatus> {
+    return this.postJson("layout/start", { ...ref, ...params });
+  }
+
+  layoutPause(ref: EmbeddingRef): Promise<SessionStatus> {
+    return this.postJson("layout/pause", ref);
+  }
+
+  layoutResume(ref: EmbeddingRef): Promise<SessionStatus> {
+    return this.postJson("layout/resume", ref);
+  }
+
+  layoutParams(ref: EmbeddingRef, params: Record<string, unknown>): Promise<SessionStatus> {
+    return this.postJson("layout/params", { ...ref, ...params });
+  }
+
+  /** The running session of an embedding, or null when there is none (404). */
+  async layoutStatus(ref: EmbeddingRef): Promise<SessionStatus | null> {
+    try {
+      return await this.getJson<SessionStatus>("layout/status", { run: ref.run, embedding: ref.embedding });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  async layoutPositions(ref: EmbeddingRef): Promise<LayoutFrame> {
+    const res = await this.request("layout/positions", { params: { run: ref.run, embedding: ref.embedding } });
+    const buf = await res.arrayBuffer();
+    const positions = float32FromBytes(buf);
+    const objective = res.headers.get("X-Objective");
+    return {
+      positions,
+      rows: Number(res.headers.get("X-Rows")),
+      dims: Number(res.headers.get("X-Dims")),
+      iteration: Number(res.headers.get("X-Iteration") ?? 0),
+      objective: objective === null || objective === "" || objective === "None" ? null : Number(objective),
+      state: res.headers.get("X-State") ?? "",
+    };
+  }
+}
+
+async function errorFrom(res: Response, route: string): Promise<ApiError> {
+  let message = "";
+  try {
+    const text = await res.text();
+    try {
+      const body = JSON.parse(text);
+      if (body && typeof body.error === "string") message = body.error;
+    } catch {
+      // Not JSON (e.g. TensorBoard's own 404 page): fall back to the status line.
+    }
+  } catch {
+    // Body unreadable: the status line is all we have.
+  }
+  if (!message) {
+    message =
+      res.status === 404
+        ? `The server has no route ${route} (is the plugin's backend up to date?).`
+        : `The server answered ${res.status} ${res.statusText} for ${route}.`;
+  }
+  return new ApiError(message, res.status, route);
+}
+
+async function readBody(res: Response, onProgress?: ProgressFn): Promise<ArrayBuffer> {
+  const total = Number(res.headers.get("Content-Length") ?? 0);
+  if (!res.body || !onProgress) return await res.arrayBuffer();
+  const reader = res.body.getReader();
+  // Preallocate when the length is known so a 200 MB tensor is not copied twice.
+  if (total > 0) {
+    const out = new Uint8Array(total);
+    let loaded = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (loaded + value.length > total) throw new ApiError("The tensor is longer than announced.", 200, "tensor");
+      out.set(value, loaded);
+      loaded += value.length;
+      onProgress(loaded, total);
+    }
+    return loaded === total ? out.buffer : out.buffer.slice(0, loaded);
+  }
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress(loaded, 0);
+  }
+  const out = new Uint8Array(loaded);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out.buffer;
+}
+
+/** Little-endian float32 view of a byte buffer (every browser we target is little-endian). */
+export function float32FromBytes(buf: ArrayBuffer): Float32Array {
+  if (buf.byteLength % 4 !== 0) throw new ApiError(`Binary answer of ${buf.byteLength} bytes is not float32 data.`, 200, "binary");
+  return new Float32Array(buf);
+}

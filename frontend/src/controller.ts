@@ -1,0 +1,506 @@
+// Actions of the labeling view: loading an embedding, selection, labeling and
+// the live layout session. Views call these and read the store; only this
+// module talks to the server for the labeling view.
+import { type Api, ApiError, type EmbeddingInfo, type EmbeddingRef, type LabelState, type SessionStatus } from "./api";
+import { normalizePositions } from "./camera";
+import { indexLabels, validateLabel } from "./labels";
+import { pcaProject } from "./pca";
+import type { Scene } from "./scene";
+import {
+  clearSelection,
+  focusRow,
+  type KnnSpace,
+  knnOrder,
+  parseSearch,
+  removeRows,
+  resolveSelection,
+  searchMetadata,
+  type SelectionSpec,
+  selectRegion,
+  toggleRow,
+} from "./selection";
+import type { Store } from "./store";
+import type { AppState, LayoutForm } from "./state";
+
+export interface Host {
+  setProgress(text: string | null, fraction?: number): void;
+  showError(message: string, retry?: () => void): void;
+  showNotice(message: string): void;
+}
+
+const POLL_MIN_MS = 120;
+
+export class Controller {
+  scene: Scene | null = null;
+  private knnCache: { key: string; order: Uint32Array } | null = null;
+  private loadToken = 0;
+  private pollToken = 0;
+  private revealListeners = new Set<(row: number) => void>();
+  /** Time of the last positions frame (to pace the animation to the polling rate). */
+  private lastFrameAt = 0;
+  /** The quick client-side PCA (3 components, normalised), kept to switch 2D/3D without a session. */
+  private pca3: Float32Array | null = null;
+
+  constructor(
+    readonly api: Api,
+    readonly store: Store<AppState>,
+    private readonly host: Host,
+  ) {}
+
+  ref(): EmbeddingRef | null {
+    const e = this.store.get().embedding;
+    return e ? { run: e.run, embedding: e.name } : null;
+  }
+
+  onReveal(fn: (row: number) => void): void {
+    this.revealListeners.add(fn);
+  }
+
+  // ---------------------------------------------------------------- loading
+
+  async open(e: EmbeddingInfo): Promise<void> {
+    const token = ++this.loadToken;
+    this.pollToken++;
+    this.knnCache = null;
+    const ref = { run: e.run, embedding: e.name };
+    const s0 = this.store.get();
+    this.store.set({
+      embedding: e,
+      rows: e.rows,
+      dims: e.dims,
+      tensor: null,
+      metadata: null,
+      labelState: null,
+      labelIndex: null,
+      positions: null,
+      positionsSource: "none",
+      session: null,
+      spec: clearSelection(s0.spec),
+      members: new Uint32Array(0),
+      mask: new Uint8Array(e.rows),
+      hover: -1,
+      pagesLoaded: 0,
+      ready: false,
+    });
+    const pages = e.sprite ? e.sprite.pages : 0;
+    // Progress: tensor bytes are half the bar, sprite pages the other half.
+    const tensorShare = pages ? 0.5 : 0.9;
+    const stale = () => token !== this.loadToken;
+    try {
+      this.host.setProgress("Loading tensor…", 0);
+      const [tensor, metadata, labels, session] = await Promise.all([
+        this.api.tensor(ref, (loaded, total) => {
+          if (!stale() && total > 0) this.host.setProgress(`Loading tensor… ${mb(loaded)} of ${mb(total)}`, (loaded / total) * tensorShare);
+        }),
+        e.metadata_columns.length ? this.api.metadata(ref).catch((err) => this.partFailed("metadata", err)) : Promise.resolve(null),
+        e.labels_supported ? this.api.labels(ref).catch((err) => this.partFailed("labels", err)) : Promise.resolve(null),
+        this.api.layoutStatus(ref).catch((err) => this.partFailed("layout status", err)),
+      ]);
+      if (stale()) return;
+      if (tensor.rows !== e.rows) throw new ApiError(`The tensor has ${tensor.rows} rows but the embedding list says ${e.rows}.`, 200, "tensor");
+      this.store.set({
+        tensor: tensor.data,
+        rows: tensor.rows,
+        dims: tensor.dims,
+        metadata: metadata && metadata.data.length ? metadata : null,
+        mask: new Uint8Array(tensor.rows),
+      });
+      if (labels) this.setLabels(labels);
+      else this.setLabels({ version: 0, labels: [], classes: [], can_undo: false, can_redo: false });
+      this.host.setProgress("Projecting (PCA)…", tensorShare);
+      await nextFrame();
+      if (stale()) return;
+      const pca = pcaProject(tensor.data, tensor.rows, tensor.dims, 3);
+      const positions = normalizePositions(pca, tensor.rows, 3);
+      this.pca3 = positions;
+      const viewDims = session ? (session.n_components === 3 ? 3 : 2) : this.store.get().form.n_components;
+      if (this.scene) this.scene.reset(tensor.rows, viewDims === 2 ? flatten(positions) : positions, e.sprite);
+      this.store.set({
+        positions: viewDims === 2 ? flatten(positions) : positions,
+        positionsRevision: this.store.get().positionsRevision + 1,
+        positionsSource: "client-pca",
+        viewDims,
+      });
+      if (session) {
+        this.store.set({ session, form: formFromSession(this.store.get().form, session) });
+        this.startPolling(true);
+      }
+      for (let p = 0; p < pages; p++) {
+        this.host.setProgress(`Loading thumbnails… page ${p + 1} of ${pages}`, tensorShare + ((1 - tensorShare) * p) / pages);
+        const blob = await this.api.spritePage(ref, p);
+        if (stale()) return;
+        let bitmap: ImageBitmap;
+        try {
+          bitmap = await createImageBitmap(blob);
+        } catch {
+          throw new ApiError(`Sprite page ${p} is not a readable image.`, 200, "sprite");
+        }
+        if (stale()) return;
+        this.scene?.setAtlasPage(p, bitmap);
+        bitmap.close();
+        this.store.set({ pagesLoaded: p + 1 });
+      }
+      this.host.setProgress(null);
+      this.store.set({ ready: true });
+    } catch (err) {
+      if (stale()) return;
+      this.host.setProgress(null);
+      this.host.showError(`Could not open ${e.name}: ${messageOf(err)}`, () => void this.open(e));
+    }
+  }
+
+  private partFailed(part: string, err: unknown): null {
+    this.host.showError(`Could not load the ${part}: ${messageOf(err)}`);
+    return null;
+  }
+
+  close(): void {
+    this.loadToken++;
+    this.pollToken++;
+  }
+
+  // -------------------------------------------------------------- selection
+
+  private neighbours(spec: SelectionSpec, space: KnnSpace): Uint32Array | null {
+    const s = this.store.get();
+    if (spec.focus < 0 || spec.k <= 0) return null;
+    let data: Float32Array | null;
+    let dims: number;
+    if (space === "feature") {
+      data = s.tensor;
+      dims = s.dims;
+    } else {
+      data = this.scene ? this.scene.targetPositions() : s.positions;
+      dims = 3;
+    }
+    if (!data) return null;
+    const key = `${space}:${spec.focus}:${space === "layout" ? s.positionsRevision : 0}`;
+    if (this.knnCache?.key !== key) this.knnCache = { key, order: knnOrder(data, s.rows, dims, spec.focus) };
+    return this.knnCache.order;
+  }
+
+  setSpec(spec: SelectionSpec, space = this.store.get().knnSpace): void {
+    const s = this.store.get();
+    const { members, mask } = resolveSelection(spec, this.neighbours(spec, space), s.rows);
+    this.store.set({ spec, knnSpace: space, members, mask });
+  }
+
+  focus(row: number): void {
+    this.setSpec(focusRow(this.store.get().spec, row));
+  }
+
+  setK(k: number): void {
+    this.setSpec({ ...this.store.get().spec, k });
+  }
+
+  setKnnSpace(space: KnnSpace): void {
+    this.knnCache = null;
+    this.setSpec(this.store.get().spec, space);
+  }
+
+  toggle(row: number): void {
+    const s = this.store.get();
+    this.setSpec(toggleRow(s.spec, row, s.mask[row] === 1));
+  }
+
+  remove(rows: Iterable<number>): void {
+    this.setSpec(removeRows(this.store.get().spec, rows));
+  }
+
+  region(rows: Uint32Array, additive: boolean): void {
+    this.setSpec(selectRegion(this.store.get().spec, rows, additive));
+  }
+
+  clearSelection(): void {
+    this.setSpec(clearSelection(this.store.get().spec));
+  }
+
+  selectClass(classIndex: number, additive: boolean): void {
+    const li = this.store.get().labelIndex;
+    if (!li) return;
+    const rows: number[] = [];
+    for (let i = 0; i < li.perRow.length; i++) if (li.perRow[i] === classIndex) rows.push(i);
+    this.region(Uint32Array.from(rows), additive);
+  }
+
+  /** `#123` focuses row 123 (and its neighbour group); other text selects matching metadata rows. */
+  search(text: string): string {
+    const s = this.store.get();
+    const q = parseSearch(text);
+    if (q.kind === "empty") return "";
+    if (q.kind === "row") {
+      if (q.row >= s.rows) return `There is no row ${q.row} (rows 0..${s.rows - 1}).`;
+      this.focus(q.row);
+      this.reveal(q.row);
+      return "";
+    }
+    if (!s.metadata) return "This embedding has no metadata to search; use #row.";
+    const rows = searchMetadata(s.metadata.data, q.text, s.rows);
+    if (rows.length === 0) return `No row has metadata matching “${q.text}”.`;
+    this.region(rows, false);
+    return "";
+  }
+
+  reveal(row: number): void {
+    for (const fn of this.revealListeners) fn(row);
+  }
+
+  // --------------------------------------------------------------- labeling
+
+  private setLabels(state: LabelState): void {
+    const s = this.store.get();
+    const known = s.labelIndex ? s.labelIndex.classes : [];
+    this.store.set({ labelState: state, labelIndex: indexLabels(state, s.rows, known) });
+  }
+
+  private async write(what: string, fn: (ref: EmbeddingRef, version: number) => Promise<LabelState>): Promise<boolean> {
+    const ref = this.ref();
+    const s = this.store.get();
+    if (!ref || !s.labelState) return false;
+    if (s.embedding && !s.embedding.labels_supported) {
+      this.host.showError("Labels cannot be saved for this embedding (the server does not support labels here).");
+      return false;
+    }
+    this.store.set({ writing: true });
+    try {
+      this.setLabels(await fn(ref, s.labelState.version));
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) this.host.showNotice(err.message);
+      else this.host.showError(`Could not ${what}: ${messageOf(err)}`);
+      return false;
+    } finally {
+      this.store.set({ writing: false });
+    }
+  }
+
+  /** Fetch the label state again (another person may have labeled meanwhile). */
+  async refreshLabels(): Promise<void> {
+    const ref = this.ref();
+    const s = this.store.get();
+    if (!ref || !s.labelState || s.writing || !s.embedding?.labels_supported) return;
+    try {
+      const next = await this.api.labels(ref);
+      if (this.ref()?.run === ref.run && this.ref()?.embedding === ref.embedding && next.version !== this.store.get().labelState?.version) this.setLabels(next);
+    } catch {
+      // A background refresh: the next write reports any real problem.
+    }
+  }
+
+  /** Apply `label` to every selected row; returns an error message or "". */
+  async applyLabel(label: string): Promise<string> {
+    const bad = validateLabel(label);
+    if (bad) return bad;
+    const rows = Array.from(this.store.get().members);
+    if (rows.length === 0) return "Select some points first (click a point, search, or draw a box).";
+    const ok = await this.write("save the label", (ref, v) => this.api.assign(ref, rows, label.trim(), v));
+    return ok ? "" : "The label was not saved.";
+  }
+
+  /** Number keys: the k-th class (1-based) of the legend. */
+  async applyClassNumber(k: number): Promise<string> {
+    const li = this.store.get().labelIndex;
+    if (!li || k < 1 || k > li.classes.length) return "";
+    return this.applyLabel(li.classes[k - 1]);
+  }
+
+  async clearLabels(): Promise<string> {
+    const rows = Array.from(this.store.get().members);
+    if (rows.length === 0) return "Select the points whose label to clear.";
+    await this.write("clear the labels", (ref, v) => this.api.clear(ref, rows, v));
+    return "";
+  }
+
+  async undo(): Promise<void> {
+    if (!this.store.get().labelState?.can_undo) return;
+    await this.write("undo", (ref, v) => this.api.undo(ref, v));
+  }
+
+  async redo(): Promise<void> {
+    if (!this.store.get().labelState?.can_redo) return;
+    await this.write("redo", (ref, v) => this.api.redo(ref, v));
+  }
+
+  exportCsv(): void {
+    const ref = this.ref();
+    if (!ref) return;
+    const a = document.createElement("a");
+    a.href = this.api.exportUrl(ref);
+    a.download = `${ref.run === "." ? "" : ref.run + "_"}${ref.embedding}_labels.csv`.replace(/[^\w.-]+/g, "_");
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  // ----------------------------------------------------------------- layout
+
+  setForm(patch: Partial<LayoutForm>): void {
+    const form = { ...this.store.get().form, ...patch };
+    this.store.set({ form });
+    const s = this.store.get();
+    if (patch.n_components && s.positionsSource === "client-pca" && this.pca3 && patch.n_components !== s.viewDims) {
+      const next = patch.n_components === 3 ? this.pca3 : flatten(this.pca3);
+      this.scene?.moveTo(next, 500);
+      this.store.set({ positions: next, positionsRevision: s.positionsRevision + 1, viewDims: patch.n_components });
+    }
+    // Supervision settings apply to a running t-SNE without restarting it.
+    const live: (keyof LayoutForm)[] = ["label_importance", "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs", "learning_rate"];
+    const changed = live.filter((k) => k in patch);
+    if (changed.length && s.session && s.session.method === "tsne" && (s.session.state === "running" || s.session.state === "paused")) {
+      const ref = this.ref()!;
+      const params: Record<string, unknown> = {};
+      for (const k of changed) params[k] = form[k];
+      this.api
+        .layoutParams(ref, params)
+        .then((st) => this.store.set({ session: st }))
+        .catch((err) => this.host.showError(`Could not change the layout parameters: ${messageOf(err)}`));
+    }
+  }
+
+  /** Start (or restart) a session with the form's settings. */
+  async startLayout(): Promise<void> {
+    const ref = this.ref();
+    if (!ref) return;
+    const f = this.store.get().form;
+    const body: Record<string, unknown> = { ...f };
+    try {
+      const st = await this.api.layoutStart(ref, body);
+      this.store.set({ session: st });
+      this.startPolling(true);
+    } catch (err) {
+      this.host.showError(`Could not start the layout: ${messageOf(err)}`);
+    }
+  }
+
+  /** The start/pause button: start when there is no live session, else pause or resume. */
+  async toggleLayout(): Promise<void> {
+    const ref = this.ref();
+    const st = this.store.get().session;
+    if (!ref) return;
+    try {
+      if (!st || st.state === "done" || st.state === "error" || st.method !== this.store.get().form.method || st.n_components !== this.store.get().form.n_components) {
+        await this.startLayout();
+      } else if (st.state === "running" || st.state === "preparing") {
+        this.store.set({ session: await this.api.layoutPause(ref) });
+      } else if (st.state === "paused") {
+        this.store.set({ session: await this.api.layoutResume(ref) });
+        this.startPolling(false);
+      }
+    } catch (err) {
+      this.host.showError(`Could not change the layout: ${messageOf(err)}`);
+    }
+  }
+
+  private startPolling(fetchNow: boolean): void {
+    const token = ++this.pollToken;
+    void this.poll(token, fetchNow);
+  }
+
+  private async poll(token: number, first: boolean): Promise<void> {
+    const ref = this.ref();
+    let fetched = !first;
+    let failures = 0;
+    while (ref && token === this.pollToken) {
+      const started = performance.now();
+      try {
+        const st = this.store.get().session;
+        if (st && st.state === "preparing") {
+          const next = await this.api.layoutStatus(ref);
+          if (token !== this.pollToken) return;
+          this.store.set({ session: next });
+          if (!next) return;
+          this.host.setProgress(`Preparing the layout (affinities)… ${Math.round((next.progress ?? 0) * 100)}%`, next.progress ?? 0);
+          if (next.state !== "preparing") this.host.setProgress(null);
+        } else {
+          const frame = await this.api.layoutPositions(ref);
+          if (token !== this.pollToken) return;
+          this.acceptFrame(frame.positions, frame.rows, frame.dims);
+          fetched = true;
+          const cur = this.store.get().session;
+          if (cur) {
+            this.store.set({
+              session: { ...cur, iteration: frame.iteration, objective: frame.objective, state: (frame.state || cur.state) as SessionStatus["state"], n_components: frame.dims },
+            });
+          }
+        }
+        failures = 0;
+      } catch (err) {
+        if (token !== this.pollToken) return;
+        if (err instanceof ApiError && err.status === 404) {
+          this.store.set({ session: null });
+          return;
+        }
+        if (++failures >= 3) {
+          this.host.showError(`Lost the layout session: ${messageOf(err)}`, () => this.startPolling(true));
+          return;
+        }
+      }
+      const st = this.store.get().session;
+      if (!st) return;
+      if (st.state === "error") {
+        this.host.setProgress(null);
+        this.host.showError(`The layout stopped with an error: ${st.error ?? "unknown error"}`);
+        return;
+      }
+      if ((st.state === "paused" || st.state === "done") && fetched) return;
+      const wait = Math.max(0, POLL_MIN_MS - (performance.now() - started));
+      await sleep(st.state === "preparing" ? 400 : wait);
+    }
+  }
+
+  private acceptFrame(raw: Float32Array, rows: number, dims: number): void {
+    const s = this.store.get();
+    if (rows !== s.rows) throw new ApiError(`The layout has ${rows} rows, the embedding ${s.rows}.`, 200, "layout/positions");
+    const next = normalizePositions(raw, rows, dims);
+    const viewDims: 2 | 3 = dims >= 3 ? 3 : 2;
+    const now = performance.now();
+    // Animate over the time frames actually take to arrive, so motion is continuous.
+    const interval = this.lastFrameAt ? Math.min(1000, Math.max(100, now - this.lastFrameAt)) : 400;
+    this.lastFrameAt = now;
+    if (this.scene) {
+      if (viewDims !== s.viewDims || s.positionsSource !== "session") this.scene.moveTo(next, 600, now);
+      else this.scene.moveTo(next, interval, now);
+    }
+    this.store.set({ positions: next, positionsRevision: s.positionsRevision + 1, positionsSource: "session", viewDims });
+  }
+}
+
+function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm {
+  const p = st.params ?? {};
+  const num = (k: keyof LayoutForm, fallback: number) => (typeof p[k] === "number" ? (p[k] as number) : fallback);
+  return {
+    ...form,
+    method: st.method === "pca" ? "pca" : "tsne",
+    n_components: st.n_components === 3 ? 3 : 2,
+    perplexity: num("perplexity", form.perplexity),
+    learning_rate: p.learning_rate === "auto" ? "auto" : typeof p.learning_rate === "number" ? p.learning_rate : form.learning_rate,
+    label_importance: num("label_importance", form.label_importance),
+    repulsion_emphasis: num("repulsion_emphasis", form.repulsion_emphasis),
+    supervision_start: num("supervision_start", form.supervision_start),
+    point_learning_rate_epochs: num("point_learning_rate_epochs", form.point_learning_rate_epochs),
+  };
+}
+
+/** Drop the third coordinate (2D view of a 3-component projection). */
+function flatten(pos: Float32Array): Float32Array {
+  const out = pos.slice();
+  for (let i = 2; i < out.length; i += 3) out[i] = 0;
+  return out;
+}
+
+export function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function nextFrame(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}

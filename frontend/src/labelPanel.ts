@@ -1,0 +1,184 @@
+// Right panel: the label box (autocomplete over existing classes), apply /
+// clear / undo / redo, the class legend with counts, export, and the
+// selection listed as removable thumbnails.
+import type { Controller } from "./controller";
+import { clear, h } from "./dom";
+import { suggestClasses } from "./labels";
+import { classColor } from "./palette";
+import type { Scene } from "./scene";
+import type { AppState } from "./state";
+import type { Store } from "./store";
+
+/** The side panel shows at most this many selected thumbnails. */
+const MAX_THUMBS = 150;
+
+export class LabelPanel {
+  readonly el: HTMLElement;
+  private input: HTMLInputElement;
+  private datalist: HTMLDataListElement;
+  private apply: HTMLButtonElement;
+  private clearBtn: HTMLButtonElement;
+  private undoBtn: HTMLButtonElement;
+  private redoBtn: HTMLButtonElement;
+  private exportBtn: HTMLButtonElement;
+  private message: HTMLElement;
+  private classList: HTMLUListElement;
+  private unlabeled: HTMLElement;
+  private progress: HTMLElement;
+  private count: HTMLElement;
+  private grid: HTMLElement;
+  private more: HTMLElement;
+
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly ctl: Controller,
+    private readonly scene: Scene,
+  ) {
+    this.datalist = h("datalist", { id: "al-class-suggestions" });
+    this.input = h("input", { type: "text", list: "al-class-suggestions", placeholder: "label for the selection", testid: "al-label-input", autocomplete: "off", maxlength: 256 });
+    this.apply = h("button", { class: "primary", testid: "al-apply-label", title: "Enter" }, "Apply");
+    this.clearBtn = h("button", { testid: "al-clear-label", title: "Remove the label of the selected points" }, "Clear label");
+    this.undoBtn = h("button", { testid: "al-undo", title: "Ctrl+Z" }, "Undo");
+    this.redoBtn = h("button", { testid: "al-redo", title: "Ctrl+Shift+Z" }, "Redo");
+    this.exportBtn = h("button", { testid: "al-export", title: "Download the labels as CSV" }, "Export CSV");
+    this.message = h("div", { class: "al-small", testid: "al-label-message", role: "status" });
+    this.classList = h("ul", { class: "al-classes", testid: "al-class-list" });
+    this.unlabeled = h("div", { class: "al-small", testid: "al-unlabeled" });
+    this.progress = h("div", { class: "al-small", testid: "al-labeled-progress" });
+    this.count = h("span", { class: "al-stat", testid: "al-selection-count" }, "0");
+    this.grid = h("div", { class: "al-selgrid", testid: "al-selection-list" });
+    this.more = h("div", { class: "al-more" });
+
+    const doApply = async () => {
+      const label = this.input.value;
+      this.message.textContent = "";
+      const err = await ctl.applyLabel(label);
+      this.message.textContent = err;
+      if (!err) this.input.select();
+    };
+    this.input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        void doApply();
+      } else if (e.key === "Escape") {
+        this.input.blur();
+      }
+    });
+    this.input.addEventListener("input", () => this.fillSuggestions());
+    this.apply.addEventListener("click", () => void doApply());
+    this.clearBtn.addEventListener("click", async () => {
+      this.message.textContent = await ctl.clearLabels();
+    });
+    this.undoBtn.addEventListener("click", () => void ctl.undo());
+    this.redoBtn.addEventListener("click", () => void ctl.redo());
+    this.exportBtn.addEventListener("click", () => ctl.exportCsv());
+    const clearSel = h("button", { testid: "al-selection-clear" }, "Clear selection");
+    clearSel.addEventListener("click", () => ctl.clearSelection());
+
+    this.el = h(
+      "div",
+      { class: "al-side right", testid: "al-label-panel" },
+      h("h2", {}, "Label"),
+      h("div", { class: "al-labelbox" }, this.input, this.apply),
+      this.datalist,
+      h("div", { class: "al-row" }, this.clearBtn, this.undoBtn, this.redoBtn),
+      this.message,
+      h("div", { class: "al-small" }, "Keys 1–9 apply the classes below to the selection."),
+      h("h2", {}, "Classes"),
+      this.classList,
+      this.unlabeled,
+      this.progress,
+      h("div", { class: "al-row" }, this.exportBtn),
+      h("h2", {}, "Selection"),
+      h("div", { class: "al-row" }, h("label", {}, this.count, " selected"), clearSel),
+      this.grid,
+      this.more,
+    );
+    store.subscribe((s, changed) => this.update(s, changed));
+    this.update(store.get(), new Set(["labelIndex", "labelState", "members", "writing"]));
+  }
+
+  focusInput(): void {
+    this.input.focus();
+    this.input.select();
+  }
+
+  private fillSuggestions(): void {
+    const li = this.store.get().labelIndex;
+    clear(this.datalist);
+    for (const c of suggestClasses(li ? li.classes : [], this.input.value, 20)) this.datalist.append(h("option", { value: c }));
+  }
+
+  private update(s: AppState, changed: ReadonlySet<keyof AppState>): void {
+    if (changed.has("labelIndex") || changed.has("labelState") || changed.has("writing")) {
+      const ls = s.labelState;
+      this.undoBtn.disabled = !ls?.can_undo || s.writing;
+      this.redoBtn.disabled = !ls?.can_redo || s.writing;
+      this.apply.disabled = s.writing;
+      this.clearBtn.disabled = s.writing;
+      this.exportBtn.disabled = !s.embedding?.labels_supported;
+    }
+    if (changed.has("labelIndex")) {
+      this.renderClasses(s);
+      this.fillSuggestions();
+    }
+    if (changed.has("members")) this.renderSelection(s);
+    else if (changed.has("pagesLoaded") || changed.has("labelIndex")) this.renderSelection(s);
+  }
+
+  private renderClasses(s: AppState): void {
+    clear(this.classList);
+    const li = s.labelIndex;
+    if (!li) return;
+    li.classes.forEach((name, i) => {
+      const item = h(
+        "li",
+        { "data-class": name, "data-count": li.counts[i], title: `Click: select all “${name}” (shift: add)` },
+        h("span", { class: "key" }, i < 9 ? String(i + 1) : ""),
+        h("span", { class: "al-swatch", style: `background:${classColor(i + 1)}` }),
+        h("span", { class: "name" }, name),
+        h("span", { class: "count" }, li.counts[i].toLocaleString("en-US")),
+      );
+      item.addEventListener("click", (e) => this.ctl.selectClass(i + 1, e.shiftKey));
+      this.classList.append(item);
+    });
+    if (li.classes.length === 0) this.classList.append(h("li", { class: "al-small", style: "cursor:default" }, "No labels yet."));
+    this.unlabeled.textContent = `${li.unlabeled.toLocaleString("en-US")} unlabeled`;
+    const labeled = s.rows - li.unlabeled;
+    this.progress.textContent = s.rows ? `${labeled.toLocaleString("en-US")} of ${s.rows.toLocaleString("en-US")} labeled (${((100 * labeled) / s.rows).toFixed(1)}%)` : "";
+  }
+
+  private renderSelection(s: AppState): void {
+    this.count.textContent = String(s.members.length);
+    clear(this.grid);
+    const li = s.labelIndex;
+    const shown = Math.min(MAX_THUMBS, s.members.length);
+    for (let j = 0; j < shown; j++) {
+      const row = s.members[j];
+      const k = li ? li.perRow[row] : 0;
+      const cell = h("div", {
+        class: `thumb${row === s.spec.focus ? " focus" : ""}`,
+        title: `#${row}${k > 0 && li ? ` · ${li.classes[k - 1]}` : ""}`,
+        "data-row": row,
+        style: k > 0 ? `border-color:${classColor(k)}` : "",
+      });
+      const img = this.scene.readThumbnail(row);
+      if (img) {
+        const cv = h("canvas", { width: img.width, height: img.height });
+        cv.getContext("2d")!.putImageData(img, 0, 0);
+        cell.append(cv);
+      } else {
+        cell.append(h("div", { class: "dot" }, `#${row}`));
+      }
+      const rm = h("button", { title: "Remove from the selection", testid: "al-selection-remove" }, "×");
+      rm.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.ctl.remove([row]);
+      });
+      cell.addEventListener("click", () => this.ctl.reveal(row));
+      cell.append(rm);
+      this.grid.append(cell);
+    }
+    this.more.textContent = s.members.length > shown ? `and ${(s.members.length - shown).toLocaleString("en-US")} more` : "";
+  }
+}

@@ -1,0 +1,97 @@
+// The labeling view of one embedding: layout panel | map | label panel, plus
+// the keyboard shortcuts (1-9, Ctrl+Z, Ctrl+Shift+Z, Esc).
+import type { Api, EmbeddingInfo } from "./api";
+import { Controller, type Host } from "./controller";
+import { h } from "./dom";
+import { LabelPanel } from "./labelPanel";
+import { LayoutPanel } from "./layoutPanel";
+import { MapView } from "./mapView";
+import { initialState, type AppState } from "./state";
+import { Store } from "./store";
+
+export class LabelingView {
+  readonly el: HTMLElement;
+  readonly store = new Store<AppState>(initialState());
+  readonly ctl: Controller;
+  readonly map: MapView;
+  private labelPanel: LabelPanel;
+
+  constructor(api: Api, host: Host) {
+    this.ctl = new Controller(api, this.store, host);
+    this.map = new MapView(this.store, this.ctl);
+    const layout = new LayoutPanel(this.store, this.ctl);
+    this.labelPanel = new LabelPanel(this.store, this.ctl, this.map.scene);
+    this.el = h("div", { class: "al-body", testid: "al-labeling-view" }, layout.el, this.map.el, this.labelPanel.el);
+    document.addEventListener("keydown", (e) => this.onKey(e));
+    // Labels are shared on the server: pick up other people's work when the tab comes back.
+    window.addEventListener("focus", () => void this.ctl.refreshLabels());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") void this.ctl.refreshLabels();
+    });
+    // A hook for tests and the benchmark: data-ready="true" once the map is complete.
+    this.store.subscribe((st, changed) => {
+      if (changed.has("ready")) this.el.dataset.ready = String(st.ready);
+    });
+    this.el.dataset.ready = "false";
+  }
+
+  /** Read-only inspection for end-to-end tests and the benchmark. */
+  readonly debug = {
+    selection: (): number[] => Array.from(this.store.get().members),
+    focus: (): number => this.store.get().spec.focus,
+    screenOf: (row: number): [number, number] | null => this.map.screenOf(row),
+    rows: (): number => this.store.get().rows,
+    labelOf: (row: number): string | null => {
+      const li = this.store.get().labelIndex;
+      const k = li ? li.perRow[row] : 0;
+      return k > 0 && li ? li.classes[k - 1] : null;
+    },
+    animating: (): boolean => this.map.scene.isAnimating(),
+    frameTimes: (): number[] => this.map.scene.stats.frameTimes.slice(),
+    resetFrameTimes: (): void => {
+      this.map.scene.stats.frameTimes.length = 0;
+    },
+    drawCalls: (): number => this.map.scene.stats.drawCalls,
+    firstFullFrameMs: (): number => this.map.firstFullFrameMs,
+    measureFrames: (frames: number, panPx: number): Promise<number[]> => this.map.measureFrames(frames, panPx),
+    zoomBy: (factor: number): void => this.map.zoomBy(factor),
+    resetView: (): void => this.map.resetCamera(),
+    session: () => this.store.get().session,
+  };
+
+  open(e: EmbeddingInfo): Promise<void> {
+    return this.ctl.open(e);
+  }
+
+  close(): void {
+    this.ctl.close();
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (!this.el.isConnected || !this.store.get().embedding) return;
+    const target = e.target as HTMLElement | null;
+    const typing = !!target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT") && (target as HTMLInputElement).type !== "range" && (target as HTMLInputElement).type !== "checkbox";
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && !typing && (e.key === "z" || e.key === "Z")) {
+      e.preventDefault();
+      if (e.shiftKey) void this.ctl.redo();
+      else void this.ctl.undo();
+      return;
+    }
+    if (mod && !typing && (e.key === "y" || e.key === "Y")) {
+      e.preventDefault();
+      void this.ctl.redo();
+      return;
+    }
+    if (typing || mod || e.altKey) return;
+    if (/^[1-9]$/.test(e.key)) {
+      e.preventDefault();
+      void this.ctl.applyClassNumber(Number(e.key));
+    } else if (e.key === "Escape") {
+      this.ctl.clearSelection();
+    } else if (e.key === "l" || e.key === "Enter") {
+      e.preventDefault();
+      this.labelPanel.focusInput();
+    }
+  }
+}

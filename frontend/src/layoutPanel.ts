@@ -1,0 +1,188 @@
+// Left panel: live layout controls, selection tools (search, neighbour slider,
+// distance space, box/lasso) and display options.
+import type { Controller } from "./controller";
+import { h } from "./dom";
+import type { AppState, LayoutForm, Tool } from "./state";
+import type { Store } from "./store";
+
+export class LayoutPanel {
+  readonly el: HTMLElement;
+  private toggle: HTMLButtonElement;
+  private restart: HTMLButtonElement;
+  private iteration: HTMLElement;
+  private objective: HTMLElement;
+  private stateText: HTMLElement;
+  private knn: HTMLInputElement;
+  private knnValue: HTMLInputElement;
+  private space: HTMLSelectElement;
+  private searchMsg: HTMLElement;
+  private fields = new Map<keyof LayoutForm, HTMLInputElement | HTMLSelectElement>();
+  private tools = new Map<Tool, HTMLButtonElement>();
+  private source: HTMLElement;
+
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly ctl: Controller,
+  ) {
+    const s = store.get();
+    this.toggle = h("button", { class: "primary", testid: "al-layout-toggle" }, "Start");
+    this.toggle.addEventListener("click", () => void ctl.toggleLayout());
+    this.restart = h("button", { testid: "al-layout-restart", title: "Start again from a fresh initialisation with these settings" }, "Restart");
+    this.restart.addEventListener("click", () => void ctl.startLayout());
+    this.iteration = h("span", { class: "al-stat", testid: "al-iteration" }, "0");
+    this.objective = h("span", { class: "al-stat", testid: "al-objective" }, "–");
+    this.stateText = h("span", { testid: "al-layout-state" }, "no layout session");
+    this.source = h("div", { class: "al-small", testid: "al-layout-source" });
+
+    const method = this.select("method", [["tsne", "semi-supervised t-SNE"], ["pca", "PCA"]], "al-layout-method");
+    const dims = this.select("n_components", [["2", "2D"], ["3", "3D"]], "al-layout-dims");
+    const num = (key: keyof LayoutForm, label: string, title: string, step = "any", min = "0") => {
+      const input = h("input", { type: "text", inputmode: "decimal", testid: `al-param-${key}`, title, "data-step": step, "data-min": min });
+      input.addEventListener("change", () => {
+        const raw = input.value.trim();
+        if (key === "learning_rate" && (raw === "" || raw === "auto")) {
+          ctl.setForm({ learning_rate: "auto" });
+          return;
+        }
+        if (key === "random_state" && raw === "") {
+          ctl.setForm({ random_state: null });
+          return;
+        }
+        const v = Number(raw);
+        if (!Number.isFinite(v) || v < Number(min)) {
+          input.value = String(store.get().form[key] ?? "");
+          input.setCustomValidity("Not a valid number");
+          input.reportValidity();
+          return;
+        }
+        input.setCustomValidity("");
+        ctl.setForm({ [key]: v } as Partial<LayoutForm>);
+      });
+      this.fields.set(key, input);
+      return h("div", { class: "al-row", title }, h("label", {}, label), input);
+    };
+
+    this.knn = h("input", { type: "range", min: 1, max: Math.max(1, s.rows - 1), step: 1, value: s.spec.k, testid: "al-knn-slider", title: "Neighbours of the focus point in the group" });
+    this.knnValue = h("input", { type: "text", inputmode: "numeric", value: String(s.spec.k), testid: "al-knn-value", style: "width:52px" });
+    const onK = (v: number) => {
+      if (!Number.isFinite(v)) return;
+      ctl.setK(Math.max(0, Math.min(store.get().rows - 1, Math.round(v))));
+    };
+    this.knn.addEventListener("input", () => onK(Number(this.knn.value)));
+    this.knn.addEventListener("change", () => onK(Number(this.knn.value)));
+    this.knnValue.addEventListener("change", () => onK(Number(this.knnValue.value)));
+    this.space = h("select", { testid: "al-knn-space" }, h("option", { value: "feature" }, "feature space"), h("option", { value: "layout" }, "current layout"));
+    this.space.addEventListener("change", () => ctl.setKnnSpace(this.space.value === "layout" ? "layout" : "feature"));
+
+    const search = h("input", { type: "search", placeholder: "metadata value or #row", testid: "al-search", style: "flex:1;width:auto" });
+    this.searchMsg = h("div", { class: "al-small", testid: "al-search-message" });
+    const runSearch = () => {
+      this.searchMsg.textContent = ctl.search(search.value);
+    };
+    search.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        runSearch();
+      }
+    });
+    search.addEventListener("search", runSearch);
+    const go = h("button", { testid: "al-search-go" }, "Find");
+    go.addEventListener("click", runSearch);
+
+    const toolRow = h("div", { class: "al-row" });
+    for (const [tool, label, title] of [["pan", "Pan", "Drag moves the view"], ["box", "Box", "Drag a rectangle to select (shift: add)"], ["lasso", "Lasso", "Draw around points to select (shift: add)"]] as const) {
+      const b = h("button", { testid: `al-tool-${tool}`, title }, label);
+      b.addEventListener("click", () => store.set({ tool }));
+      this.tools.set(tool, b);
+      toolRow.append(b);
+    }
+    const clearSel = h("button", { testid: "al-clear-selection", title: "Esc" }, "Clear");
+    clearSel.addEventListener("click", () => ctl.clearSelection());
+    toolRow.append(clearSel);
+
+    const size = h("input", { type: "range", min: 0.3, max: 4, step: 0.05, value: s.display.size, testid: "al-point-size" });
+    size.addEventListener("input", () => store.set({ display: { ...store.get().display, size: Number(size.value) } }));
+    const threshold = h("input", { type: "range", min: 0, max: 0.6, step: 0.01, value: s.display.threshold, testid: "al-threshold", title: "Do not draw thumbnail pixels darker than this (for dark backgrounds such as MNIST)" });
+    threshold.addEventListener("input", () => store.set({ display: { ...store.get().display, threshold: Number(threshold.value) } }));
+    const tint = h("input", { type: "checkbox", testid: "al-tint", checked: s.display.tint });
+    tint.addEventListener("change", () => store.set({ display: { ...store.get().display, tint: tint.checked } }));
+    const dim = h("input", { type: "checkbox", testid: "al-dim-others", checked: s.display.dimOthers });
+    dim.addEventListener("change", () => store.set({ display: { ...store.get().display, dimOthers: dim.checked } }));
+
+    this.el = h(
+      "div",
+      { class: "al-side", testid: "al-layout-panel" },
+      h("h2", {}, "Layout"),
+      h("div", { class: "al-row" }, h("label", {}, "method"), method),
+      h("div", { class: "al-row" }, h("label", {}, "dimensions"), dims),
+      num("perplexity", "perplexity", "Effective number of neighbours (paper: 20)", "any", "1"),
+      num("learning_rate", "learning rate", "auto or a number"),
+      num("label_importance", "label importance f", "How strongly same-label points attract (f)"),
+      num("repulsion_emphasis", "repulsion emphasis r", "How strongly different-label points repel (r)"),
+      num("supervision_start", "supervision start s", "Iteration before which labels have no effect (s)"),
+      num("point_learning_rate_epochs", "label ramp (iterations)", "Iterations over which a new label's effect ramps up (point learning rate u_i)"),
+      num("random_state", "seed", "Random seed of the initialisation (empty: random)"),
+      h("div", { class: "al-row" }, this.toggle, this.restart),
+      h("div", { class: "al-row" }, h("label", {}, "state"), this.stateText),
+      h("div", { class: "al-row" }, h("label", {}, "iteration"), this.iteration),
+      h("div", { class: "al-row" }, h("label", {}, "objective (KL)"), this.objective),
+      this.source,
+      h("h2", {}, "Select"),
+      h("div", { class: "al-row" }, search, go),
+      this.searchMsg,
+      h("div", { class: "al-row" }, h("label", {}, "neighbours"), this.knnValue),
+      h("div", { class: "al-row" }, this.knn),
+      h("div", { class: "al-row" }, h("label", {}, "distance in"), this.space),
+      toolRow,
+      h("h2", {}, "Display"),
+      h("div", { class: "al-row" }, h("label", {}, "thumbnail size"), size),
+      h("div", { class: "al-row" }, h("label", {}, "hide dark pixels"), threshold),
+      h("div", { class: "al-row" }, h("label", {}, "tint by label"), tint),
+      h("div", { class: "al-row" }, h("label", {}, "dim unselected"), dim),
+    );
+    store.subscribe((st, changed) => this.update(st, changed));
+    this.update(store.get(), new Set(Object.keys(s) as (keyof AppState)[]));
+  }
+
+  private select(key: keyof LayoutForm, options: [string, string][], testid: string): HTMLSelectElement {
+    const sel = h("select", { testid }, ...options.map(([v, l]) => h("option", { value: v }, l)));
+    sel.addEventListener("change", () => {
+      const v = sel.value;
+      if (key === "n_components") this.ctl.setForm({ n_components: v === "3" ? 3 : 2 });
+      else this.ctl.setForm({ [key]: v } as Partial<LayoutForm>);
+    });
+    this.fields.set(key, sel);
+    return sel;
+  }
+
+  private update(s: AppState, changed: ReadonlySet<keyof AppState>): void {
+    if (changed.has("form")) {
+      for (const [k, el] of this.fields) {
+        const v = s.form[k];
+        if (document.activeElement !== el) el.value = v === null ? "" : String(v);
+      }
+    }
+    if (changed.has("rows")) this.knn.max = String(Math.max(1, s.rows - 1));
+    if (changed.has("spec")) {
+      this.knn.value = String(s.spec.k);
+      if (document.activeElement !== this.knnValue) this.knnValue.value = String(s.spec.k);
+    }
+    if (changed.has("knnSpace")) this.space.value = s.knnSpace;
+    if (changed.has("tool")) for (const [t, b] of this.tools) b.classList.toggle("active", t === s.tool);
+    if (changed.has("session") || changed.has("form") || changed.has("embedding") || changed.has("positionsSource")) {
+      const st = s.session;
+      const methodName = s.form.method === "pca" ? "PCA" : "t-SNE";
+      const sameKind = st && st.method === s.form.method && st.n_components === s.form.n_components;
+      let label = `Start ${methodName}`;
+      if (st && sameKind && (st.state === "running" || st.state === "preparing")) label = "Pause";
+      else if (st && sameKind && st.state === "paused") label = "Resume";
+      this.toggle.textContent = label;
+      this.toggle.disabled = !s.embedding || !s.tensor;
+      this.restart.disabled = !st;
+      this.stateText.textContent = st ? `${st.method === "pca" ? "PCA" : "t-SNE"} ${st.n_components}D · ${st.state}` : "no layout session";
+      this.iteration.textContent = String(st ? st.iteration : 0);
+      this.objective.textContent = st && st.objective !== null && Number.isFinite(st.objective) ? st.objective.toFixed(4) : "–";
+      this.source.textContent = s.positionsSource === "client-pca" ? "Showing a quick PCA of the features until a layout runs." : "";
+    }
+  }
+}

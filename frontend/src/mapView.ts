@@ -1,0 +1,334 @@
+// The map view: canvas + WebGL scene, camera interaction (zoom, pan, orbit),
+// hover preview, click/shift-click, box and lasso selection.
+import { type Camera, defaultCamera, orbit, pan, pick, projectAll, viewMatrices, zoomAt } from "./camera";
+import type { Controller } from "./controller";
+import { clear, h } from "./dom";
+import { classColor } from "./palette";
+import { rowsInBox, rowsInLasso } from "./selection";
+import { FLAG_FOCUS, Scene } from "./scene";
+import type { AppState } from "./state";
+import type { Store } from "./store";
+
+const CLICK_SLOP_PX = 4;
+
+export class MapView {
+  readonly el: HTMLElement;
+  readonly canvas: HTMLCanvasElement;
+  readonly scene: Scene;
+  private camera: Camera = defaultCamera(2);
+  private overlay: SVGSVGElement;
+  private tooltip: HTMLElement;
+  private empty: HTMLElement;
+  private frameRequested = false;
+  private screen = new Float32Array(0);
+  private screenStamp = "";
+  private drag: { x: number; y: number; button: number; shift: boolean; moved: boolean; mode: "camera" | "box" | "lasso"; path: number[] } | null = null;
+  private lastTooltipRow = -2;
+  /** ms from opening an embedding to the first frame drawn with everything loaded (-1 until then). */
+  firstFullFrameMs = -1;
+  private openedAt = 0;
+
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly ctl: Controller,
+  ) {
+    this.canvas = h("canvas", { testid: "al-canvas", tabindex: 0, "aria-label": "Map of the embedding; click a thumbnail to focus it" });
+    this.overlay = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.tooltip = h("div", { class: "al-tooltip", testid: "al-tooltip", hidden: true });
+    this.empty = h("div", { class: "al-map-empty" }, "Loading…");
+    const hint = h("div", { class: "al-map-hint" }, "wheel: zoom · drag: pan (3D: orbit, right-drag pan) · click: focus + neighbours · shift-click: add/remove · Esc: clear");
+    this.el = h("div", { class: "al-map tool-pan" }, this.canvas, this.overlay, this.tooltip, this.empty, hint);
+    this.scene = new Scene(this.canvas);
+    ctl.scene = this.scene;
+    ctl.onReveal((row) => this.reveal(row));
+    this.bindEvents();
+    store.subscribe((s, changed) => this.onState(s, changed));
+    new ResizeObserver(() => this.requestRender()).observe(this.el);
+  }
+
+  private onState(s: AppState, changed: ReadonlySet<keyof AppState>): void {
+    if (changed.has("embedding")) {
+      this.openedAt = performance.now();
+      this.firstFullFrameMs = -1;
+    }
+    if (changed.has("viewDims") || changed.has("embedding")) this.resetCamera();
+    if (changed.has("labelIndex") && s.labelIndex) this.scene.setClasses(s.labelIndex.perRow);
+    if (changed.has("mask") || changed.has("spec")) this.uploadFlags(s);
+    if (changed.has("tool")) this.el.className = `al-map tool-${s.tool}`;
+    if (changed.has("positions") || changed.has("embedding")) {
+      this.empty.hidden = !!s.positions;
+      if (!s.positions) this.empty.textContent = s.embedding ? "Loading…" : "";
+    }
+    this.requestRender();
+  }
+
+  private uploadFlags(s: AppState): void {
+    const flags = s.mask.length === s.rows ? s.mask.slice() : new Uint8Array(s.rows);
+    if (s.spec.focus >= 0 && s.spec.focus < flags.length && flags[s.spec.focus]) flags[s.spec.focus] |= FLAG_FOCUS;
+    this.scene.setFlags(flags);
+    this.scene.setSelected(s.members);
+  }
+
+  resetCamera(): void {
+    this.camera = defaultCamera(this.store.get().viewDims);
+    this.requestRender();
+  }
+
+  /** Centre the view on a row and zoom in a little. */
+  reveal(row: number): void {
+    const pos = this.scene.targetPositions();
+    if (row < 0 || 3 * row + 2 >= pos.length) return;
+    const t: [number, number, number] = [pos[3 * row], pos[3 * row + 1], pos[3 * row + 2]];
+    this.camera = this.camera.dims === 2 ? { ...this.camera, target: t, zoom: Math.max(this.camera.zoom, 3) } : { ...this.camera, target: t, distance: Math.min(this.camera.distance, 1.5) };
+    this.requestRender();
+  }
+
+  halfSize(): number {
+    const s = this.store.get();
+    return (1.6 * s.display.size) / Math.sqrt(Math.max(1, s.rows));
+  }
+
+  requestRender(): void {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame((now) => {
+      this.frameRequested = false;
+      this.render(now);
+    });
+  }
+
+  private render(now: number): void {
+    const s = this.store.get();
+    this.scene.draw(
+      {
+        camera: this.camera,
+        halfSize: this.halfSize(),
+        threshold: s.display.threshold,
+        tint: s.display.tint ? 0.65 : 0,
+        dim: s.display.dimOthers ? 0.45 : 1,
+        anySelected: s.members.length > 0,
+        hover: s.hover,
+        focus: s.spec.focus,
+      },
+      now,
+    );
+    if (s.ready && this.firstFullFrameMs < 0) this.firstFullFrameMs = performance.now() - this.openedAt;
+    if (this.scene.isAnimating(now)) this.requestRender();
+  }
+
+  /**
+   * Benchmark helper: draw `frames` animation frames, panning by `panPx`
+   * pixels per frame along a circle (0: still), and resolve with the
+   * intervals between them (ms).
+   */
+  measureFrames(frames: number, panPx: number): Promise<number[]> {
+    return new Promise((resolve) => {
+      const times: number[] = [];
+      let last = -1;
+      let i = 0;
+      const step = (now: number) => {
+        if (last >= 0) times.push(now - last);
+        last = now;
+        if (panPx) {
+          const a = i / 15;
+          this.camera = pan(this.camera, panPx * Math.cos(a), panPx * Math.sin(a), this.canvas.clientWidth, this.canvas.clientHeight);
+        }
+        this.render(now);
+        if (++i <= frames) requestAnimationFrame(step);
+        else resolve(times);
+      };
+      requestAnimationFrame(step);
+    });
+  }
+
+  /** Zoom the view by `factor` about the canvas centre (tests, benchmark). */
+  zoomBy(factor: number): void {
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    this.camera = zoomAt(this.camera, factor, w / 2, hgt / 2, w, hgt);
+    this.requestRender();
+  }
+
+  /** Screen positions of all rows as drawn now (x, y, w per row). */
+  private projected(): Float32Array {
+    const s = this.store.get();
+    const now = performance.now();
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    const pos = this.scene.positionsAt(now);
+    const stamp = `${s.positionsRevision}:${this.scene.isAnimating(now) ? now : "still"}:${JSON.stringify(this.camera)}:${w}x${hgt}`;
+    if (stamp === this.screenStamp && this.screen.length === pos.length) return this.screen;
+    if (this.screen.length !== pos.length) this.screen = new Float32Array(pos.length);
+    const { viewProj } = viewMatrices(this.camera, w, hgt);
+    projectAll(pos, pos.length / 3, viewProj, w, hgt, this.screen);
+    this.screenStamp = stamp;
+    return this.screen;
+  }
+
+  pickAt(px: number, py: number): number {
+    const s = this.store.get();
+    if (!s.positions) return -1;
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    const { quadScale } = viewMatrices(this.camera, w, hgt);
+    return pick(this.projected(), quadScale, this.halfSize(), w, hgt, px, py, 3);
+  }
+
+  /** Screen position of a row as drawn now (for tests and the tooltip). */
+  screenOf(row: number): [number, number] | null {
+    const p = this.projected();
+    if (row < 0 || 3 * row + 2 >= p.length || p[3 * row + 2] <= 0) return null;
+    return [p[3 * row], p[3 * row + 1]];
+  }
+
+  private local(e: MouseEvent): [number, number] {
+    const r = this.canvas.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top];
+  }
+
+  private bindEvents(): void {
+    const c = this.canvas;
+    c.addEventListener("contextmenu", (e) => e.preventDefault());
+    c.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const [x, y] = this.local(e);
+      const factor = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
+      this.camera = zoomAt(this.camera, factor, x, y, c.clientWidth, c.clientHeight);
+      this.requestRender();
+      this.updateHover(x, y);
+    }, { passive: false });
+    c.addEventListener("pointerdown", (e) => {
+      c.focus();
+      const [x, y] = this.local(e);
+      const tool = this.store.get().tool;
+      const mode = e.button === 0 && tool !== "pan" ? tool : "camera";
+      this.drag = { x, y, button: e.button, shift: e.shiftKey, moved: false, mode, path: [x, y] };
+      c.setPointerCapture(e.pointerId);
+    });
+    c.addEventListener("pointermove", (e) => {
+      const [x, y] = this.local(e);
+      const d = this.drag;
+      if (!d) {
+        this.updateHover(x, y);
+        return;
+      }
+      const dx = x - d.x, dy = y - d.y;
+      if (!d.moved && Math.hypot(x - d.path[0], y - d.path[1]) < CLICK_SLOP_PX) return;
+      d.moved = true;
+      this.setHover(-1);
+      if (d.mode === "camera") {
+        const w = c.clientWidth, hgt = c.clientHeight;
+        if (this.camera.dims === 3 && d.button === 0 && !d.shift) this.camera = orbit(this.camera, dx, dy);
+        else this.camera = pan(this.camera, dx, dy, w, hgt);
+        d.x = x;
+        d.y = y;
+        this.requestRender();
+      } else {
+        d.path.push(x, y);
+        this.drawRegion(d.mode, d.path);
+      }
+    });
+    const end = (e: PointerEvent) => {
+      const d = this.drag;
+      this.drag = null;
+      if (!d) return;
+      const [x, y] = this.local(e);
+      clear(this.overlay);
+      if (!d.moved) {
+        const row = this.pickAt(x, y);
+        if (row >= 0) {
+          if (e.shiftKey || d.shift) this.ctl.toggle(row);
+          else this.ctl.focus(row);
+        } else if (!e.shiftKey) {
+          this.ctl.clearSelection();
+        }
+        return;
+      }
+      if (d.mode === "box") {
+        this.ctl.region(rowsInBox(this.projected(), d.path[0], d.path[1], x, y), d.shift || e.shiftKey);
+      } else if (d.mode === "lasso") {
+        this.ctl.region(rowsInLasso(this.projected(), d.path), d.shift || e.shiftKey);
+      }
+    };
+    c.addEventListener("pointerup", end);
+    c.addEventListener("pointercancel", () => {
+      this.drag = null;
+      clear(this.overlay);
+    });
+    c.addEventListener("pointerleave", () => {
+      if (!this.drag) this.setHover(-1);
+    });
+  }
+
+  private drawRegion(mode: "box" | "lasso", path: number[]): void {
+    clear(this.overlay);
+    const ns = "http://www.w3.org/2000/svg";
+    let shape: SVGElement;
+    if (mode === "box") {
+      const [x0, y0] = path;
+      const x1 = path[path.length - 2], y1 = path[path.length - 1];
+      shape = document.createElementNS(ns, "rect");
+      shape.setAttribute("x", String(Math.min(x0, x1)));
+      shape.setAttribute("y", String(Math.min(y0, y1)));
+      shape.setAttribute("width", String(Math.abs(x1 - x0)));
+      shape.setAttribute("height", String(Math.abs(y1 - y0)));
+    } else {
+      shape = document.createElementNS(ns, "polygon");
+      const pts: string[] = [];
+      for (let i = 0; i < path.length; i += 2) pts.push(`${path[i]},${path[i + 1]}`);
+      shape.setAttribute("points", pts.join(" "));
+    }
+    shape.setAttribute("fill", "rgba(255,152,0,0.12)");
+    shape.setAttribute("stroke", "#ff9800");
+    shape.setAttribute("stroke-width", "1.5");
+    shape.setAttribute("stroke-dasharray", "4 3");
+    this.overlay.append(shape);
+  }
+
+  private updateHover(x: number, y: number): void {
+    const row = this.pickAt(x, y);
+    this.setHover(row);
+    if (row >= 0) this.placeTooltip(x, y);
+  }
+
+  private setHover(row: number): void {
+    if (this.store.get().hover !== row) this.store.set({ hover: row });
+    if (row < 0) {
+      this.tooltip.hidden = true;
+      this.lastTooltipRow = -1;
+    } else if (row !== this.lastTooltipRow) {
+      this.fillTooltip(row);
+      this.lastTooltipRow = row;
+    }
+  }
+
+  private placeTooltip(x: number, y: number): void {
+    const t = this.tooltip;
+    t.hidden = false;
+    const w = this.el.clientWidth, hgt = this.el.clientHeight;
+    const tw = t.offsetWidth || 140, th = t.offsetHeight || 160;
+    t.style.left = `${x + 16 + tw > w ? Math.max(0, x - 16 - tw) : x + 16}px`;
+    t.style.top = `${y + 16 + th > hgt ? Math.max(0, y - 16 - th) : y + 16}px`;
+  }
+
+  private fillTooltip(row: number): void {
+    const s = this.store.get();
+    clear(this.tooltip);
+    const img = this.scene.readThumbnail(row);
+    if (img) {
+      const cv = h("canvas", { width: img.width, height: img.height });
+      cv.getContext("2d")!.putImageData(img, 0, 0);
+      this.tooltip.append(cv);
+    }
+    const table = h("table");
+    const li = s.labelIndex;
+    const k = li ? li.perRow[row] : 0;
+    const labelCell = h("td", {});
+    if (k > 0 && li) labelCell.append(h("span", { class: "al-swatch", style: `display:inline-block;vertical-align:middle;margin-right:4px;background:${classColor(k)}` }), li.classes[k - 1]);
+    else labelCell.append(h("em", {}, "unlabeled"));
+    table.append(h("tr", {}, h("td", {}, "row"), h("td", {}, `#${row}`)));
+    table.append(h("tr", {}, h("td", {}, "label"), labelCell));
+    const md = s.metadata;
+    if (md) {
+      md.columns.slice(0, 10).forEach((col, ci) => table.append(h("tr", {}, h("td", {}, col), h("td", {}, md.data[ci]?.[row] ?? ""))));
+    }
+    this.tooltip.append(table);
+  }
+}
