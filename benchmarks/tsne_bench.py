@@ -1,6 +1,7 @@
 """Side-by-side t-SNE benchmark: this engine vs openTSNE vs scikit-learn.
 
     .venv/bin/python benchmarks/tsne_bench.py [--quick] [--only NAME ...] [--iters N]
+    .venv/bin/python benchmarks/tsne_bench.py --affinity-pairs 3   # 70k affinities, paired
 
 Data: scikit-learn's digits (1797 x 64) and Fashion-MNIST (Debian package
 dataset-fashion-mnist: ``apt-get install -y dataset-fashion-mnist``), first
@@ -32,6 +33,7 @@ RESULTS = os.path.join(HERE, "results")
 FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 N_THREADS = 2
 CHUNK = 10
+CACHE = os.path.join("/tmp", "tsne_bench_cache")
 
 
 def load_dataset(name):
@@ -65,13 +67,28 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def quality(Y, X, y, mask=None):
+def yardstick_P(data, X):
+    """Our P for the dataset (perplexity 20), cached across the runs' processes."""
+    import scipy.sparse as sp
+    from tensorboard_al_plugin.tsne import perplexity_affinities
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, f"{data}_P.npz")
+    if os.path.exists(path):
+        return sp.load_npz(path)
+    P, _ = perplexity_affinities(X, 20.0)
+    sp.save_npz(path + ".tmp.npz", P)
+    os.replace(path + ".tmp.npz", path)
+    return P
+
+
+def quality(Y, X, y, data, mask=None):
     from tensorboard_al_plugin.tsne import SemiSupervisedTSNE, knn_accuracy
     n = Y.shape[0]
     # common yardstick: our P, our objective, f = r = 0
     ref = SemiSupervisedTSNE(n_components=Y.shape[1], perplexity=20,
                              method="exact" if n <= 10000 else "fast",
-                             initialization=np.asarray(Y, np.float64)).prepare(X)
+                             initialization=np.asarray(Y, np.float64)).prepare(
+                                 affinities=yardstick_P(data, X))
     out = {"kl": ref.objective(),
            "knn4": knn_accuracy(Y, y, 4), "knn10": knn_accuracy(Y, y, 10)}
     if mask is not None:
@@ -146,8 +163,28 @@ def run_one(cfg):
     res["peak_rss_mb"] = rss_mb()
     res["base_rss_mb"] = base_rss
     if cfg.get("quality", True):
-        res.update(quality(Y, X, y, mask))
+        res.update(quality(Y, X, y, cfg["data"], mask))
+    res["load_average"] = os.getloadavg()
     return res
+
+
+def affinity_one(cfg):
+    """Affinity time only (one engine), for the paired comparison."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(N_THREADS))
+    X, _ = load_dataset(cfg["data"])
+    if cfg["engine"] == "ours":
+        from tensorboard_al_plugin.tsne import perplexity_affinities
+        perplexity_affinities(X[:300], 5.0)  # JIT warm-up
+        t0 = time.perf_counter()
+        _, info = perplexity_affinities(X, 20.0)
+        method = info["neighbors"]
+    else:
+        from openTSNE import affinity
+        t0 = time.perf_counter()
+        affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0)
+        method = "openTSNE (Annoy)"
+    return dict(cfg, affinity_s=time.perf_counter() - t0, method=method,
+                load_average=os.getloadavg())
 
 
 def configs(quick, iters):
@@ -164,7 +201,13 @@ def configs(quick, iters):
             if d == 2:
                 out.append(dict(data=data, dim=d, engine="opentsne-fft", n_iter=n_iter))
             if d == 3 or data == "digits":
-                out.append(dict(data=data, dim=d, engine="opentsne-bh", n_iter=n_iter))
+                if big:
+                    # seconds per iteration: timed on the first iterations
+                    # only (no quality: the layout is not converged)
+                    out.append(dict(data=data, dim=d, engine="opentsne-bh",
+                                    n_iter=min(n_iter, 60), quality=False))
+                else:
+                    out.append(dict(data=data, dim=d, engine="opentsne-bh", n_iter=n_iter))
             if not big and not (data == "fmnist10k" and d == 3):
                 out.append(dict(data=data, dim=d, engine="sklearn", n_iter=n_iter))
     return out
@@ -174,7 +217,15 @@ def name_of(c):
     return f"{c['data']}-{c['dim']}d-{c['engine']}" + ("-sup" if c.get("supervised") else "")
 
 
-def summarise(results):
+def _previous_pairs():
+    path = os.path.join(RESULTS, "tsne_bench.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f).get("affinity_pairs", [])
+    return []
+
+
+def summarise(results, pairs=None):
     """Adds ratio_to_opentsne to our runs and writes JSON, PNG and Markdown."""
     best = {}
     for r in results:
@@ -189,10 +240,12 @@ def summarise(results):
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, threads used: {N_THREADS}",
             "load_average_at_end": os.getloadavg(),
             "python": platform.python_version()}
+    pairs = pairs if pairs is not None else _previous_pairs()
     with open(os.path.join(RESULTS, "tsne_bench.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
-    lines = ["| data | dim | engine | affinities s | ms/iter | x openTSNE | peak MB | KL | 4-NN | 10-NN | 4-NN unlabeled |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+        json.dump({"meta": meta, "results": results, "affinity_pairs": pairs}, f, indent=1,
+                  default=str)
+    lines = ["| data | dim | engine | affinities s | ms/iter | x openTSNE | peak MB | KL | 4-NN | 10-NN | 4-NN unlabeled | iters | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v, p=2):
         return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{p}f}"
@@ -204,12 +257,26 @@ def summarise(results):
         lines.append(f"| {r['data']} ({r['n']}) | {r['dim']}D | {eng} | {fmt(r.get('affinity_s'), 1)} | "
                      f"{fmt(r['ms_per_iter'], 1)} | {fmt(r.get('ratio_to_opentsne'))} | "
                      f"{fmt(r['peak_rss_mb'], 0)} | {fmt(r.get('kl'), 3)} | {fmt(r.get('knn4'), 3)} | "
-                     f"{fmt(r.get('knn10'), 3)} | {fmt(r.get('knn4_unlabeled'), 3)} |")
+                     f"{fmt(r.get('knn10'), 3)} | {fmt(r.get('knn4_unlabeled'), 3)} | "
+                     f"{r.get('n_iter', '')} | {fmt((r.get('load_average') or [None])[0], 1)} |")
     md = ["# t-SNE benchmark", "", f"{meta['date']}; {meta['machine']}; load average at the "
           f"end {meta['load_average_at_end'][0]:.1f} (shared machine).", "",
           "KL: every embedding scored with this engine's P and exact objective (f = r = 0; "
           "FFT/Barnes-Hut above 10,000 points). scikit-learn's ms/iter is its total time "
-          "(affinities included) over its iterations.", ""] + lines
+          "(affinities included) over its iterations. load: 1-minute load average at the end "
+          "of the run (2 cores; above 2 the runs shared the cores with other work). "
+          "openTSNE's Barnes-Hut at 70,000 points in 3D is timed on its first 60 iterations "
+          "only (seconds per iteration), without quality figures.", ""] + lines
+    if pairs:
+        md += ["", "## Affinities, paired", "",
+               "This engine and openTSNE alternately on the same data (`--affinity-pairs`), so "
+               "that the load of the shared machine falls on both alike.", "",
+               "| data | round | ours s | openTSNE s | ratio | load |", "|---|---|---|---|---|---|"]
+        for p in pairs:
+            md.append(f"| {p['data']} | {p['round']} | {p['ours_s']:.1f} | {p['opentsne_s']:.1f} | "
+                      f"{p['ours_s'] / p['opentsne_s']:.2f} | {p['load']:.1f} |")
+        ratios = [p["ours_s"] / p["opentsne_s"] for p in pairs]
+        md.append(f"\nMedian ratio: {np.median(ratios):.2f} (method: {pairs[0].get('method', '')}).")
     with open(os.path.join(RESULTS, "tsne_bench.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     try:
@@ -242,8 +309,18 @@ def summarise(results):
         fig.suptitle(f"t-SNE engines, {N_THREADS} threads ({meta['date']})")
         fig.tight_layout()
         fig.savefig(os.path.join(RESULTS, "tsne_bench.png"), dpi=110)
+        plt.close(fig)
     except Exception as exc:  # the chart is a convenience; numbers are in JSON
         print("chart failed:", exc, file=sys.stderr)
+
+
+def _env():
+    return dict(os.environ, NUMBA_NUM_THREADS=str(N_THREADS), OMP_NUM_THREADS=str(N_THREADS),
+                OPENBLAS_NUM_THREADS=str(N_THREADS), PYTHONPATH=ROOT,
+                # the same for every engine: OpenMP threads that spin while
+                # waiting collapse on a shared machine (openTSNE ran 2-10x
+                # slower with the default policy while other jobs ran)
+                OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
 
 
 def main():
@@ -252,27 +329,53 @@ def main():
     ap.add_argument("--only", nargs="*", help="substrings of run names to keep, e.g. digits 10k-2d")
     ap.add_argument("--iters", type=int, default=None, help="iterations per run")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    ap.add_argument("--affinity-pairs", type=int, default=0, metavar="ROUNDS",
+                    help="only time the affinities of fmnist70k, this engine and openTSNE "
+                         "alternately, ROUNDS times each; kept in the JSON beside the runs")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--aff", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(run_one(json.loads(args.one)), default=str))
+        return
+    if args.aff:
+        print("RESULT " + json.dumps(affinity_one(json.loads(args.aff)), default=str))
         return
     if not os.path.isdir(FMNIST_DIR) and not args.quick:
         sys.exit(f"Fashion-MNIST not found at {FMNIST_DIR}. Install it with:\n"
                  "    sudo apt-get install -y dataset-fashion-mnist\n(or run with --quick)")
     os.makedirs(RESULTS, exist_ok=True)
+    if args.affinity_pairs:
+        path = os.path.join(RESULTS, "tsne_bench.json")
+        with open(path) as f:
+            results = json.load(f)["results"]
+        pairs = []
+        for rnd in range(args.affinity_pairs):
+            got = {}
+            for eng in ("ours", "opentsne"):
+                p = subprocess.run([sys.executable, __file__, "--aff",
+                                    json.dumps(dict(data="fmnist70k", engine=eng))],
+                                   env=_env(), capture_output=True, text=True)
+                line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+                if not line:
+                    sys.exit((p.stderr or p.stdout).strip())
+                got[eng] = json.loads(line[-1][7:])
+                print(f"[{time.strftime('%H:%M:%S')}] round {rnd} {eng}: "
+                      f"{got[eng]['affinity_s']:.1f} s, load {got[eng]['load_average'][0]:.1f}",
+                      flush=True)
+            pairs.append(dict(data="fmnist70k", round=rnd, ours_s=got["ours"]["affinity_s"],
+                              opentsne_s=got["opentsne"]["affinity_s"],
+                              load=got["opentsne"]["load_average"][0],
+                              method=got["ours"]["method"]))
+        summarise(results, pairs)
+        return
     # runs not repeated this time keep their previous results (--only)
     results = []
     path = os.path.join(RESULTS, "tsne_bench.json")
     if args.only and os.path.exists(path):
         with open(path) as f:
             results = json.load(f)["results"]
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(N_THREADS), OMP_NUM_THREADS=str(N_THREADS),
-               OPENBLAS_NUM_THREADS=str(N_THREADS), PYTHONPATH=ROOT,
-               # the same for every engine: OpenMP threads that spin while
-               # waiting collapse on a shared machine (openTSNE ran 2-10x
-               # slower with the default policy while other jobs ran)
-               OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    env = _env()
     for cfg in configs(args.quick, args.iters):
         name = name_of(cfg)
         if args.only and not any(s in name for s in args.only):

@@ -273,3 +273,40 @@ def test_affinities_match_perplexity_and_are_symmetric_and_normalised():
     P, info = perplexity_affinities(X, perplexity=10)
     assert info["n_neighbors"] == 30
     assert abs(P.sum() - 1) < 1e-12 and abs(P - P.T).max() < 1e-15 and P.diagonal().sum() == 0
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "ties", "duplicates"])
+def test_exact_knn_equals_scikit_learn(kind):
+    from sklearn.neighbors import NearestNeighbors
+
+    from tensorboard_al_plugin.tsne.nearest_neighbors import nearest_neighbors
+    rng = np.random.default_rng(5)
+    if kind == "gaussian":
+        X = rng.normal(size=(3000, 20)).astype(np.float32) + 50.0  # offset: float32 cancellation
+    elif kind == "ties":
+        X = rng.integers(0, 4, size=(3000, 3)).astype(np.float32)  # many equal distances
+    else:
+        X = np.repeat(rng.normal(size=(150, 8)), 20, axis=0).astype(np.float32)
+    k = 30
+    ind, dist, method = nearest_neighbors(X, k)
+    assert method.startswith("exact")
+    ref_d, ref_i = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(
+        X.astype(np.float64)).kneighbors(X.astype(np.float64))
+    # scikit-learn returns the point itself among its zero-distance neighbours:
+    # drop one zero from each row (the distances, not which index, are unique)
+    ref_d = np.sort(ref_d, axis=1)[:, 1:]
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-6, atol=1e-6)
+    n = X.shape[0]
+    assert np.all(ind != np.arange(n)[:, None])
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    true_d = np.sqrt(((X[np.arange(n)[:, None]].astype(np.float64)
+                       - X[ind].astype(np.float64)) ** 2).sum(-1))
+    np.testing.assert_allclose(dist, true_d, rtol=1e-9, atol=1e-9)
+    # where the k-th distance is not tied with the next one, the neighbour
+    # sets are the same
+    full_d, full_i = NearestNeighbors(n_neighbors=k + 2, algorithm="brute").fit(
+        X.astype(np.float64)).kneighbors(X.astype(np.float64))
+    clear = full_d[:, k] < full_d[:, k + 1] - 1e-9
+    for row in np.flatnonzero(clear)[:500]:
+        want = set(full_i[row, :k + 1]) - {row}
+        assert set(ind[row]) == want

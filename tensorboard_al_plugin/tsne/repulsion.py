@@ -9,14 +9,20 @@ with t_ij = 1 / (1 + |y_i - y_j|^2); the repulsive gradient is 4 rep_i / Z.
 
 * ``exact_repulsion``: all pairs, b_ij included exactly. O(N^2); the reference
   for tests and the fastest choice for a couple of thousand points.
-* ``fft_repulsion_2d``: b = 1, FFT-accelerated polynomial interpolation on a
-  regular grid (the FIt-SNE scheme, Linderman et al. 2019).
-* ``bh_repulsion``: b = 1, Barnes-Hut quadtree/octree, 2D and 3D.
+* ``fft_repulsion_2d``: b = 1, FFT-accelerated interpolation on a regular grid
+  (the FIt-SNE scheme, Linderman et al. 2019), convolving the force kernels
+  (y_i - y_j) t^2 and t directly: one forward and three inverse transforms.
+* ``bh_repulsion``: b = 1, Barnes-Hut quadtree/octree, 2D and 3D, walked once
+  per group of 32 targets adjacent in Z-order (Barnes 1990) with a
+  conservative opening test and a vectorised sum over the accepted nodes.
 * ``supervision_correction``: the b_ij - 1 = u_i u_j r part on labeled pairs of
   different labels only. Exact pair sums when there are few such pairs, else a
-  Barnes-Hut tree over the labeled points whose nodes keep per-class masses, so
-  that whole subtrees of the target's own class are skipped. Unlabeled points
-  are never visited.
+  Barnes-Hut tree over the labeled points whose nodes keep per-class masses;
+  targets are grouped by class, so that whole subtrees of the group's own
+  class are skipped. Unlabeled points are never visited.
+
+The trees are built serially by insertion (structure only), then the masses
+are swept up from the leaves; walks and sums are numba-parallel.
 """
 import math
 
@@ -67,29 +73,26 @@ def exact_repulsion(Y, codes, u, r):
 # ---------------------------------------------------------------- Barnes-Hut
 
 _MAX_DEPTH = 48
-# rows per parallel work item
-_CHUNK = 256
 
 
 @numba.njit(cache=True)
-def _build_tree(Y, w, cls, n_classes, cap):
-    """Insert points one by one into a 2^d-ary tree.
+def _build_structure(Y, cap):
+    """Insert points one by one into a 2^d-ary tree (structure only).
 
-    Every node keeps the total mass, the mass-weighted coordinate sum, and the
-    same two per class (so the mass of "every class but c" is a subtraction).
-    Returns (n_nodes, children, half, internal, cmass, cwsum); n_nodes is -1
-    (and the arrays empty) when ``cap`` nodes were not enough.
+    Returns (n_nodes, children, half, internal, parent, leaf_of); n_nodes is
+    -1 when ``cap`` nodes were not enough. A node's parent has a smaller
+    index, so a reverse sweep over the nodes is a bottom-up order.
     """
     n, d = Y.shape
     nchild = 1 << d
     children = np.full((cap, nchild), -1, dtype=np.int32)
-    centre = np.zeros((cap, d))
-    half = np.zeros(cap)
+    centre = np.empty((cap, d))
+    half = np.empty(cap)
     internal = np.zeros(cap, dtype=np.bool_)
-    count = np.zeros(cap, dtype=np.int64)
+    parent = np.empty(cap, dtype=np.int64)
     leaf_point = np.full(cap, -1, dtype=np.int64)
-    cmass = np.zeros((cap, n_classes))
-    cwsum = np.zeros((cap, n_classes, d))
+    leaf_count = np.zeros(cap, dtype=np.int64)
+    leaf_of = np.empty(n, dtype=np.int64)
     lo = np.empty(d)
     hi = np.empty(d)
     for k in range(d):
@@ -104,35 +107,31 @@ def _build_tree(Y, w, cls, n_classes, cap):
         centre[0, k] = 0.5 * (lo[k] + hi[k])
         h = max(h, 0.5 * (hi[k] - lo[k]))
     half[0] = h * (1.0 + 1e-9) + 1e-12
+    parent[0] = -1
     n_nodes = 1
     for p in range(n):
         node = 0
         depth = 0
-        c = cls[p]
         while True:
             if not internal[node]:
-                if count[node] == 0:
-                    leaf_point[node] = p
-                    count[node] = 1
-                    cmass[node, c] += w[p]
-                    for k in range(d):
-                        cwsum[node, c, k] += w[p] * Y[p, k]
-                    break
                 q = leaf_point[node]
+                if q < 0:
+                    leaf_point[node] = p
+                    leaf_count[node] = 1
+                    leaf_of[p] = node
+                    break
                 same = True
                 for k in range(d):
                     if Y[q, k] != Y[p, k]:
                         same = False
                 if same or depth >= _MAX_DEPTH:
                     # duplicates (or a pathological pile-up) share one leaf
-                    count[node] += 1
-                    cmass[node, c] += w[p]
-                    for k in range(d):
-                        cwsum[node, c, k] += w[p] * Y[p, k]
+                    leaf_count[node] += 1
+                    leaf_of[p] = node
                     break
-                # split: push the leaf's content down into one child
+                # split: the leaf's content moves down into one child
                 if n_nodes >= cap:
-                    return -1, children[:0], half[:0], internal[:0], cmass[:0], cwsum[:0]
+                    return -1, children, half, internal, parent, leaf_of
                 ch = 0
                 for k in range(d):
                     if Y[q, k] >= centre[node, k]:
@@ -140,33 +139,33 @@ def _build_tree(Y, w, cls, n_classes, cap):
                 nn = n_nodes
                 n_nodes += 1
                 children[node, ch] = nn
+                parent[nn] = node
                 half[nn] = 0.5 * half[node]
                 for k in range(d):
                     off = half[nn] if (ch >> k) & 1 else -half[nn]
                     centre[nn, k] = centre[node, k] + off
-                count[nn] = count[node]
                 leaf_point[nn] = q
-                for cc in range(n_classes):
-                    cmass[nn, cc] = cmass[node, cc]
-                    for k in range(d):
-                        cwsum[nn, cc, k] = cwsum[node, cc, k]
+                leaf_count[nn] = leaf_count[node]
+                if leaf_count[node] == 1:
+                    leaf_of[q] = nn
+                else:
+                    # rare: a pile of duplicates moves down together
+                    for r in range(p):
+                        if leaf_of[r] == node:
+                            leaf_of[r] = nn
                 internal[node] = True
                 leaf_point[node] = -1
-            # internal node: account for p here and descend
-            count[node] += 1
-            cmass[node, c] += w[p]
-            for k in range(d):
-                cwsum[node, c, k] += w[p] * Y[p, k]
             ch = 0
             for k in range(d):
                 if Y[p, k] >= centre[node, k]:
                     ch |= 1 << k
             if children[node, ch] == -1:
                 if n_nodes >= cap:
-                    return -1, children[:0], half[:0], internal[:0], cmass[:0], cwsum[:0]
+                    return -1, children, half, internal, parent, leaf_of
                 nn = n_nodes
                 n_nodes += 1
                 children[node, ch] = nn
+                parent[nn] = node
                 half[nn] = 0.5 * half[node]
                 for k in range(d):
                     off = half[nn] if (ch >> k) & 1 else -half[nn]
@@ -174,149 +173,226 @@ def _build_tree(Y, w, cls, n_classes, cap):
             node = children[node, ch]
             depth += 1
     return n_nodes, children[:n_nodes], half[:n_nodes], internal[:n_nodes], \
-        cmass[:n_nodes], cwsum[:n_nodes]
+        parent[:n_nodes], leaf_of
 
 
-@numba.njit(parallel=True, cache=True)
-def _traverse(T, tcls, children, half, internal, mass, wsum, cmass, cwsum, theta):
-    """For each target row of T, sum over tree masses m of the classes != tcls
-    (all classes when tcls = -1): rep += m t^2 (y - com), z += m t."""
-    n, d = T.shape
-    nchild = children.shape[1]
-    rep = np.zeros((n, d))
-    z = np.zeros(n)
-    theta2 = theta * theta
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    for chunk in numba.prange(n_chunks):
-      # per-chunk scratch: allocating per point inside prange costs more
-      # than the traversal of a small tree
-      stack = np.empty(_MAX_DEPTH * nchild + 16, dtype=np.int64)
-      com = np.empty(d)
-      ri = np.empty(d)
-      for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-        stack[0] = 0
-        top = 1
-        c = tcls[i]
-        zi = 0.0
+@numba.njit(cache=True)
+def _node_masses(Y, w, cls, n_classes, parent, leaf_of, n_nodes):
+    """Per node and class: the mass and the mass-weighted coordinate sum,
+    accumulated at the leaves and then swept up (children follow parents)."""
+    n, d = Y.shape
+    cmass = np.zeros((n_nodes, n_classes))
+    cwsum = np.zeros((n_nodes, n_classes, d))
+    for p in range(n):
+        node = leaf_of[p]
+        c = cls[p]
+        cmass[node, c] += w[p]
         for k in range(d):
-            ri[k] = 0.0
-        while top > 0:
-            top -= 1
-            node = stack[top]
-            # Totals are sums over classes, so for a node holding class c only
-            # the subtraction is exactly 0 and the whole subtree is skipped.
-            if c >= 0:
-                m = mass[node] - cmass[node, c]
-            else:
-                m = mass[node]
-            if m <= 0.0:
-                continue
+            cwsum[node, c, k] += w[p] * Y[p, k]
+    for node in range(n_nodes - 1, 0, -1):
+        up = parent[node]
+        for c in range(n_classes):
+            cmass[up, c] += cmass[node, c]
             for k in range(d):
-                if c >= 0:
-                    com[k] = (wsum[node, k] - cwsum[node, c, k]) / m
-                else:
-                    com[k] = wsum[node, k] / m
-            d2 = 0.0
+                cwsum[up, c, k] += cwsum[node, c, k]
+    mass = np.zeros(n_nodes)
+    wsum = np.zeros((n_nodes, d))
+    for node in range(n_nodes):
+        for c in range(n_classes):
+            mass[node] += cmass[node, c]
             for k in range(d):
-                diff = T[i, k] - com[k]
-                d2 += diff * diff
-            side = 2.0 * half[node]
-            if internal[node] and side * side > theta2 * d2:
-                for ch in range(nchild):
-                    nxt = children[node, ch]
-                    if nxt >= 0:
-                        stack[top] = nxt
-                        top += 1
-            else:
-                t = 1.0 / (1.0 + d2)
-                zi += m * t
-                mt2 = m * t * t
-                for k in range(d):
-                    ri[k] += mt2 * (T[i, k] - com[k])
-        z[i] = zi
-        for k in range(d):
-            rep[i, k] = ri[k]
-    return rep, z
+                wsum[node, k] += cwsum[node, c, k]
+    return mass, wsum, cmass, cwsum
 
 
 def _tree(Y, w, cls, n_classes):
-    cap = 4 * Y.shape[0] + 64
+    """(children, half, internal, mass, wsum, cmass, cwsum) of the tree over Y
+    with point weights w and classes cls in 0..n_classes-1."""
+    cap = 2 * Y.shape[0] + 64
     while True:
-        out = _build_tree(Y, w, cls, n_classes, cap)
+        out = _build_structure(Y, cap)
         if out[0] >= 0:
-            children, half, internal, cmass, cwsum = out[1:]
-            return children, half, internal, cmass.sum(axis=1), cwsum.sum(axis=1), cmass, cwsum
+            break
         cap *= 2
+    n_nodes, children, half, internal, parent, leaf_of = out
+    mass, wsum, cmass, cwsum = _node_masses(Y, w, cls, n_classes, parent, leaf_of, n_nodes)
+    return children, half, internal, mass, wsum, cmass, cwsum
 
 
-@numba.njit(parallel=True, cache=True)
-def _traverse_plain(T, children, internal, node_info, theta):
-    """_traverse for one class of unit masses; node_info rows are
-    [mass, side^2, centre of mass...], packed so one cache line serves a node."""
+# targets per group in the grouped traversal
+_GROUP = 32
+# interaction-list entries kept before they are flushed into the sums
+_LIST = 4096
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _traverse_groups(T, starts, gcls, children, internal, side2, mass, wsum, cmass, cwsum,
+                     theta):
+    """Barnes-Hut with grouped targets (Barnes 1990).
+
+    Targets T are sorted so that each group starts[g]..starts[g+1]-1 is
+    spatially compact and of one class gcls[g] (-1: every class counts). The
+    tree is walked once per group: a node is accepted when its side is below
+    theta times the distance from its centre of mass to the group's bounding
+    box (so below theta times its distance to every target of the group: at
+    least as accurate as the per-target criterion), and the accepted nodes'
+    masses and centres of mass (of the classes other than the group's) go
+    into a list that is then summed for every target of the group in a
+    branch-free, vectorisable loop. Nodes holding only the group's class are
+    skipped whole. Returns rep (N, d) and z (N,) (self pairs included)."""
     n, d = T.shape
     nchild = children.shape[1]
     rep = np.zeros((n, d))
     z = np.zeros(n)
     theta2 = theta * theta
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    for chunk in numba.prange(n_chunks):
-      stack = np.empty(_MAX_DEPTH * nchild + 16, dtype=np.int64)
-      ri = np.empty(d)
-      for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
+    n_groups = starts.shape[0] - 1
+    for g in numba.prange(n_groups):
+        a = starts[g]
+        b = starts[g + 1]
+        c = gcls[g]
+        stack = np.empty(64 * nchild + 16, dtype=np.int64)
+        lm = np.empty(_LIST)
+        lc = np.empty((d, _LIST))
+        lo = np.empty(d)
+        hi = np.empty(d)
+        com = np.empty(d)
+        for k in range(d):
+            lo[k] = T[a, k]
+            hi[k] = T[a, k]
+        for i in range(a + 1, b):
+            for k in range(d):
+                lo[k] = min(lo[k], T[i, k])
+                hi[k] = max(hi[k], T[i, k])
         stack[0] = 0
         top = 1
-        zi = 0.0
-        for k in range(d):
-            ri[k] = 0.0
-        while top > 0:
-            top -= 1
-            node = stack[top]
-            d2 = 0.0
-            for k in range(d):
-                diff = T[i, k] - node_info[node, 2 + k]
-                d2 += diff * diff
-            if internal[node] and node_info[node, 1] > theta2 * d2:
-                for ch in range(nchild):
-                    nxt = children[node, ch]
-                    if nxt >= 0:
-                        stack[top] = nxt
-                        top += 1
-            else:
-                m = node_info[node, 0]
-                t = 1.0 / (1.0 + d2)
-                zi += m * t
-                mt2 = m * t * t
+        nl = 0
+        while top > 0 or nl > 0:
+            if top > 0 and nl < _LIST:
+                top -= 1
+                node = stack[top]
+                if c >= 0:
+                    m = mass[node] - cmass[node, c]
+                else:
+                    m = mass[node]
+                # relative cut: a class-free node's difference is rounding
+                if m <= 1e-9 * mass[node]:
+                    continue
+                dd = 0.0
                 for k in range(d):
-                    ri[k] += mt2 * (T[i, k] - node_info[node, 2 + k])
-        z[i] = zi
-        for k in range(d):
-            rep[i, k] = ri[k]
+                    if c >= 0:
+                        com[k] = (wsum[node, k] - cwsum[node, c, k]) / m
+                    else:
+                        com[k] = wsum[node, k] / m
+                    gap = max(lo[k] - com[k], com[k] - hi[k], 0.0)
+                    dd += gap * gap
+                if internal[node] and side2[node] > theta2 * dd:
+                    for ch in range(nchild):
+                        nxt = children[node, ch]
+                        if nxt >= 0:
+                            stack[top] = nxt
+                            top += 1
+                else:
+                    lm[nl] = m
+                    for k in range(d):
+                        lc[k, nl] = com[k]
+                    nl += 1
+                continue
+            # list full or walk finished: add the list to every target
+            for i in range(a, b):
+                if d == 2:
+                    t0 = T[i, 0]
+                    t1 = T[i, 1]
+                    zi = 0.0
+                    r0 = 0.0
+                    r1 = 0.0
+                    for e in range(nl):
+                        d0 = t0 - lc[0, e]
+                        d1 = t1 - lc[1, e]
+                        q = 1.0 / (1.0 + d0 * d0 + d1 * d1)
+                        mq = lm[e] * q
+                        zi += mq
+                        mq2 = mq * q
+                        r0 += mq2 * d0
+                        r1 += mq2 * d1
+                    z[i] += zi
+                    rep[i, 0] += r0
+                    rep[i, 1] += r1
+                else:
+                    t0 = T[i, 0]
+                    t1 = T[i, 1]
+                    t2 = T[i, 2]
+                    zi = 0.0
+                    r0 = 0.0
+                    r1 = 0.0
+                    r2 = 0.0
+                    for e in range(nl):
+                        d0 = t0 - lc[0, e]
+                        d1 = t1 - lc[1, e]
+                        d2 = t2 - lc[2, e]
+                        q = 1.0 / (1.0 + d0 * d0 + d1 * d1 + d2 * d2)
+                        mq = lm[e] * q
+                        zi += mq
+                        mq2 = mq * q
+                        r0 += mq2 * d0
+                        r1 += mq2 * d1
+                        r2 += mq2 * d2
+                    z[i] += zi
+                    rep[i, 0] += r0
+                    rep[i, 1] += r1
+                    rep[i, 2] += r2
+            nl = 0
     return rep, z
 
 
-def _morton_order(Y, bits=10):
+def _group_starts(cls_sorted, size=_GROUP):
+    """Group boundaries: runs of at most ``size`` consecutive targets of one class."""
+    n = cls_sorted.shape[0]
+    cuts = np.flatnonzero(np.diff(cls_sorted)) + 1
+    bounds = np.concatenate(([0], cuts, [n]))
+    starts = [np.arange(bounds[k], bounds[k + 1], size) for k in range(len(bounds) - 1)]
+    starts = np.concatenate(starts + [np.array([n])]).astype(np.int64)
+    gcls = cls_sorted[starts[:-1]].astype(np.int64)
+    return starts, gcls
+
+
+@numba.njit(parallel=True, cache=True)
+def _morton_codes(Y, lo, scale, bits):
+    n, d = Y.shape
+    code = np.zeros(n, dtype=np.uint64)
+    for i in numba.prange(n):
+        c = np.uint64(0)
+        for k in range(d):
+            q = np.uint64(min(max((Y[i, k] - lo[k]) * scale, 0.0), 2.0 ** bits - 1))
+            for bb in range(bits):
+                c |= ((q >> np.uint64(bb)) & np.uint64(1)) << np.uint64(bb * d + k)
+        code[i] = c
+    return code
+
+
+def _morton_order(Y, bits=16):
     """Permutation putting Y in Z-order, so that consecutive targets walk the
     same part of the tree and nodes are laid out near each other in memory."""
-    n, d = Y.shape
     lo = Y.min(axis=0)
     span = max(float(np.ptp(Y, axis=0).max()), 1e-12)
-    q = ((Y - lo) * ((2 ** bits - 1) / span)).astype(np.uint64)
-    code = np.zeros(n, dtype=np.uint64)
-    for b in range(bits):
-        for k in range(d):
-            code |= ((q[:, k] >> np.uint64(b)) & np.uint64(1)) << np.uint64(b * d + k)
+    bits = min(bits, 64 // Y.shape[1])
+    code = _morton_codes(Y, lo, (2 ** bits - 1) / span, bits)
     return np.argsort(code, kind="stable")
 
 
 def bh_repulsion(Y, theta=0.5):
-    """Barnes-Hut rep (N, d) and Z for b = 1. Y (N, d) float64, d in {2, 3}."""
+    """Barnes-Hut rep (N, d) and Z for b = 1. Y (N, d) float64, d in {2, 3}.
+
+    Targets are walked in groups of _GROUP consecutive points in Z-order
+    (``_traverse_groups``): one walk per group instead of one per point, and
+    a vectorised sum over the accepted nodes."""
     n = Y.shape[0]
     order = _morton_order(Y)
     Ys = np.ascontiguousarray(Y[order])
-    children, half, internal, mass, wsum, _, _ = _tree(
+    children, half, internal, mass, wsum, cmass, cwsum = _tree(
         Ys, np.ones(n), np.zeros(n, dtype=np.int32), 1)
-    node_info = np.column_stack([mass, (2.0 * half) ** 2, wsum / mass[:, None]])
-    rep_s, z = _traverse_plain(Ys, children, internal, node_info, float(theta))
+    starts, gcls = _group_starts(np.full(n, -1, dtype=np.int64))
+    rep_s, z = _traverse_groups(Ys, starts, gcls, children, internal, (2.0 * half) ** 2,
+                                mass, wsum, cmass, cwsum, float(theta))
     rep = np.empty_like(rep_s)
     rep[order] = rep_s
     # every point sees itself once at distance 0 (t = 1, no force)
@@ -337,94 +413,142 @@ def _lagrange(s, p, out):
         out[a] = v
 
 
-@numba.njit(cache=True)
-def _spread(Y, charges, lo, h, n_boxes, p):
-    n = Y.shape[0]
-    m = charges.shape[1]
-    n_nodes = n_boxes * p
-    W = np.zeros((m, n_nodes, n_nodes))
-    lx = np.empty(p)
-    ly = np.empty(p)
+@numba.njit(parallel=True, cache=True)
+def _interp_weights(Y, lo, h, n_boxes, p):
+    """Per point: the first grid node of its box on each axis (N, 2) and the
+    Lagrange weights of the box's p nodes on each axis (N, 2, p)."""
+    n, d = Y.shape
+    first = np.empty((n, d), dtype=np.int64)
+    wts = np.empty((n, d, p))
     delta = h / p
-    for i in range(n):
-        bx = min(int((Y[i, 0] - lo) / h), n_boxes - 1)
-        by = min(int((Y[i, 1] - lo) / h), n_boxes - 1)
-        _lagrange((Y[i, 0] - lo) / delta - bx * p - 0.5, p, lx)
-        _lagrange((Y[i, 1] - lo) / delta - by * p - 0.5, p, ly)
-        for a in range(p):
-            for b in range(p):
-                wab = lx[a] * ly[b]
-                for c in range(m):
-                    W[c, bx * p + a, by * p + b] += wab * charges[i, c]
-    return W
+    for i in numba.prange(n):
+        for k in range(d):
+            bx = min(int((Y[i, k] - lo) / h), n_boxes - 1)
+            first[i, k] = bx * p
+            _lagrange((Y[i, k] - lo) / delta - bx * p - 0.5, p, wts[i, k])
+    return first, wts
 
 
 @numba.njit(parallel=True, cache=True)
-def _gather(Y, V, lo, h, n_boxes, p):
-    n = Y.shape[0]
-    m = V.shape[0]
-    out = np.zeros((n, m))
-    delta = h / p
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    for chunk in numba.prange(n_chunks):
-      lx = np.empty(p)
-      ly = np.empty(p)
-      for i in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-        bx = min(int((Y[i, 0] - lo) / h), n_boxes - 1)
-        by = min(int((Y[i, 1] - lo) / h), n_boxes - 1)
-        _lagrange((Y[i, 0] - lo) / delta - bx * p - 0.5, p, lx)
-        _lagrange((Y[i, 1] - lo) / delta - by * p - 0.5, p, ly)
-        for a in range(p):
-            for b in range(p):
-                wab = lx[a] * ly[b]
-                for c in range(m):
-                    out[i, c] += wab * V[c, bx * p + a, by * p + b]
+def _spread(first, wts, charges, n_nodes, n_parts):
+    """sum over points of charge x interpolation weight on the (n_nodes,
+    n_nodes) grid; points are split into n_parts private grids (one per
+    thread) that are added at the end."""
+    n = first.shape[0]
+    p = wts.shape[2]
+    parts = np.zeros((n_parts, n_nodes, n_nodes))
+    per = (n + n_parts - 1) // n_parts
+    for t in numba.prange(n_parts):
+        W = parts[t]
+        for i in range(t * per, min(n, (t + 1) * per)):
+            fx = first[i, 0]
+            fy = first[i, 1]
+            q = charges[i]
+            for a in range(p):
+                wa = wts[i, 0, a] * q
+                for b in range(p):
+                    W[fx + a, fy + b] += wa * wts[i, 1, b]
+    out = np.empty((n_nodes, n_nodes), dtype=np.float32)
+    for x in numba.prange(n_nodes):
+        for y in range(n_nodes):
+            acc = 0.0
+            for t in range(n_parts):
+                acc += parts[t, x, y]
+            out[x, y] = acc
     return out
 
 
-def fft_repulsion_2d(Y, n_interpolation_points=3, min_num_intervals=50,
-                     interval_size=1.0, workers=1):
+@numba.njit(parallel=True, cache=True)
+def _gather(first, wts, V):
+    """Interpolate the m potentials V (m, n_nodes, n_nodes) at every point: (N, m)."""
+    n = first.shape[0]
+    p = wts.shape[2]
+    m = V.shape[0]
+    out = np.zeros((n, m))
+    for i in numba.prange(n):
+        fx = first[i, 0]
+        fy = first[i, 1]
+        for a in range(p):
+            wa = wts[i, 0, a]
+            for b in range(p):
+                wab = wa * wts[i, 1, b]
+                for c in range(m):
+                    out[i, c] += wab * V[c, fx + a, fy + b]
+    return out
+
+
+# (M, delta) -> spectra of the three kernels; the grid spacing is fixed once
+# the layout is wider than min_num_intervals boxes, so this is reused across
+# iterations until the grid has to grow.
+_kernel_cache = {}
+
+
+def _kernel_spectra(M, delta, workers):
+    key = (M, delta)
+    hit = _kernel_cache.get(key)
+    if hit is not None:
+        return hit
+    off = np.arange(M, dtype=np.float64)
+    off = np.where(off < M // 2 + 1, off, off - M) * delta
+    dx = off[:, None]
+    dy = off[None, :]
+    t = 1.0 / (1.0 + dx * dx + dy * dy)
+    kernels = np.stack([dx * t * t, dy * t * t, t]).astype(np.float32)
+    spectra = scipy.fft.rfft2(kernels, axes=(1, 2), workers=workers)
+    if len(_kernel_cache) > 8:
+        _kernel_cache.clear()
+    _kernel_cache[key] = spectra
+    return spectra
+
+
+def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
+                     interval_size=1.2, workers=None):
     """FFT-interpolated rep (N, 2) and Z for b = 1. Y (N, 2) float64.
 
-    The embedding's bounding square is cut into boxes of at most
-    ``interval_size`` (at least ``min_num_intervals`` per axis); the kernel
-    t^2 is interpolated with ``n_interpolation_points`` Lagrange nodes per box
-    and axis. Charges 1, y, |y|^2 give sum_j t^2, sum_j t^2 y_j and
-    sum_j t^2 |y_j|^2, from which rep and sum_j t (= sum_j t^2 (1 + d^2)) follow.
+    The embedding's bounding square is cut into boxes of ``interval_size``
+    (or smaller, so that there are at least ``min_num_intervals`` per axis);
+    the kernels (y_i - y_j) t^2 (two components) and t are interpolated with
+    ``n_interpolation_points`` Lagrange nodes per box and axis, and the
+    node-to-node sums are one FFT convolution each (the FIt-SNE scheme of
+    Linderman et al. 2019, with the forces' kernels convolved directly: one
+    forward transform of the point density and three inverse ones, and no
+    cancellation between large terms). The force kernels are less smooth than
+    FIt-SNE's t^2, so the default is 4 nodes per box of 1.2 units (3.3 nodes
+    per unit; 3 per unit with 3 nodes gave twice the error): about 2% L2
+    error on the repulsive forces of a converged 70,000-point layout, less
+    than FIt-SNE's defaults (2.5%) at half the transforms. The kernels'
+    spectra are cached: the box size stays fixed while the layout grows.
     """
     n = Y.shape[0]
     p = int(n_interpolation_points)
+    if workers is None:
+        workers = numba.get_num_threads()
     lo = float(Y.min())
     hi = float(Y.max())
     span = max(hi - lo, 1e-9)
-    n_boxes = max(int(min_num_intervals), int(math.ceil(span / interval_size)))
-    h = span / n_boxes * (1.0 + 1e-9)
+    if span >= min_num_intervals * interval_size:
+        h = float(interval_size)
+        n_boxes = int(math.floor(span / h)) + 1
+    else:
+        n_boxes = int(min_num_intervals)
+        h = span / n_boxes * (1.0 + 1e-9)
     n_nodes = n_boxes * p
-    sq = (Y * Y).sum(axis=1)
-    charges = np.column_stack([np.ones(n), Y[:, 0], Y[:, 1], sq])
-    W = _spread(Y, charges, lo, h, n_boxes, p)
+    first, wts = _interp_weights(Y, lo, h, n_boxes, p)
+    W = _spread(first, wts, np.ones(n), n_nodes, max(1, numba.get_num_threads()))
     M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
-    delta = h / p
-    off = np.arange(M, dtype=np.float64)
-    off = np.where(off < M // 2 + 1, off, off - M) * delta
-    kernel = (1.0 / (1.0 + off[:, None] ** 2 + off[None, :] ** 2) ** 2).astype(np.float32)
-    khat = scipy.fft.rfft2(kernel, workers=workers)
+    khat = _kernel_spectra(M, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
     # dominates its rounding. Only n_nodes of the M rows are non-zero on the
     # way in and only n_nodes are needed on the way out, so the two axes are
     # transformed separately to skip the zero / unused rows.
-    W32 = W.astype(np.float32)
-    what = scipy.fft.rfft(W32, n=M, axis=2, workers=workers)
-    what = scipy.fft.fft(what, n=M, axis=1, workers=workers)
-    what *= khat[None]
-    V = scipy.fft.ifft(what, axis=1, workers=workers)[:, :n_nodes]
+    what = scipy.fft.rfft(W, n=M, axis=1, workers=workers)
+    what = scipy.fft.fft(what, n=M, axis=0, workers=workers)
+    prod = khat * what[None]
+    V = scipy.fft.ifft(prod, axis=1, workers=workers)[:, :n_nodes]
     V = scipy.fft.irfft(V, n=M, axis=2, workers=workers)[:, :, :n_nodes]
-    V = np.ascontiguousarray(V, dtype=np.float64)
-    phi = _gather(Y, V, lo, h, n_boxes, p)
-    rep = Y * phi[:, 0:1] - phi[:, 1:3]
-    z = ((1.0 + sq) * phi[:, 0] - 2.0 * (Y[:, 0] * phi[:, 1] + Y[:, 1] * phi[:, 2])
-         + phi[:, 3]).sum() - n
-    return rep, float(z)
+    phi = _gather(first, wts, np.ascontiguousarray(V, dtype=np.float32))
+    # every point sees itself once at distance 0 (t = 1, no force)
+    return np.ascontiguousarray(phi[:, 0:2]), float(phi[:, 2].sum() - n)
 
 
 # ---------------------------------------------------------------- supervision
@@ -459,10 +583,13 @@ EXACT_CORRECTION_MAX_PAIRS = 8_000_000
 
 
 # The correction is a small fraction of the repulsion (r u_i u_j on some
-# pairs), so its tree is opened less eagerly than the main one: at theta 0.8
-# it costs about half as much as at 0.5, and its error stays below 1% of the
-# total repulsive force (test_fast_gradient_within_tolerance_of_exact).
-CORRECTION_THETA = 0.8
+# pairs), so its tree is opened less eagerly than the main one. The grouped
+# walk's criterion is conservative (distance to the group's bounding box): at
+# theta 1.0 its error (about 7% of the correction on a 70,000-point layout
+# with half the points labeled, well below 1% of the total repulsive force;
+# test_fast_gradient_within_tolerance_of_exact) equals the per-point walk's
+# at 0.8.
+CORRECTION_THETA = 1.0
 
 
 def supervision_correction(Y, codes, u, r, theta=CORRECTION_THETA,
@@ -491,12 +618,18 @@ def supervision_correction(Y, codes, u, r, theta=CORRECTION_THETA,
         order = _morton_order(YL)
         Ys = np.ascontiguousarray(YL[order])
         cs = np.ascontiguousarray(cls[order])
-        tree = _tree(Ys, np.ascontiguousarray(uL[order]), cs, n_classes)
-        rep_s, z_s = _traverse(Ys, cs, *tree, float(theta))
-        rep = np.empty_like(rep_s)
-        z = np.empty_like(z_s)
-        rep[order] = rep_s
-        z[order] = z_s
+        children, half, internal, mass, wsum, cmass, cwsum = _tree(
+            Ys, np.ascontiguousarray(uL[order]), cs, n_classes)
+        # targets grouped by class (each group one class), Z-order inside
+        by_class = np.argsort(cs, kind="stable")
+        T = np.ascontiguousarray(Ys[by_class])
+        starts, gcls = _group_starts(cs[by_class])
+        rep_t, z_t = _traverse_groups(T, starts, gcls, children, internal, (2.0 * half) ** 2,
+                                      mass, wsum, cmass, cwsum, float(theta))
+        rep = np.empty_like(rep_t)
+        z = np.empty_like(z_t)
+        rep[order[by_class]] = rep_t
+        z[order[by_class]] = z_t
         exact = False
     scale = r * uL
     rep_c[active] = rep * scale[:, None]
