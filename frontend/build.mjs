@@ -1,6 +1,6 @@
 // Build script: one ES module for the TensorBoard iframe, or the unit tests for node --test.
 import * as esbuild from "esbuild";
-import { readdirSync, rmSync, mkdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,9 +26,13 @@ if (tests) {
   });
 } else {
   const started = Date.now();
-  await esbuild.build({
+  const check = process.argv.includes("--check");
+  const outfile = join(here, "..", "tensorboard_al_plugin", "static", "index.js");
+  const result = await esbuild.build({
     entryPoints: [join(here, "src", "index.ts")],
-    outfile: join(here, "..", "tensorboard_al_plugin", "static", "index.js"),
+    outfile,
+    // --check: build in memory and compare with the committed bundle (is it up to date?).
+    write: !check,
     bundle: true,
     format: "esm",
     // TensorBoard's iframe allows only same-origin scripts: everything is bundled.
@@ -38,5 +42,15 @@ if (tests) {
     legalComments: "none",
     logLevel: "warning",
   });
-  console.log(`built tensorboard_al_plugin/static/index.js in ${Date.now() - started} ms`);
+  if (check) {
+    const fresh = result.outputFiles[0].contents;
+    const committed = existsSync(outfile) ? readFileSync(outfile) : Buffer.alloc(0);
+    if (Buffer.compare(Buffer.from(fresh), committed) !== 0) {
+      console.error("tensorboard_al_plugin/static/index.js is out of date: run `npm --prefix frontend run build`");
+      process.exit(1);
+    }
+    console.log("tensorboard_al_plugin/static/index.js is up to date");
+  } else {
+    console.log(`built tensorboard_al_plugin/static/index.js in ${Date.now() - started} ms`);
+  }
 }

@@ -50,7 +50,8 @@ export interface Metadata {
   data: string[][];
 }
 
-export type SessionState = "preparing" | "running" | "paused" | "done" | "error";
+/** "waiting": queued for a free slot (the server runs a few layouts at a time). */
+export type SessionState = "preparing" | "waiting" | "running" | "paused" | "done" | "error";
 
 export interface SessionStatus {
   run: string;
@@ -63,6 +64,8 @@ export interface SessionStatus {
   n_components: number;
   params: Record<string, unknown>;
   error: string | null;
+  /** Memory released while nobody watched; resume rebuilds it. */
+  freed?: boolean;
 }
 
 export interface LayoutFrame {
@@ -72,6 +75,41 @@ export interface LayoutFrame {
   iteration: number;
   objective: number | null;
   state: string;
+}
+
+export type ClassifierStatus = "idle" | "training" | "ready" | "needs_labels" | "error";
+
+/** GET active/predictions: the last trained classifier's view of every row. */
+export interface PredictionsResponse {
+  status: ClassifierStatus;
+  /** Label version the model was trained on (null before the first model). */
+  version: number | null;
+  classes: string[];
+  error: string | null;
+  train_seconds: number;
+  /** Present once a model exists: class index (into `classes`) per row. */
+  predicted?: number[];
+  confidence?: number[];
+  /** Entropy of the predicted distribution (nats) per row. */
+  uncertainty?: number[];
+}
+
+export const STRATEGIES = ["tsne", "tsne-supervised", "random", "least-confidence", "margin", "entropy", "ensemble", "adversarial"] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export interface SuggestionItem {
+  row: number;
+  score: number;
+  /** Rows to pre-select when the suggestion is accepted (the focus row first). */
+  group: number[];
+  predicted: string | null;
+  confidence: number | null;
+}
+
+export interface SuggestResponse {
+  strategy: Strategy;
+  version: number;
+  items: SuggestionItem[];
 }
 
 export interface EmbeddingRef {
@@ -137,14 +175,14 @@ export class Api {
     return (await res.json()) as T;
   }
 
-  private async postJson<T>(route: string, body: unknown): Promise<T> {
+  private async postJson<T>(route: string, body: unknown, timeoutMs?: number): Promise<T> {
     const headers: Record<string, string> = {
       "Content-Type": "application/json",
       // The server refuses writes without this header (a foreign page cannot set it).
       "X-Requested-With": "tensorboard-al",
     };
     if (this.user) headers["X-AL-User"] = this.user;
-    const res = await this.request(route, { method: "POST", headers, body: JSON.stringify(body) });
+    const res = await this.request(route, { method: "POST", headers, body: JSON.stringify(body), timeoutMs });
     return (await res.json()) as T;
   }
 
@@ -225,6 +263,15 @@ export class Api {
       if (e instanceof ApiError && e.status === 404) return null;
       throw e;
     }
+  }
+
+  predictions(ref: EmbeddingRef): Promise<PredictionsResponse> {
+    return this.getJson("active/predictions", { run: ref.run, embedding: ref.embedding });
+  }
+
+  suggest(ref: EmbeddingRef, strategy: Strategy, n: number): Promise<SuggestResponse> {
+    // Suggestions may train a classifier on the spot: allow more than the default minute.
+    return this.postJson("active/suggest", { ...ref, strategy, n }, 300_000);
   }
 
   async layoutPositions(ref: EmbeddingRef): Promise<LayoutFrame> {

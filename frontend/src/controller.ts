@@ -1,7 +1,8 @@
 // Actions of the labeling view: loading an embedding, selection, labeling and
 // the live layout session. Views call these and read the store; only this
 // module talks to the server for the labeling view.
-import { type Api, ApiError, type EmbeddingInfo, type EmbeddingRef, type LabelState, type SessionStatus } from "./api";
+import { parsePredictions, selectionConsensus, suggestionSpec } from "./active";
+import { type Api, ApiError, type EmbeddingInfo, type EmbeddingRef, type LabelState, type SessionStatus, type Strategy, type SuggestionItem } from "./api";
 import { normalizePositions } from "./camera";
 import { indexLabels, validateLabel } from "./labels";
 import { pcaProject } from "./pca";
@@ -29,13 +30,19 @@ export interface Host {
 }
 
 const POLL_MIN_MS = 120;
+/** How often to ask for predictions while the classifier trains. */
+const PREDICTIONS_POLL_MS = 1200;
+/** Wait this long after a label write before asking for predictions (writes come in bursts). */
+const PREDICTIONS_DEBOUNCE_MS = 300;
 
 export class Controller {
   scene: Scene | null = null;
   private knnCache: { key: string; order: Uint32Array } | null = null;
   private loadToken = 0;
   private pollToken = 0;
-  private revealListeners = new Set<(row: number) => void>();
+  private revealListeners = new Set<(row: number, zoom: boolean) => void>();
+  private predToken = 0;
+  private predTimer: ReturnType<typeof setTimeout> | null = null;
   /** Time of the last positions frame (to pace the animation to the polling rate). */
   private lastFrameAt = 0;
   /** The quick client-side PCA (3 components, normalised), kept to switch 2D/3D without a session. */
@@ -52,7 +59,7 @@ export class Controller {
     return e ? { run: e.run, embedding: e.name } : null;
   }
 
-  onReveal(fn: (row: number) => void): void {
+  onReveal(fn: (row: number, zoom: boolean) => void): void {
     this.revealListeners.add(fn);
   }
 
@@ -81,7 +88,14 @@ export class Controller {
       hover: -1,
       pagesLoaded: 0,
       ready: false,
+      predictions: null,
+      predictionsError: null,
+      suggestions: null,
+      suggestBusy: false,
+      suggestMessage: "",
+      acceptedSuggestion: -1,
     });
+    this.cancelPredictions();
     const pages = e.sprite ? e.sprite.pages : 0;
     // Progress: tensor bytes are half the bar, sprite pages the other half.
     const tensorShare = pages ? 0.5 : 0.9;
@@ -107,6 +121,8 @@ export class Controller {
       });
       if (labels) this.setLabels(labels);
       else this.setLabels({ version: 0, labels: [], classes: [], can_undo: false, can_redo: false });
+      // The classifier trains on the server in the background; ask what it knows.
+      if (labels && e.labels_supported) this.schedulePredictions(0);
       this.host.setProgress("Projecting (PCA)…", tensorShare);
       await nextFrame();
       if (stale()) return;
@@ -157,6 +173,7 @@ export class Controller {
   close(): void {
     this.loadToken++;
     this.pollToken++;
+    this.cancelPredictions();
   }
 
   // -------------------------------------------------------------- selection
@@ -231,7 +248,7 @@ export class Controller {
     if (q.kind === "row") {
       if (q.row >= s.rows) return `There is no row ${q.row} (rows 0..${s.rows - 1}).`;
       this.focus(q.row);
-      this.reveal(q.row);
+      this.reveal(q.row, true);
       return "";
     }
     if (!s.metadata) return "This embedding has no metadata to search; use #row.";
@@ -241,8 +258,9 @@ export class Controller {
     return "";
   }
 
-  reveal(row: number): void {
-    for (const fn of this.revealListeners) fn(row);
+  /** Bring a row into view: centre and zoom in (`zoom`), or only pan to it when it is off-screen. */
+  reveal(row: number, zoom = true): void {
+    for (const fn of this.revealListeners) fn(row, zoom);
   }
 
   // --------------------------------------------------------------- labeling
@@ -250,7 +268,11 @@ export class Controller {
   private setLabels(state: LabelState): void {
     const s = this.store.get();
     const known = s.labelIndex ? s.labelIndex.classes : [];
+    const moved = !!s.labelState && s.labelState.version !== state.version;
     this.store.set({ labelState: state, labelIndex: indexLabels(state, s.rows, known) });
+    // New labels: the server retrains the classifier; follow it.
+    if (moved && s.embedding?.labels_supported) this.schedulePredictions(PREDICTIONS_DEBOUNCE_MS);
+    if (moved) this.followFinishedLayout();
   }
 
   private async write(what: string, fn: (ref: EmbeddingRef, version: number) => Promise<LabelState>): Promise<boolean> {
@@ -321,6 +343,107 @@ export class Controller {
     await this.write("redo", (ref, v) => this.api.redo(ref, v));
   }
 
+  // ------------------------------------------------------- active learning
+
+  private cancelPredictions(): void {
+    this.predToken++;
+    if (this.predTimer !== null) clearTimeout(this.predTimer);
+    this.predTimer = null;
+  }
+
+  /** Ask for predictions after `delayMs`, then keep asking while the classifier trains. */
+  schedulePredictions(delayMs: number): void {
+    this.cancelPredictions();
+    const token = this.predToken;
+    this.predTimer = setTimeout(() => {
+      this.predTimer = null;
+      void this.followPredictions(token);
+    }, delayMs);
+  }
+
+  private async followPredictions(token: number): Promise<void> {
+    const ref = this.ref();
+    if (!ref) return;
+    for (;;) {
+      let res;
+      try {
+        res = await this.api.predictions(ref);
+      } catch (err) {
+        if (token !== this.predToken) return;
+        const msg =
+          err instanceof ApiError && err.status === 404 && /no route/.test(err.message)
+            ? "this server has no classifier (update tensorboard-al)."
+            : messageOf(err);
+        this.store.set({ predictionsError: msg });
+        return;
+      }
+      if (token !== this.predToken) return;
+      this.store.set({ predictions: parsePredictions(res, this.store.get().rows), predictionsError: null });
+      if (res.status !== "training") return;
+      await sleep(PREDICTIONS_POLL_MS);
+      if (token !== this.predToken) return;
+    }
+  }
+
+  setStrategy(strategy: Strategy): void {
+    this.store.set({ strategy });
+  }
+
+  /** Ask the server for the next rows to label with the chosen strategy. */
+  async suggest(): Promise<void> {
+    const ref = this.ref();
+    const s = this.store.get();
+    if (!ref || s.suggestBusy) return;
+    const token = this.loadToken;
+    this.store.set({ suggestBusy: true, suggestMessage: "" });
+    try {
+      const res = await this.api.suggest(ref, s.strategy, s.suggestCount);
+      if (token !== this.loadToken) return;
+      this.store.set({
+        suggestions: res,
+        acceptedSuggestion: -1,
+        suggestMessage: res.items.length ? "" : "Nothing to suggest: every row is labeled.",
+      });
+      // Suggesting may have queued a retrain: follow the classifier.
+      const p = this.store.get().predictions;
+      if (!p || p.status !== "ready") this.schedulePredictions(PREDICTIONS_DEBOUNCE_MS);
+    } catch (err) {
+      if (token !== this.loadToken) return;
+      // 400/409 say what the strategy needs (labels of two classes, a layout): a hint, not a failure.
+      const hint = err instanceof ApiError && (err.status === 400 || err.status === 409);
+      this.store.set({ suggestions: null, suggestMessage: hint ? messageOf(err) : `Could not get suggestions: ${messageOf(err)}` });
+      if (!hint) this.host.showError(`Could not get suggestions: ${messageOf(err)}`, () => void this.suggest());
+    } finally {
+      if (token === this.loadToken) this.store.set({ suggestBusy: false });
+    }
+  }
+
+  /** Accept a suggestion: focus its row with its group pre-selected. */
+  acceptSuggestion(item: SuggestionItem): void {
+    const s = this.store.get();
+    if (item.row < 0 || item.row >= s.rows) return;
+    this.knnCache = null;
+    this.setSpec(suggestionSpec(item, s.rows, 0));
+    this.store.set({ acceptedSuggestion: item.row });
+    this.reveal(item.row, false);
+  }
+
+  setSureThreshold(t: number): void {
+    if (Number.isFinite(t)) this.store.set({ sureThreshold: Math.min(1, Math.max(0, t)) });
+  }
+
+  /** Label the selection's unlabeled rows with the class the model is sure of; returns an error message or "". */
+  async labelAsPredicted(): Promise<string> {
+    const s = this.store.get();
+    const li = s.labelIndex;
+    if (!li) return "";
+    const c = selectionConsensus(s.members, li.perRow, li.classes, s.predictions, s.sureThreshold);
+    if (!c.label) return c.reason;
+    const label = c.label;
+    const ok = await this.write("label as predicted", (ref, v) => this.api.assign(ref, c.rows, label, v));
+    return ok ? "" : "The labels were not saved.";
+  }
+
   exportCsv(): void {
     const ref = this.ref();
     if (!ref) return;
@@ -352,7 +475,10 @@ export class Controller {
       for (const k of changed) params[k] = form[k];
       this.api
         .layoutParams(ref, params)
-        .then((st) => this.store.set({ session: st }))
+        .then((st) => {
+          this.store.set({ session: st });
+          this.followFinishedLayout();
+        })
         .catch((err) => this.host.showError(`Could not change the layout parameters: ${messageOf(err)}`));
     }
   }
@@ -363,6 +489,8 @@ export class Controller {
     if (!ref) return;
     const f = this.store.get().form;
     const body: Record<string, unknown> = { ...f };
+    // PCA has no iterations.
+    if (f.method === "pca") delete body.n_iter;
     try {
       const st = await this.api.layoutStart(ref, body);
       this.store.set({ session: st });
@@ -380,7 +508,7 @@ export class Controller {
     try {
       if (!st || st.state === "done" || st.state === "error" || st.method !== this.store.get().form.method || st.n_components !== this.store.get().form.n_components) {
         await this.startLayout();
-      } else if (st.state === "running" || st.state === "preparing") {
+      } else if (st.state === "running" || st.state === "preparing" || st.state === "waiting") {
         this.store.set({ session: await this.api.layoutPause(ref) });
       } else if (st.state === "paused") {
         this.store.set({ session: await this.api.layoutResume(ref) });
@@ -391,12 +519,18 @@ export class Controller {
     }
   }
 
-  private startPolling(fetchNow: boolean): void {
+  /**
+   * Follow the session: status while it prepares or waits for a slot, positions
+   * while it runs. Stops once it is paused or done and a frame was fetched, but
+   * not before `keepAliveMs` (a finished t-SNE resumes for a while after new
+   * labels or parameters, and the server may take a moment to say so).
+   */
+  private startPolling(fetchNow: boolean, keepAliveMs = 0): void {
     const token = ++this.pollToken;
-    void this.poll(token, fetchNow);
+    void this.poll(token, fetchNow, performance.now() + keepAliveMs);
   }
 
-  private async poll(token: number, first: boolean): Promise<void> {
+  private async poll(token: number, first: boolean, keepUntil: number): Promise<void> {
     const ref = this.ref();
     let fetched = !first;
     let failures = 0;
@@ -404,22 +538,30 @@ export class Controller {
       const started = performance.now();
       try {
         const st = this.store.get().session;
-        if (st && st.state === "preparing") {
+        if (st && (st.state === "preparing" || st.state === "waiting")) {
           const next = await this.api.layoutStatus(ref);
           if (token !== this.pollToken) return;
           this.store.set({ session: next });
-          if (!next) return;
-          this.host.setProgress(`Preparing the layout (affinities)… ${Math.round((next.progress ?? 0) * 100)}%`, next.progress ?? 0);
-          if (next.state !== "preparing") this.host.setProgress(null);
+          if (!next) {
+            this.host.setProgress(null);
+            return;
+          }
+          if (next.state === "preparing") this.host.setProgress(`Preparing the layout (affinities)… ${Math.round((next.progress ?? 0) * 100)}%`, next.progress ?? 0);
+          else if (next.state === "waiting") this.host.setProgress("Waiting for a free layout slot (other layouts are running)…", -1);
+          else this.host.setProgress(null);
         } else {
           const frame = await this.api.layoutPositions(ref);
           if (token !== this.pollToken) return;
-          this.acceptFrame(frame.positions, frame.rows, frame.dims);
-          fetched = true;
+          // Zero rows: the session has no layout yet (preparing or waiting); its status says more.
+          if (frame.rows > 0) {
+            this.acceptFrame(frame.positions, frame.rows, frame.dims);
+            fetched = true;
+          }
           const cur = this.store.get().session;
           if (cur) {
+            const state = (frame.state || cur.state) as SessionStatus["state"];
             this.store.set({
-              session: { ...cur, iteration: frame.iteration, objective: frame.objective, state: (frame.state || cur.state) as SessionStatus["state"], n_components: frame.dims },
+              session: { ...cur, iteration: frame.iteration, objective: frame.objective, state, n_components: frame.dims === 3 ? 3 : 2 },
             });
           }
         }
@@ -427,10 +569,13 @@ export class Controller {
       } catch (err) {
         if (token !== this.pollToken) return;
         if (err instanceof ApiError && err.status === 404) {
+          // The session is gone (server restarted): back to the start button.
+          this.host.setProgress(null);
           this.store.set({ session: null });
           return;
         }
         if (++failures >= 3) {
+          this.host.setProgress(null);
           this.host.showError(`Lost the layout session: ${messageOf(err)}`, () => this.startPolling(true));
           return;
         }
@@ -442,10 +587,16 @@ export class Controller {
         this.host.showError(`The layout stopped with an error: ${st.error ?? "unknown error"}`);
         return;
       }
-      if ((st.state === "paused" || st.state === "done") && fetched) return;
+      if ((st.state === "paused" || st.state === "done") && fetched && performance.now() >= keepUntil) return;
       const wait = Math.max(0, POLL_MIN_MS - (performance.now() - started));
-      await sleep(st.state === "preparing" ? 400 : wait);
+      await sleep(st.state === "preparing" || st.state === "waiting" ? 400 : st.state === "running" ? wait : 300);
     }
+  }
+
+  /** New labels or parameters restart a finished t-SNE for a while: follow it again. */
+  private followFinishedLayout(): void {
+    const st = this.store.get().session;
+    if (st && st.method === "tsne" && st.state === "done") this.startPolling(false, 3000);
   }
 
   private acceptFrame(raw: Float32Array, rows: number, dims: number): void {
@@ -478,6 +629,8 @@ function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm {
     repulsion_emphasis: num("repulsion_emphasis", form.repulsion_emphasis),
     supervision_start: num("supervision_start", form.supervision_start),
     point_learning_rate_epochs: num("point_learning_rate_epochs", form.point_learning_rate_epochs),
+    n_iter: num("n_iter", form.n_iter),
+    random_state: typeof p.random_state === "number" ? p.random_state : form.random_state,
   };
 }
 

@@ -1,6 +1,7 @@
 // Right panel: the label box (autocomplete over existing classes), apply /
 // clear / undo / redo, the class legend with counts, export, and the
 // selection listed as removable thumbnails.
+import { pct, selectionConsensus } from "./active";
 import type { Controller } from "./controller";
 import { clear, h } from "./dom";
 import { suggestClasses } from "./labels";
@@ -28,6 +29,9 @@ export class LabelPanel {
   private count: HTMLElement;
   private grid: HTMLElement;
   private more: HTMLElement;
+  private asPredicted: HTMLButtonElement;
+  private consensus: HTMLElement;
+  private sure: HTMLInputElement;
 
   constructor(
     private readonly store: Store<AppState>,
@@ -72,6 +76,22 @@ export class LabelPanel {
     this.undoBtn.addEventListener("click", () => void ctl.undo());
     this.redoBtn.addEventListener("click", () => void ctl.redo());
     this.exportBtn.addEventListener("click", () => ctl.exportCsv());
+    this.asPredicted = h("button", { testid: "al-label-as-predicted", title: "Label the selection's unlabeled rows with the class the classifier predicts for all of them" }, "Label as predicted");
+    this.asPredicted.addEventListener("click", async () => {
+      this.message.textContent = "";
+      this.message.textContent = await ctl.labelAsPredicted();
+    });
+    this.consensus = h("div", { class: "al-small", testid: "al-consensus" });
+    this.sure = h("input", { type: "text", inputmode: "numeric", testid: "al-sure-threshold", title: "Least confidence (percent) the model needs for every row", style: "width:34px" });
+    this.sure.value = String(Math.round(store.get().sureThreshold * 100));
+    this.sure.addEventListener("change", () => {
+      const v = Number(this.sure.value);
+      if (!Number.isFinite(v) || v < 0 || v > 100) {
+        this.sure.value = String(Math.round(store.get().sureThreshold * 100));
+        return;
+      }
+      ctl.setSureThreshold(v / 100);
+    });
     const clearSel = h("button", { testid: "al-selection-clear" }, "Clear selection");
     clearSel.addEventListener("click", () => ctl.clearSelection());
 
@@ -84,6 +104,8 @@ export class LabelPanel {
       h("div", { class: "al-row" }, this.clearBtn, this.undoBtn, this.redoBtn),
       this.message,
       h("div", { class: "al-small" }, "Keys 1–9 apply the classes below to the selection."),
+      h("div", { class: "al-row" }, this.asPredicted, h("label", { class: "al-small", style: "text-align:right" }, "if sure ≥"), this.sure, h("span", { class: "al-small" }, "%")),
+      this.consensus,
       h("h2", {}, "Classes"),
       this.classList,
       this.unlabeled,
@@ -122,8 +144,18 @@ export class LabelPanel {
       this.renderClasses(s);
       this.fillSuggestions();
     }
+    if (changed.has("members") || changed.has("labelIndex") || changed.has("predictions") || changed.has("sureThreshold") || changed.has("writing")) this.renderConsensus(s);
     if (changed.has("members")) this.renderSelection(s);
     else if (changed.has("pagesLoaded") || changed.has("labelIndex")) this.renderSelection(s);
+  }
+
+  private renderConsensus(s: AppState): void {
+    const li = s.labelIndex;
+    const c = selectionConsensus(s.members, li ? li.perRow : new Uint16Array(0), li ? li.classes : [], s.predictions, s.sureThreshold);
+    this.asPredicted.disabled = !c.label || s.writing;
+    this.asPredicted.dataset.label = c.label ?? "";
+    this.asPredicted.textContent = c.label ? `Label ${c.rows.length} as “${c.label}”` : "Label as predicted";
+    this.consensus.textContent = c.label ? `The model predicts “${c.label}” for every unlabeled selected row (least sure: ${pct(c.minConfidence)}).` : s.members.length && s.predictions?.predicted ? c.reason : "";
   }
 
   private renderClasses(s: AppState): void {

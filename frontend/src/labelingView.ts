@@ -6,6 +6,7 @@ import { h } from "./dom";
 import { LabelPanel } from "./labelPanel";
 import { LayoutPanel } from "./layoutPanel";
 import { MapView } from "./mapView";
+import { SuggestPanel } from "./suggestPanel";
 import { initialState, type AppState } from "./state";
 import { Store } from "./store";
 
@@ -20,6 +21,8 @@ export class LabelingView {
     this.ctl = new Controller(api, this.store, host);
     this.map = new MapView(this.store, this.ctl);
     const layout = new LayoutPanel(this.store, this.ctl);
+    const suggest = new SuggestPanel(this.store, this.ctl, this.map.scene);
+    layout.slot.append(suggest.el);
     this.labelPanel = new LabelPanel(this.store, this.ctl, this.map.scene);
     this.el = h("div", { class: "al-body", testid: "al-labeling-view" }, layout.el, this.map.el, this.labelPanel.el);
     document.addEventListener("keydown", (e) => this.onKey(e));
@@ -57,6 +60,9 @@ export class LabelingView {
     zoomBy: (factor: number): void => this.map.zoomBy(factor),
     resetView: (): void => this.map.resetCamera(),
     session: () => this.store.get().session,
+    suggested: (): number[] => this.map.suggestedMarks(),
+    predictionStatus: (): string | null => this.store.get().predictions?.status ?? null,
+    labelVersion: (): number | null => this.store.get().labelState?.version ?? null,
   };
 
   open(e: EmbeddingInfo): Promise<void> {

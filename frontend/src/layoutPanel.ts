@@ -2,7 +2,7 @@
 // distance space, box/lasso) and display options.
 import type { Controller } from "./controller";
 import { h } from "./dom";
-import type { AppState, LayoutForm, Tool } from "./state";
+import type { AppState, ColorBy, LayoutForm, Tool } from "./state";
 import type { Store } from "./store";
 
 export class LayoutPanel {
@@ -19,6 +19,10 @@ export class LayoutPanel {
   private fields = new Map<keyof LayoutForm, HTMLInputElement | HTMLSelectElement>();
   private tools = new Map<Tool, HTMLButtonElement>();
   private source: HTMLElement;
+  /** Where the labeling view puts the Suggest panel (after the layout controls). */
+  readonly slot: HTMLElement;
+  private colorBy: HTMLSelectElement;
+  private rampLegend: HTMLElement;
 
   constructor(
     private readonly store: Store<AppState>,
@@ -108,6 +112,34 @@ export class LayoutPanel {
     tint.addEventListener("change", () => store.set({ display: { ...store.get().display, tint: tint.checked } }));
     const dim = h("input", { type: "checkbox", testid: "al-dim-others", checked: s.display.dimOthers });
     dim.addEventListener("change", () => store.set({ display: { ...store.get().display, dimOthers: dim.checked } }));
+    this.colorBy = h(
+      "select",
+      { testid: "al-color-by", title: "Colour the thumbnails by their label, by the classifier's predicted class, or by its uncertainty" },
+      h("option", { value: "label" }, "label"),
+      h("option", { value: "prediction" }, "predicted class"),
+      h("option", { value: "uncertainty" }, "uncertainty"),
+    );
+    this.colorBy.addEventListener("change", () => store.set({ display: { ...store.get().display, colorBy: this.colorBy.value as ColorBy } }));
+    this.rampLegend = h(
+      "div",
+      { class: "al-row al-small", testid: "al-uncertainty-legend" },
+      h("span", {}, "sure"),
+      h("span", { class: "al-ramp" }),
+      h("span", {}, "unsure"),
+    );
+    this.slot = h("div");
+    const advanced = h(
+      "details",
+      { class: "al-advanced", testid: "al-layout-advanced" },
+      h("summary", {}, "more t-SNE parameters"),
+      num("learning_rate", "learning rate", "auto or a number"),
+      num("label_importance", "label importance f", "How strongly same-label points attract (f)"),
+      num("repulsion_emphasis", "repulsion emphasis r", "How strongly different-label points repel (r)"),
+      num("supervision_start", "supervision start s", "Iteration before which labels have no effect (s)"),
+      num("point_learning_rate_epochs", "label ramp (iterations)", "Iterations over which a new label's effect ramps up (point learning rate u_i)"),
+      num("random_state", "seed", "Random seed of the initialisation (empty: random)"),
+      num("n_iter", "iterations", "Iterations before the layout stops (new labels then add a few hundred more)", "1", "1"),
+    );
 
     this.el = h(
       "div",
@@ -116,17 +148,12 @@ export class LayoutPanel {
       h("div", { class: "al-row" }, h("label", {}, "method"), method),
       h("div", { class: "al-row" }, h("label", {}, "dimensions"), dims),
       num("perplexity", "perplexity", "Effective number of neighbours (paper: 20)", "any", "1"),
-      num("learning_rate", "learning rate", "auto or a number"),
-      num("label_importance", "label importance f", "How strongly same-label points attract (f)"),
-      num("repulsion_emphasis", "repulsion emphasis r", "How strongly different-label points repel (r)"),
-      num("supervision_start", "supervision start s", "Iteration before which labels have no effect (s)"),
-      num("point_learning_rate_epochs", "label ramp (iterations)", "Iterations over which a new label's effect ramps up (point learning rate u_i)"),
-      num("random_state", "seed", "Random seed of the initialisation (empty: random)"),
+      advanced,
       h("div", { class: "al-row" }, this.toggle, this.restart),
       h("div", { class: "al-row" }, h("label", {}, "state"), this.stateText),
-      h("div", { class: "al-row" }, h("label", {}, "iteration"), this.iteration),
-      h("div", { class: "al-row" }, h("label", {}, "objective (KL)"), this.objective),
+      h("div", { class: "al-row al-stats" }, h("label", {}, "iteration"), this.iteration, h("label", {}, "KL"), this.objective),
       this.source,
+      this.slot,
       h("h2", {}, "Select"),
       h("div", { class: "al-row" }, search, go),
       this.searchMsg,
@@ -135,6 +162,8 @@ export class LayoutPanel {
       h("div", { class: "al-row" }, h("label", {}, "distance in"), this.space),
       toolRow,
       h("h2", {}, "Display"),
+      h("div", { class: "al-row" }, h("label", {}, "colour by"), this.colorBy),
+      this.rampLegend,
       h("div", { class: "al-row" }, h("label", {}, "thumbnail size"), size),
       h("div", { class: "al-row" }, h("label", {}, "hide dark pixels"), threshold),
       h("div", { class: "al-row" }, h("label", {}, "tint by label"), tint),
@@ -169,12 +198,16 @@ export class LayoutPanel {
     }
     if (changed.has("knnSpace")) this.space.value = s.knnSpace;
     if (changed.has("tool")) for (const [t, b] of this.tools) b.classList.toggle("active", t === s.tool);
+    if (changed.has("display")) {
+      this.colorBy.value = s.display.colorBy;
+      this.rampLegend.hidden = s.display.colorBy !== "uncertainty";
+    }
     if (changed.has("session") || changed.has("form") || changed.has("embedding") || changed.has("positionsSource")) {
       const st = s.session;
       const methodName = s.form.method === "pca" ? "PCA" : "t-SNE";
       const sameKind = st && st.method === s.form.method && st.n_components === s.form.n_components;
       let label = `Start ${methodName}`;
-      if (st && sameKind && (st.state === "running" || st.state === "preparing")) label = "Pause";
+      if (st && sameKind && (st.state === "running" || st.state === "preparing" || st.state === "waiting")) label = "Pause";
       else if (st && sameKind && st.state === "paused") label = "Resume";
       this.toggle.textContent = label;
       this.toggle.disabled = !s.embedding || !s.tensor;

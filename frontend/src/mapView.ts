@@ -1,11 +1,12 @@
 // The map view: canvas + WebGL scene, camera interaction (zoom, pan, orbit),
 // hover preview, click/shift-click, box and lasso selection.
+import { pct, predictedLegendIndex, predictionOf, uncertaintyColor } from "./active";
 import { type Camera, defaultCamera, orbit, pan, pick, projectAll, viewMatrices, zoomAt } from "./camera";
 import type { Controller } from "./controller";
 import { clear, h } from "./dom";
 import { classColor } from "./palette";
 import { rowsInBox, rowsInLasso } from "./selection";
-import { FLAG_FOCUS, Scene } from "./scene";
+import { COLOR_BY, FLAG_FOCUS, FLAG_SUGGESTED, Scene } from "./scene";
 import type { AppState } from "./state";
 import type { Store } from "./store";
 
@@ -17,6 +18,10 @@ export class MapView {
   readonly scene: Scene;
   private camera: Camera = defaultCamera(2);
   private overlay: SVGSVGElement;
+  /** Numbered rings around the suggested rows, moved with the camera every frame. */
+  private marks: SVGSVGElement;
+  private markRows: Uint32Array = new Uint32Array(0);
+  private markStamp = "";
   private tooltip: HTMLElement;
   private empty: HTMLElement;
   private frameRequested = false;
@@ -26,6 +31,8 @@ export class MapView {
   private lastTooltipRow = -2;
   /** ms from opening an embedding to the first frame drawn with everything loaded (-1 until then). */
   firstFullFrameMs = -1;
+  private awaitingFirst = false;
+  private lastDrawAt = 0;
   private openedAt = 0;
 
   constructor(
@@ -34,13 +41,15 @@ export class MapView {
   ) {
     this.canvas = h("canvas", { testid: "al-canvas", tabindex: 0, "aria-label": "Map of the embedding; click a thumbnail to focus it" });
     this.overlay = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.marks = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.marks.setAttribute("data-testid", "al-suggest-marks");
     this.tooltip = h("div", { class: "al-tooltip", testid: "al-tooltip", hidden: true });
     this.empty = h("div", { class: "al-map-empty" }, "Loading…");
     const hint = h("div", { class: "al-map-hint" }, "wheel: zoom · drag: pan (3D: orbit, right-drag pan) · click: focus + neighbours · shift-click: add/remove · Esc: clear");
-    this.el = h("div", { class: "al-map tool-pan" }, this.canvas, this.overlay, this.tooltip, this.empty, hint);
+    this.el = h("div", { class: "al-map tool-pan" }, this.canvas, this.marks, this.overlay, this.tooltip, this.empty, hint);
     this.scene = new Scene(this.canvas);
     ctl.scene = this.scene;
-    ctl.onReveal((row) => this.reveal(row));
+    ctl.onReveal((row, zoom) => this.reveal(row, zoom));
     this.bindEvents();
     store.subscribe((s, changed) => this.onState(s, changed));
     new ResizeObserver(() => this.requestRender()).observe(this.el);
@@ -50,10 +59,14 @@ export class MapView {
     if (changed.has("embedding")) {
       this.openedAt = performance.now();
       this.firstFullFrameMs = -1;
+      this.awaitingFirst = false;
     }
     if (changed.has("viewDims") || changed.has("embedding")) this.resetCamera();
     if (changed.has("labelIndex") && s.labelIndex) this.scene.setClasses(s.labelIndex.perRow);
-    if (changed.has("mask") || changed.has("spec")) this.uploadFlags(s);
+    if (changed.has("predictions") || changed.has("labelIndex") || changed.has("embedding")) this.uploadPredictions(s);
+    if (changed.has("suggestions") || changed.has("labelIndex") || changed.has("embedding")) this.markRows = this.suggestedRows(s);
+    if (changed.has("mask") || changed.has("spec") || changed.has("suggestions") || changed.has("labelIndex")) this.uploadFlags(s);
+    if ((changed.has("predictions") || changed.has("labelIndex")) && s.hover >= 0 && s.hover === this.lastTooltipRow) this.fillTooltip(s.hover);
     if (changed.has("tool")) this.el.className = `al-map tool-${s.tool}`;
     if (changed.has("positions") || changed.has("embedding")) {
       this.empty.hidden = !!s.positions;
@@ -65,8 +78,31 @@ export class MapView {
   private uploadFlags(s: AppState): void {
     const flags = s.mask.length === s.rows ? s.mask.slice() : new Uint8Array(s.rows);
     if (s.spec.focus >= 0 && s.spec.focus < flags.length && flags[s.spec.focus]) flags[s.spec.focus] |= FLAG_FOCUS;
+    for (const r of this.markRows) if (r < flags.length) flags[r] |= FLAG_SUGGESTED;
     this.scene.setFlags(flags);
     this.scene.setSelected(s.members);
+    this.scene.setSuggested(this.markRows);
+  }
+
+  /** Suggested rows not labeled since they were suggested, in the panel's order. */
+  private suggestedRows(s: AppState): Uint32Array {
+    const items = s.suggestions?.items ?? [];
+    const li = s.labelIndex;
+    return Uint32Array.from(items.map((it) => it.row).filter((r) => r >= 0 && r < s.rows && !(li && li.perRow[r] > 0)));
+  }
+
+  private uploadPredictions(s: AppState): void {
+    const p = s.predictions;
+    if (!p || !p.predicted || !p.uncertainty || p.predicted.length !== s.rows) {
+      this.scene.setPredictions(new Uint16Array(s.rows), new Float32Array(s.rows));
+      return;
+    }
+    this.scene.setPredictions(predictedLegendIndex(p, s.labelIndex ? s.labelIndex.classes : [], s.rows), p.uncertainty);
+  }
+
+  /** Rows marked as suggestions right now (tests). */
+  suggestedMarks(): number[] {
+    return Array.from(this.markRows);
   }
 
   resetCamera(): void {
@@ -74,11 +110,19 @@ export class MapView {
     this.requestRender();
   }
 
-  /** Centre the view on a row and zoom in a little. */
-  reveal(row: number): void {
+  /** Centre the view on a row and zoom in a little; with `zoom` false only when it is off-screen, without zooming. */
+  reveal(row: number, zoom = true): void {
     const pos = this.scene.targetPositions();
     if (row < 0 || 3 * row + 2 >= pos.length) return;
     const t: [number, number, number] = [pos[3 * row], pos[3 * row + 1], pos[3 * row + 2]];
+    if (!zoom) {
+      const at = this.screenOf(row);
+      const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+      if (at && at[0] > 0.1 * w && at[0] < 0.9 * w && at[1] > 0.1 * hgt && at[1] < 0.9 * hgt) return;
+      this.camera = { ...this.camera, target: t };
+      this.requestRender();
+      return;
+    }
     this.camera = this.camera.dims === 2 ? { ...this.camera, target: t, zoom: Math.max(this.camera.zoom, 3) } : { ...this.camera, target: t, distance: Math.min(this.camera.distance, 1.5) };
     this.requestRender();
   }
@@ -97,7 +141,16 @@ export class MapView {
     });
   }
 
-  private render(now: number): void {
+  /** Draw the map now, unless the GPU is still busy with the last frame (then try again next frame); true when drawn. */
+  private render(now: number, paced = true): boolean {
+    // With software GL a frame can cost hundreds of ms of CPU: draw the next one
+    // only when the GPU is done with the last, and (animations) leave at least
+    // as much time again to the rest of the page.
+    if (this.scene.gpuBusy() || (paced && this.scene.isAnimating(now) && now - this.lastDrawAt < 2 * this.scene.gpuMs)) {
+      this.requestRender();
+      return false;
+    }
+    this.lastDrawAt = now;
     const s = this.store.get();
     this.scene.draw(
       {
@@ -109,17 +162,37 @@ export class MapView {
         anySelected: s.members.length > 0,
         hover: s.hover,
         focus: s.spec.focus,
+        colorMode: COLOR_BY[s.display.colorBy],
       },
       now,
     );
-    if (s.ready && this.firstFullFrameMs < 0) this.firstFullFrameMs = performance.now() - this.openedAt;
+    this.drawMarks(now);
+    if (s.ready && this.firstFullFrameMs < 0 && !this.awaitingFirst) this.awaitFirstFullFrame();
     if (this.scene.isAnimating(now)) this.requestRender();
+    return true;
+  }
+
+  /** Time to the first full frame: until the GPU has finished drawing it, not just until it was submitted. */
+  private awaitFirstFullFrame(): void {
+    this.awaitingFirst = true;
+    const opened = this.openedAt;
+    const check = () => {
+      if (opened !== this.openedAt) return;
+      if (this.scene.gpuBusy()) {
+        requestAnimationFrame(check);
+        return;
+      }
+      this.firstFullFrameMs = performance.now() - this.openedAt;
+      this.awaitingFirst = false;
+    };
+    requestAnimationFrame(check);
   }
 
   /**
-   * Benchmark helper: draw `frames` animation frames, panning by `panPx`
-   * pixels per frame along a circle (0: still), and resolve with the
-   * intervals between them (ms).
+   * Benchmark helper: draw `frames` frames, panning by `panPx` pixels per
+   * frame along a circle (0: still), and resolve with the intervals between
+   * frames actually drawn (ms; a frame is drawn once the GPU finished the
+   * previous one).
    */
   measureFrames(frames: number, panPx: number): Promise<number[]> {
     return new Promise((resolve) => {
@@ -127,13 +200,17 @@ export class MapView {
       let last = -1;
       let i = 0;
       const step = (now: number) => {
+        if (this.scene.gpuBusy()) {
+          requestAnimationFrame(step);
+          return;
+        }
         if (last >= 0) times.push(now - last);
         last = now;
         if (panPx) {
           const a = i / 15;
           this.camera = pan(this.camera, panPx * Math.cos(a), panPx * Math.sin(a), this.canvas.clientWidth, this.canvas.clientHeight);
         }
-        this.render(now);
+        this.render(now, false);
         if (++i <= frames) requestAnimationFrame(step);
         else resolve(times);
       };
@@ -257,6 +334,42 @@ export class MapView {
     });
   }
 
+  /** Numbered rings around the suggested rows (1 = ask first). */
+  private drawMarks(now: number): void {
+    const rows = this.markRows;
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    const stamp = rows.length ? `${rows.join(",")}:${this.scene.isAnimating(now) ? now : this.store.get().positionsRevision}:${JSON.stringify(this.camera)}:${w}x${hgt}:${this.halfSize()}` : "";
+    if (stamp === this.markStamp) return;
+    this.markStamp = stamp;
+    clear(this.marks);
+    if (!rows.length) return;
+    const all = this.scene.positionsAt(now);
+    const pts = new Float32Array(rows.length * 3);
+    rows.forEach((r, i) => pts.set(all.subarray(3 * r, 3 * r + 3), 3 * i));
+    const { viewProj, quadScale } = viewMatrices(this.camera, w, hgt);
+    const screen = projectAll(pts, rows.length, viewProj, w, hgt, new Float32Array(pts.length));
+    const ns = "http://www.w3.org/2000/svg";
+    const order = new Map<number, number>();
+    (this.store.get().suggestions?.items ?? []).forEach((it, i) => order.set(it.row, i + 1));
+    rows.forEach((r, i) => {
+      const x = screen[3 * i], y = screen[3 * i + 1], cw = screen[3 * i + 2];
+      if (cw <= 0 || x < -50 || y < -50 || x > w + 50 || y > hgt + 50) return;
+      const halfPx = (this.halfSize() * quadScale[1] * hgt * 0.5) / cw;
+      const radius = Math.min(60, Math.max(9, halfPx * 1.3 * Math.SQRT2 + 3));
+      const ring = document.createElementNS(ns, "circle");
+      ring.setAttribute("cx", String(x));
+      ring.setAttribute("cy", String(y));
+      ring.setAttribute("r", String(radius));
+      ring.setAttribute("class", "al-mark");
+      const text = document.createElementNS(ns, "text");
+      text.setAttribute("x", String(x + radius * 0.72 + 2));
+      text.setAttribute("y", String(y - radius * 0.72 - 2));
+      text.setAttribute("class", "al-mark-text");
+      text.textContent = String(order.get(r) ?? "");
+      this.marks.append(ring, text);
+    });
+  }
+
   private drawRegion(mode: "box" | "lasso", path: number[]): void {
     clear(this.overlay);
     const ns = "http://www.w3.org/2000/svg";
@@ -325,6 +438,26 @@ export class MapView {
     else labelCell.append(h("em", {}, "unlabeled"));
     table.append(h("tr", {}, h("td", {}, "row"), h("td", {}, `#${row}`)));
     table.append(h("tr", {}, h("td", {}, "label"), labelCell));
+    const pred = predictionOf(s.predictions, row);
+    if (pred) {
+      const pk = li ? li.classes.indexOf(pred.label) + 1 : 0;
+      table.append(
+        h(
+          "tr",
+          { testid: "al-tooltip-predicted" },
+          h("td", {}, "predicted"),
+          h("td", {}, h("span", { class: "al-swatch", style: `display:inline-block;vertical-align:middle;margin-right:4px;background:${classColor(pk)}` }), `${pred.label} · ${pct(pred.confidence)}`),
+        ),
+      );
+      table.append(
+        h(
+          "tr",
+          {},
+          h("td", {}, "uncertainty"),
+          h("td", {}, h("span", { class: "al-swatch", style: `display:inline-block;vertical-align:middle;margin-right:4px;background:${uncertaintyColor(pred.uncertainty)}` }), pct(pred.uncertainty)),
+        ),
+      );
+    }
     const md = s.metadata;
     if (md) {
       md.columns.slice(0, 10).forEach((col, ci) => table.append(h("tr", {}, h("td", {}, col), h("td", {}, md.data[ci]?.[row] ?? ""))));

@@ -1,9 +1,13 @@
 // The shape of the one store every view reads (see store.ts).
-import type { EmbeddingInfo, LabelState, Metadata, SessionStatus } from "./api";
+import type { Predictions } from "./active";
+import type { EmbeddingInfo, LabelState, Metadata, SessionStatus, Strategy, SuggestResponse } from "./api";
 import type { LabelIndex } from "./labels";
 import { EMPTY_SPEC, type KnnSpace, type SelectionSpec } from "./selection";
 
 export type Tool = "pan" | "box" | "lasso";
+
+/** What colours the map: the labels, the classifier's predictions, or its uncertainty. */
+export type ColorBy = "label" | "prediction" | "uncertainty";
 
 export interface LayoutForm {
   method: "tsne" | "pca";
@@ -15,6 +19,8 @@ export interface LayoutForm {
   supervision_start: number;
   point_learning_rate_epochs: number;
   random_state: number | null;
+  /** Iteration budget of a t-SNE session (new labels after it add more). */
+  n_iter: number;
 }
 
 export interface Display {
@@ -26,6 +32,7 @@ export interface Display {
   tint: boolean;
   /** Dim unselected points while something is selected. */
   dimOthers: boolean;
+  colorBy: ColorBy;
 }
 
 export interface AppState {
@@ -53,6 +60,21 @@ export interface AppState {
   hover: number;
   tool: Tool;
   display: Display;
+  /** The classifier's last answer (GET active/predictions), or null before the first. */
+  predictions: Predictions | null;
+  /** Why predictions could not be fetched (network, old server), or null. */
+  predictionsError: string | null;
+  strategy: Strategy;
+  suggestCount: number;
+  /** The last suggestions (POST active/suggest), or null. */
+  suggestions: SuggestResponse | null;
+  suggestBusy: boolean;
+  /** Why there are no suggestions (e.g. the strategy needs a layout), or "". */
+  suggestMessage: string;
+  /** Row of the suggestion accepted last, or -1. */
+  acceptedSuggestion: number;
+  /** "Label selection as predicted" needs at least this confidence for every row. */
+  sureThreshold: number;
   /** A label write in flight (buttons disable meanwhile). */
   writing: boolean;
   /** Sprite pages loaded so far. */
@@ -80,11 +102,14 @@ export function initialState(): AppState {
       n_components: 2,
       perplexity: 20,
       learning_rate: "auto",
-      label_importance: 1,
-      repulsion_emphasis: 1,
+      // The engine's supervised preset (tensorboard_al_plugin/active/layout.py SUPERVISED): labels
+      // pull a class together without tearing it away from its unlabeled neighbours.
+      label_importance: 0.1,
+      repulsion_emphasis: 0.1,
       supervision_start: 0,
       point_learning_rate_epochs: 50,
       random_state: 0,
+      n_iter: 1000,
     },
     spec: EMPTY_SPEC,
     knnSpace: "feature",
@@ -92,7 +117,16 @@ export function initialState(): AppState {
     mask: new Uint8Array(0),
     hover: -1,
     tool: "pan",
-    display: { size: 1, threshold: 0, tint: false, dimOthers: true },
+    display: { size: 1, threshold: 0, tint: false, dimOthers: true, colorBy: "label" },
+    predictions: null,
+    predictionsError: null,
+    strategy: "tsne",
+    suggestCount: 10,
+    suggestions: null,
+    suggestBusy: false,
+    suggestMessage: "",
+    acceptedSuggestion: -1,
+    sureThreshold: 0.9,
     writing: false,
     pagesLoaded: 0,
     ready: false,

@@ -25,12 +25,13 @@ html, body { margin:0; height:100%; background:var(--al-bg); color:var(--al-text
 .al-row label { flex:1; }
 .al-row input[type=number], .al-row input[type=text] { width:80px; font-size:12px; }
 .al-row input[type=range] { flex:1; min-width:60px; }
-.al-row select { font-size:12px; }
+.al-row select { font-size:12px; min-width:0; max-width:100%; }
 .al-stat { font-variant-numeric:tabular-nums; }
 button { font-size:12px; padding:3px 8px; cursor:pointer; border:1px solid #bbb; background:#f5f5f5; border-radius:3px; }
 button:hover:not(:disabled) { background:#eee; }
 button:disabled { opacity:.45; cursor:default; }
 button.primary { background:var(--al-accent); color:#fff; border-color:var(--al-accent); }
+button.primary:hover:not(:disabled) { background:#ef6c00; }
 button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-map { flex:1; position:relative; min-width:0; background:#111; }
 .al-map canvas { width:100%; height:100%; display:block; cursor:crosshair; }
@@ -69,6 +70,26 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-labelbox { display:flex; gap:4px; }
 .al-labelbox input { flex:1; font-size:13px; padding:3px 5px; min-width:0; }
 .al-small { color:var(--al-muted); font-size:11px; }
+.al-advanced { margin:4px 0; }
+.al-advanced summary { cursor:pointer; color:var(--al-muted); font-size:12px; }
+.al-stats label { flex:0 0 auto; }
+.al-stats .al-stat { flex:1; }
+.al-classifier { font-size:11px; margin:4px 0; padding:2px 6px; border-radius:3px; background:#f5f5f5; color:var(--al-muted); }
+.al-classifier.training { background:#e3f2fd; color:#1565c0; }
+.al-classifier.ready { background:#e8f5e9; color:#2e7d32; }
+.al-classifier.needs_labels { background:#fff8e1; color:var(--al-warn); }
+.al-classifier.error { background:#ffebee; color:var(--al-error); }
+.al-suggest-message:empty { display:none; }
+.al-suggest-message { color:var(--al-warn); margin:4px 0; }
+.al-suggest-list .thumb { cursor:pointer; border-color:#00bcd4; }
+.al-suggest-list .thumb.focus { border-color:var(--al-accent); }
+.al-suggest-list .thumb.done { opacity:.35; border-color:transparent; }
+.al-suggest-list .rank, .al-suggest-list .size { position:absolute; font-size:9px; line-height:11px; padding:0 2px; background:rgba(0,0,0,.7); color:#fff; pointer-events:none; }
+.al-suggest-list .rank { top:0; left:0; }
+.al-suggest-list .size { bottom:0; right:0; color:#80deea; }
+.al-ramp { flex:1; height:8px; border-radius:2px; background:linear-gradient(90deg, #2978ff, #ffd933 50%, #ff3333); }
+.al-mark { fill:none; stroke:#00e5ff; stroke-width:2; }
+.al-mark-text { fill:#00e5ff; font-size:12px; font-weight:bold; paint-order:stroke; stroke:#000; stroke-width:3px; }
 `;
 
 export function injectStyles(doc: Document = document): void {
