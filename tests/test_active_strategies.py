@@ -109,3 +109,20 @@ def test_suggest_explains_what_is_missing():
     with pytest.raises(ValueError, match="must match"):
         suggest("random", X, one_class[:-1])
     assert len(suggest("random", X, one_class, n=7)) == 7
+
+
+def test_tsne_suggestions_are_distinct_groups_before_repeats():
+    """The top rows of one big cluster are one group: each suggestion is a new group first."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], dtype=float)
+    sizes = [120, 40, 40, 40]
+    Y = np.vstack([rng.normal(size=(m, 2)) * 0.6 + c for c, m in zip(centres, sizes)])
+    X = np.c_[Y, rng.normal(size=(len(Y), 6)) * 0.1].astype(np.float32)
+    labels = [None] * len(X)
+    items = suggest("tsne", X, labels, layout=Y, n=4)
+    assert len(items) == 4
+    for i, a in enumerate(items):
+        for b in items[:i]:
+            assert a["row"] not in b["group"], "a later suggestion sits inside an earlier group"
+    # with more asked than distinct groups exist, the list is still filled
+    assert len(suggest("tsne", X, labels, layout=Y, n=12)) == 12

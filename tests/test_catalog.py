@@ -85,3 +85,18 @@ def test_writer_and_discovery_work_on_a_non_local_filesystem():
     assert out["tensor"][5] == [10.0, 11.0]
     assert out["meta"] == [["k"], [list("abcdef")]]
     assert out["page"] > 0
+
+
+def test_a_tensor_file_gone_after_discovery_is_a_source_error_naming_it(tmp_path):
+    from tensorboard_al_plugin.logdir.source import SourceError
+    import pytest
+
+    write_embedding(str(tmp_path), np.ones((4, 3)), name="e")
+    catalog = Catalog(str(tmp_path))
+    deadline = time.time() + 10
+    while not catalog.list() and time.time() < deadline:
+        time.sleep(0.05)
+    (source,) = catalog.list()
+    os.remove(os.path.join(str(tmp_path), "plugins", "active_labeling", "e", "tensor.bin"))
+    with pytest.raises(SourceError, match="tensor.bin"):
+        catalog.tensor(source)

@@ -181,18 +181,41 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
         predicted = None if proba is None else proba.argmax(axis=1)
         scores_all, pseudo = tsne_focus_scores(Y, codes, predicted=predicted, theta_k=theta_k)
         scores = scores_all[cand].astype(np.float64)
-        top = rank(scores, cand, n)
+        # The best-scoring rows of one big cluster are neighbours of each other, so
+        # the top n would be n views of the same group: a row already inside a
+        # better-ranked suggestion's group is skipped (looking at most 20 n deep).
+        # When fewer than n distinct groups exist, the best skipped rows fill up.
         tree = BarnesHutTree(Y) if predicted is None else None
-        for r in top:
+
+        def group_for(r):
             if predicted is None:
                 # No class evidence for unlabeled rows: offer the focus kernel itself, nearest first.
                 nb = tree.neighbourhood(r, theta_k)
                 nb = nb[codes[nb] < 0]
                 nb = nb[np.argsort(np.sum((Y[nb] - Y[r]) ** 2, axis=1), kind="stable")][:k_max]
-                group_of[int(r)] = [int(r)] + [int(v) for v in nb]
-            else:
-                g = best_knn_group(Y, r, pseudo, codes < 0, k_max=k_max)
-                group_of[int(r)] = [int(v) for v in g.rows]
+                return [int(r)] + [int(v) for v in nb]
+            return [int(v) for v in best_knn_group(Y, r, pseudo, codes < 0, k_max=k_max).rows]
+
+        covered = np.zeros(len(X), dtype=bool)
+        chosen, skipped = [], []
+        for r in rank(scores, cand, 20 * n):
+            r = int(r)
+            if covered[r]:
+                skipped.append(r)
+                continue
+            group_of[r] = group_for(r)
+            covered[group_of[r]] = True
+            chosen.append(r)
+            if len(chosen) == n:
+                break
+        for r in skipped[:n - len(chosen)]:
+            group_of[r] = group_for(r)
+            chosen.append(r)
+        # only the chosen rows keep their score, in their order
+        position = {r: i for i, r in enumerate(chosen)}
+        keep = np.array([int(c) in position for c in cand])
+        cand = cand[keep]
+        scores = scores[keep]
     elif strategy == "random":
         rng = np.random.default_rng(random_state)
         scores = rng.random(len(cand))

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from . import embeddings, fs, projector
-from .source import PLUGIN_NAME, EmbeddingSource
+from .source import PLUGIN_NAME, EmbeddingSource, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,14 @@ class Catalog:
             if hit is not None and hit[0] is source:
                 self._tensors.move_to_end(source.key)
                 return hit[1]
-        tensor = np.ascontiguousarray(source.load_tensor(), dtype="<f4")
+        try:
+            tensor = np.ascontiguousarray(source.load_tensor(), dtype="<f4")
+        except SourceError:
+            raise
+        except (OSError, ValueError) as e:
+            # The file went away or changed after discovery: say which, never a 500.
+            raise SourceError("the tensor of embedding %s (run %s) cannot be read: %s"
+                              % (source.name, source.run, e)) from e
         with self._lock:
             self._tensors[source.key] = (source, tensor)
             while len(self._tensors) > self._max_tensors:
