@@ -249,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=None, help="stratified random subset of this many rows first")
     p.add_argument("--pca", type=int, default=None, metavar="N",
                    help="reduce features to N principal components for the classifier and the layout")
-    p.add_argument("--classifier", choices=["numpy", "keras"], default="numpy",
-                   help="classifier implementation (keras needs TensorFlow; default numpy)")
+    p.add_argument("--classifier", choices=["auto", "numpy", "keras"], default="auto",
+                   help="classifier implementation: keras (needs TensorFlow), numpy, or auto = keras "
+                        "when TensorFlow is installed, else numpy (default auto)")
     p.add_argument("--out", default=None, help="output folder (default benchmark_results/<dataset>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_benchmark)

@@ -119,11 +119,12 @@ def _field(body, name, kind, *, required=True, default=None):
 class ActiveLabelingPlugin(base_plugin.TBPlugin):
     plugin_name = PLUGIN_NAME
 
-    def __init__(self, context, *, default_author=None):
+    def __init__(self, context, *, default_author=None, classifier_backend="auto"):
         self._logdir = context.logdir
         self._flags = context.flags
         self.catalog = Catalog(context.logdir or None)
         self._default_author = default_author or _os_user()
+        self._classifier_backend = classifier_backend
         self._stores = {}
         self._stores_lock = threading.Lock()
         self._sessions = None
@@ -351,7 +352,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             if self._trainer is None:
                 from .trainer import ClassifierTrainer
 
-                self._trainer = ClassifierTrainer()
+                self._trainer = ClassifierTrainer(backend=self._classifier_backend)
             return self._trainer
 
     def _serve_predictions(self, request):
@@ -518,7 +519,13 @@ class ActiveLabelingLoader(base_plugin.TBLoader):
         group.add_argument("--al_user", metavar="NAME", type=str, default="",
                            help="Active Labeling: the author recorded with labels written through this "
                                 "server (default: the OS user; a request header X-AL-User overrides it)")
+        group.add_argument("--al_classifier", choices=["auto", "keras", "numpy"], default="auto",
+                           help="Active Labeling: implementation of the classifier retrained in the "
+                                "background (auto: Keras when TensorFlow is installed, else numpy; numpy "
+                                "trains this small network much faster on a CPU)")
 
     def load(self, context):
-        author = getattr(context.flags, "al_user", "") if context.flags else ""
-        return ActiveLabelingPlugin(context, default_author=author or None)
+        flags = context.flags
+        author = getattr(flags, "al_user", "") if flags else ""
+        backend = (getattr(flags, "al_classifier", None) if flags else None) or "auto"
+        return ActiveLabelingPlugin(context, default_author=author or None, classifier_backend=backend)

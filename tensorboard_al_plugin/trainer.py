@@ -39,7 +39,13 @@ class _Entry:
 
 
 class ClassifierTrainer:
-    def __init__(self, idle_timeout_s: float = 1800.0):
+    """One background thread retraining the paper's classifier per embedding.
+
+    ``backend`` "auto" (default) trains with Keras when TensorFlow is installed,
+    else with the numpy implementation of the same network."""
+
+    def __init__(self, idle_timeout_s: float = 1800.0, backend: str = "auto"):
+        self.backend = backend
         self._entries: Dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -74,7 +80,8 @@ class ClassifierTrainer:
                 status = "ready"
             return {"status": status, "version": entry.trained_version if entry.state is not None else None,
                     "classes": list(entry.state.classes) if entry.state is not None else [],
-                    "error": entry.error, "train_seconds": round(entry.seconds, 3)}
+                    "error": entry.error, "train_seconds": round(entry.seconds, 3),
+                    "backend": entry.state.members[0].backend if entry.state is not None else None}
 
     def predictions(self, key):
         """(status dict, predicted class index (n,), confidence (n,), uncertainty (n,)) or None arrays."""
@@ -123,7 +130,7 @@ class ClassifierTrainer:
             try:
                 if entry.features is None:
                     entry.features = np.asarray(entry.load_features(), dtype=np.float32)
-                state = train_classifier(entry.features, labels, state=entry.state)
+                state = train_classifier(entry.features, labels, state=entry.state, backend=self.backend)
                 predicted, confidence, uncertainty = predictions(entry.features, state)
                 index = {c: i for i, c in enumerate(state.classes)}
                 arrays = (np.array([index[p] for p in predicted], dtype=np.int32),

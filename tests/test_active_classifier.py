@@ -57,3 +57,15 @@ def test_keras_backend_matches_numpy_within_noise():
         assert W1.shape == (32, 8) and W2.shape == (8, 3)
     assert accs["numpy"] > 0.9 and accs["keras"] > 0.9
     assert abs(accs["numpy"] - accs["keras"]) < 0.08
+
+
+def test_auto_backend_is_keras_exactly_when_tensorflow_imports():
+    from tensorboard_al_plugin.active.classifier import resolve_backend
+
+    try:
+        import tensorflow  # noqa: F401
+        expected = "keras"
+    except ImportError:
+        expected = "numpy"
+    assert resolve_backend("auto") == expected
+    assert resolve_backend("numpy") == "numpy"

@@ -41,6 +41,7 @@ def test_predictions_retrain_in_the_background_and_suggestions(demo_logdir):
             version = tb.post(PLUGIN + "/labels/assign", dict(E, rows=rows, label="d%d" % digit)).json()["version"]
         p = wait_predictions(tb, version)
         assert p["status"] == "ready", p
+        assert p["backend"] == "keras"  # TensorFlow is installed: --al_classifier auto picks Keras
         assert sorted(p["classes"]) == ["d%d" % d for d in range(10)]
         predicted = np.array([p["classes"][i] for i in p["predicted"]])
         accuracy = np.mean(predicted == np.array(["d%d" % d for d in y]))

@@ -14,6 +14,8 @@ Two interchangeable backends:
 - ``"keras"``: the same network built with ``tf.keras`` (TensorFlow must be
   installed). Same architecture, initialisers, optimiser and batch size, so its
   accuracies agree with the numpy backend within seed noise.
+- ``"auto"``: ``"keras"`` when TensorFlow is installed, else ``"numpy"`` (what
+  the tab's background trainer and the CLI use).
 
 Shapes: features ``(n, D)`` float, class indices ``(n,)`` int in ``[0, n_classes)``.
 """
@@ -21,9 +23,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MLPClassifier", "make_classifier", "BACKENDS"]
+__all__ = ["MLPClassifier", "make_classifier", "resolve_backend", "BACKENDS"]
 
 BACKENDS = ("numpy", "keras")
+
+
+_AUTO = []
+
+
+def resolve_backend(backend):
+    """"auto" -> "keras" when TensorFlow imports, else "numpy"; others unchanged."""
+    if backend != "auto":
+        return backend
+    if not _AUTO:
+        try:
+            import tensorflow  # noqa: F401  (seconds, once; the TensorBoard process has usually done it)
+
+            _AUTO.append("keras")
+        except Exception:  # not installed, or broken: the numpy network is the same model
+            _AUTO.append("numpy")
+    return _AUTO[0]
 
 
 def _glorot(rng, fan_in, fan_out):
@@ -52,12 +71,13 @@ class MLPClassifier:
     dropout : float, default 0.25
     learning_rate : float, default 1e-3 (Adam)
     batch_size : int, default 32
-    backend : {"numpy", "keras"}, default "numpy"
+    backend : {"numpy", "keras", "auto"}, default "numpy"
     random_state : int or None
     """
 
     def __init__(self, n_features, n_classes, *, epochs=50, dropout=0.25, learning_rate=1e-3,
                  batch_size=32, backend="numpy", random_state=None):
+        backend = resolve_backend(backend)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
         if n_classes < 2:
