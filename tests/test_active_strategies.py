@@ -124,5 +124,8 @@ def test_tsne_suggestions_are_distinct_groups_before_repeats():
     for i, a in enumerate(items):
         for b in items[:i]:
             assert a["row"] not in b["group"], "a later suggestion sits inside an earlier group"
-    # with more asked than distinct groups exist, the list is still filled
-    assert len(suggest("tsne", X, labels, layout=Y, n=12)) == 12
+    # with more asked than distinct groups exist, the list is still filled, distinct groups first
+    items = suggest("tsne", X, labels, layout=Y, n=12)
+    assert len(items) == 12
+    repeats = [any(a["row"] in b["group"] for b in items[:i]) for i, a in enumerate(items)]
+    assert repeats == sorted(repeats), "a repeat came before a distinct group"

@@ -211,27 +211,25 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
         for r in skipped[:n - len(chosen)]:
             group_of[r] = group_for(r)
             chosen.append(r)
-        # only the chosen rows keep their score, in their order
-        position = {r: i for i, r in enumerate(chosen)}
-        keep = np.array([int(c) in position for c in cand])
-        cand = cand[keep]
-        scores = scores[keep]
-    elif strategy == "random":
-        rng = np.random.default_rng(random_state)
-        scores = rng.random(len(cand))
+        top, score_of = chosen, scores_all
     else:
-        Xs = state.transform(X[cand])
-        if strategy in UNCERTAINTY_SCORERS:
-            scores = UNCERTAINTY_SCORERS[strategy](proba[cand])
-        elif strategy == "ensemble":
-            scores = ensemble_entropy([m.predict_proba(Xs) for m in state.members])
-        else:  # adversarial
-            scores = -deepfool_distance(state.classifier, Xs)
-    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")[:n]
+        if strategy == "random":
+            scores = np.random.default_rng(random_state).random(len(cand))
+        else:
+            Xs = state.transform(X[cand])
+            if strategy in UNCERTAINTY_SCORERS:
+                scores = UNCERTAINTY_SCORERS[strategy](proba[cand])
+            elif strategy == "ensemble":
+                scores = ensemble_entropy([m.predict_proba(Xs) for m in state.members])
+            else:  # adversarial
+                scores = -deepfool_distance(state.classifier, Xs)
+        top = rank(scores, cand, n)
+        score_of = np.zeros(len(X))
+        score_of[cand] = scores
     items = []
-    for o in order:
-        r = int(cand[o])
-        item = {"row": r, "score": float(scores[o]), "group": group_of.get(r, [r]), "predicted": None,
+    for r in top:
+        r = int(r)
+        item = {"row": r, "score": float(score_of[r]), "group": group_of.get(r, [r]), "predicted": None,
                 "confidence": None}
         if proba is not None:
             item["predicted"] = state.classes[int(proba[r].argmax())]
