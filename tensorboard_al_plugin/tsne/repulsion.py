@@ -75,6 +75,27 @@ def exact_repulsion(Y, codes, u, r):
 _MAX_DEPTH = 48
 
 
+@numba.njit(inline="always")
+def _orthant(Y, p, centre, node):
+    """Index of the child of ``node`` whose cell holds point ``p`` (bit k: above the centre on axis k)."""
+    ch = 0
+    for k in range(Y.shape[1]):
+        if Y[p, k] >= centre[node, k]:
+            ch |= 1 << k
+    return ch
+
+
+@numba.njit(inline="always")
+def _add_child(node, ch, nn, children, parent, half, centre):
+    """Make node ``nn`` the child ``ch`` of ``node``: half its size, centred in that orthant."""
+    children[node, ch] = nn
+    parent[nn] = node
+    half[nn] = 0.5 * half[node]
+    for k in range(centre.shape[1]):
+        off = half[nn] if (ch >> k) & 1 else -half[nn]
+        centre[nn, k] = centre[node, k] + off
+
+
 @numba.njit(cache=True)
 def _build_structure(Y, cap):
     """Insert points one by one into a 2^d-ary tree (structure only).
@@ -132,18 +153,10 @@ def _build_structure(Y, cap):
                 # split: the leaf's content moves down into one child
                 if n_nodes >= cap:
                     return -1, children, half, internal, parent, leaf_of
-                ch = 0
-                for k in range(d):
-                    if Y[q, k] >= centre[node, k]:
-                        ch |= 1 << k
+                ch = _orthant(Y, q, centre, node)
                 nn = n_nodes
                 n_nodes += 1
-                children[node, ch] = nn
-                parent[nn] = node
-                half[nn] = 0.5 * half[node]
-                for k in range(d):
-                    off = half[nn] if (ch >> k) & 1 else -half[nn]
-                    centre[nn, k] = centre[node, k] + off
+                _add_child(node, ch, nn, children, parent, half, centre)
                 leaf_point[nn] = q
                 leaf_count[nn] = leaf_count[node]
                 if leaf_count[node] == 1:
@@ -155,21 +168,12 @@ def _build_structure(Y, cap):
                             leaf_of[r] = nn
                 internal[node] = True
                 leaf_point[node] = -1
-            ch = 0
-            for k in range(d):
-                if Y[p, k] >= centre[node, k]:
-                    ch |= 1 << k
+            ch = _orthant(Y, p, centre, node)
             if children[node, ch] == -1:
                 if n_nodes >= cap:
                     return -1, children, half, internal, parent, leaf_of
-                nn = n_nodes
+                _add_child(node, ch, n_nodes, children, parent, half, centre)
                 n_nodes += 1
-                children[node, ch] = nn
-                parent[nn] = node
-                half[nn] = 0.5 * half[node]
-                for k in range(d):
-                    off = half[nn] if (ch >> k) & 1 else -half[nn]
-                    centre[nn, k] = centre[node, k] + off
             node = children[node, ch]
             depth += 1
     return n_nodes, children[:n_nodes], half[:n_nodes], internal[:n_nodes], \
