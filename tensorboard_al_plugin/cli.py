@@ -110,7 +110,23 @@ def _import(args) -> int:
     labeled = sum(1 for v in state["labels"] if v is not None)
     print("imported %s: version %d -> %d, %d of %d rows labeled in %d classes (undo with the tab's Undo)"
           % (args.file, before, state["version"], labeled, len(state["labels"]), len(state["classes"])))
+    _publish(source, store)
     return 0
+
+
+def _publish(source, store) -> None:
+    """Let the stock Projector show the labels too (as the tab does after its first label)."""
+    from .logdir.projector_labels import publish_labels
+
+    try:
+        store.flush()
+        run = publish_labels(source, store.projector_metadata_path)
+    except Exception as e:  # the labels are saved; only the Projector view failed
+        print("warning: the labels are saved, but the Projector entry could not be written: %s" % e,
+              file=sys.stderr)
+        return
+    if run is not None:
+        print('the stock Projector shows them in run "%s"' % run, file=sys.stderr)
 
 
 def _load_xy(args):

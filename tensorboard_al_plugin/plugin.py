@@ -14,6 +14,7 @@ import logging
 import mimetypes
 import os
 import threading
+import time
 
 import numpy as np
 from werkzeug import wrappers
@@ -30,6 +31,10 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 WRITE_HEADER = "X-Requested-With"
 WRITE_HEADER_VALUE = "tensorboard-al"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: labels.tsv catches up with the history once an embedding had no write for this long...
+FLUSH_QUIET_S = 2.0
+#: ...checked this often.
+FLUSH_CHECK_S = 1.0
 
 
 class HTTPError(Exception):
@@ -127,6 +132,9 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         self._classifier_backend = classifier_backend
         self._stores = {}
         self._stores_lock = threading.Lock()
+        self._published = {}  # key -> the source object whose labels the Projector was given
+        self._unflushed = {}  # key -> (store, time of the last write not yet in labels.tsv)
+        self._flusher = None
         self._sessions = None
         self._trainer = None
         self._sessions_lock = threading.Lock()
@@ -247,7 +255,8 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             if hit is None or hit[0] is not source:
                 store = LabelStore(source.label_dir, source.rows, default_author=self._default_author)
                 hit = self._stores[source.key] = (source, store)
-                self._publish_label_metadata(source, store)
+                if store.version > 0:
+                    self._publish_label_metadata(source, store)
             return hit[1]
 
     def _store_for_body(self, body):
@@ -283,6 +292,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             except ConflictError as e:
                 raise HTTPError(409, str(e))
             self._labels_changed(source, state)
+            self._after_write(source, store)
             return _respond_json(request, state)
 
         return handler
@@ -331,13 +341,49 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         self.trainer().request(source.key, lambda: catalog.tensor(source), state["labels"], state["version"])
 
     def _publish_label_metadata(self, source, store):
-        """The stock Projector gets an entry showing the labels (own-format embeddings)."""
-        from .logdir.embeddings import publish_labels_entry
+        """The stock Projector gets an entry showing the labels (logdir/projector_labels.py).
 
+        Done once per discovered source, when its store first holds a label:
+        merely viewing an embedding adds no run to TensorBoard.
+        """
+        from .logdir.projector_labels import publish_labels
+
+        if self._published.get(source.key) is source:
+            return
+        self._published[source.key] = source  # tried once: a read-only logdir logs one error, not one per label
         try:
-            publish_labels_entry(source, store.projector_metadata_path)
+            publish_labels(source, store.projector_metadata_path)
         except Exception:
             logger.exception("could not write the Projector entry for labels of %s/%s", source.run, source.name)
+
+    def _after_write(self, source, store):
+        """Publish on the first label; have labels.tsv catch up once writing pauses."""
+        self._publish_label_metadata(source, store)
+        with self._stores_lock:
+            self._unflushed[source.key] = (store, time.monotonic())
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, name="al-labels-flush", daemon=True)
+                self._flusher.start()
+
+    def _flush_loop(self):
+        """A store snapshots on a write only every 100 records or 10 s; this catches the tail.
+
+        Without it the last labels before a pause would reach labels.tsv (what the
+        stock Projector shows) only with the next write.  The history is the
+        record either way; this only refreshes the derived files.
+        """
+        while True:
+            time.sleep(FLUSH_CHECK_S)
+            now = time.monotonic()
+            with self._stores_lock:
+                due = [(k, st) for k, (st, t) in self._unflushed.items() if now - t >= FLUSH_QUIET_S]
+                for k, _ in due:
+                    del self._unflushed[k]
+            for key, store in due:
+                try:
+                    store.flush()
+                except Exception:
+                    logger.exception("could not refresh labels.tsv of %s/%s", *key)
 
     # -- active learning ---------------------------------------------------------------
 

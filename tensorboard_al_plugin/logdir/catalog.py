@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import embeddings, fs, projector
-from .source import PLUGIN_NAME, EmbeddingSource, SourceError
+from . import embeddings, fs, projector, projector_labels
+from .source import PLUGIN_NAME, EmbeddingSource, SourceError, safe_dir_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def scan_logdir(logdir: str, cache: Optional[dict] = None) -> List[EmbeddingSour
     if not fs.isdir(logdir):
         return []
     for directory, _subdirs, files in fs.walk(logdir):
-        if projector.CONFIG_NAME in files:
+        if projector.CONFIG_NAME in files and not projector_labels.is_publication_dir(directory):
             configs.append(fs.join(directory, projector.CONFIG_NAME))
         norm = directory.replace("\\", "/").rstrip("/")
         if embeddings.MANIFEST in files and norm.rsplit("/", 2)[-2:-1] == [PLUGIN_NAME]:
@@ -100,6 +100,10 @@ def _deduplicate(sources: List[EmbeddingSource]) -> List[EmbeddingSource]:
             seen[s.key] = k
             if k > 1:
                 s.name = "%s (%d)" % (s.name, k)
+                if s.format == "projector" and s.label_dir:
+                    # Its own label store: the two tensors may not even have the same rows.
+                    base = fs.dirname(fs.dirname(s.label_dir.rstrip("/\\")))
+                    s.label_dir = fs.join(base, safe_dir_name(s.name), "labels")
         out.append(s)
     out.sort(key=lambda s: (s.run, s.name))
     return out

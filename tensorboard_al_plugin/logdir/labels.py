@@ -919,6 +919,20 @@ class LabelStore:
             self._refresh(repair=True)
             self._write_snapshot()
 
+    def flush(self) -> bool:
+        """Snapshot when this store wrote records the last snapshot does not hold; whether it did.
+
+        Writes snapshot only every :data:`SNAPSHOT_EVERY_RECORDS` records or
+        :data:`SNAPSHOT_EVERY_SECONDS` seconds; the server calls this once
+        writing pauses, so labels.tsv (what the stock Projector shows) is
+        current a moment after the last label.
+        """
+        with self._lock:
+            if self._model.version == self._snapshot_version:
+                return False
+            self.snapshot()
+            return True
+
     # -- used by label_io.import_labels
     def _import(self, assignments: Dict[int, str], *, author=None, source: str = "") -> dict:
         rows = self._check_rows(list(assignments))

@@ -154,6 +154,7 @@ def _bind_tensor_file(source, info, config_dir, logdir, where) -> None:
     tensor = load()  # read once at scan time: rows and dims must be known and valid
     source.rows, source.dims = int(tensor.shape[0]), int(tensor.shape[1])
     source.load_tensor = load
+    source.projector_assets = {"tensor": path, "tensor_shape": shape}
 
 
 def _bind_checkpoint_tensor(source, checkpoint, where) -> None:
@@ -184,6 +185,7 @@ def _bind_checkpoint_tensor(source, checkpoint, where) -> None:
         return np.asarray(tf.train.load_checkpoint(checkpoint).get_tensor(name), dtype=np.float32)
 
     source.load_tensor = load
+    source.projector_assets = {"checkpoint": checkpoint, "variable": name}
 
 
 def _checkpoint_variables(run, run_dir, checkpoint, where) -> List[EmbeddingSource]:
@@ -247,6 +249,8 @@ def _bind_sprite(source, info, config_dir, logdir) -> None:
         source.problems.append("sprite ignored: %s" % e)
         return
     per_row = width // dims[0]
+    if source.projector_assets is not None:
+        source.projector_assets.update(sprite=path, sprite_dims=dims)
     if width <= MAX_PAGE_PX and height <= MAX_PAGE_PX:
         layout = SpriteLayout(dims[0], dims[1], per_row, per_row * (height // dims[1]), [(width, height)])
 

@@ -100,6 +100,11 @@ class EmbeddingSource:
     load_tensor: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
     load_metadata: Optional[Callable[[], Tuple[List[str], List[List[str]]]]] = field(default=None, repr=False)
     load_sprite_page: Optional[Callable[[int], bytes]] = field(default=None, repr=False)
+    # Projector-format only: the files the user's config names, resolved, so a
+    # Projector run of this plugin's own can show the labels
+    # (projector_labels.py).  {"tensor", "tensor_shape"} or {"checkpoint",
+    # "variable"}, plus {"sprite", "sprite_dims"} when the sprite is usable.
+    projector_assets: Optional[dict] = field(default=None, repr=False)
 
     @property
     def key(self) -> Tuple[str, str]:

@@ -1,0 +1,256 @@
+"""Labels of stock-Projector embeddings show up in the stock Projector, and the user's files stay untouched.
+
+The server tests ask TensorBoard's own projector plugin (``/data/plugin/projector/...``)
+what it serves, so they prove what a person opening the Projector tab sees.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlencode
+
+import numpy as np
+import pytest
+
+from tests.fixture_logs import DIMS, ROWS, write_checkpoint_log, write_projector_tsv_log
+from tests.tbserver import PLUGIN, TensorBoard
+
+PROJECTOR = "/data/plugin/projector"
+ROOT_RUN = "plugins/active_labeling/_projector/vectors"
+
+
+def _digest(directory):
+    """sha1 of every file outside this plugin's folder: what "the user's files" are."""
+    out = {}
+    for d, subdirs, files in os.walk(directory):
+        subdirs[:] = [s for s in subdirs if s != "plugins"]
+        for f in files:
+            with open(os.path.join(d, f), "rb") as fh:
+                out[os.path.relpath(os.path.join(d, f), directory)] = hashlib.sha1(fh.read()).hexdigest()
+    return out
+
+
+def _metadata(tb, run, name):
+    r = tb.get(PROJECTOR + "/metadata?" + urlencode(dict(run=run, name=name)))
+    assert r.status == 200, r.body[:300]
+    lines = r.body.decode("utf-8").split("\n")
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:] if line]
+
+
+def _wait_for_run(tb, run, timeout_s=30.0):
+    deadline = time.time() + timeout_s
+    runs = []
+    while time.time() < deadline:
+        runs = tb.get_json(PROJECTOR + "/runs")
+        if run in runs:
+            return runs
+        time.sleep(0.5)
+    raise AssertionError("the Projector never listed run %r (runs: %s)\n%s" % (run, runs, tb.log()))
+
+
+@pytest.fixture
+def tsv_logdir(tmp_path):
+    logdir = str(tmp_path / "logs")
+    x = write_projector_tsv_log(logdir)
+    return logdir, x
+
+
+def test_projector_shows_labels_of_a_projector_embedding(tsv_logdir):
+    logdir, x = tsv_logdir
+    before = _digest(logdir)
+    with TensorBoard(logdir) as tb:
+        tb.wait_for_embeddings()
+        E = dict(run=".", embedding="vectors")
+        # Viewing alone publishes nothing: no run is added for an embedding nobody labeled.
+        assert tb.get_json(PLUGIN + "/labels?" + urlencode(E))["version"] == 0
+        pub = os.path.join(logdir, ROOT_RUN)
+        assert not [f for f in os.listdir(pub) if "tfevents" in f or f.endswith(".pbtxt")]
+        r = tb.post(PLUGIN + "/labels/assign", dict(E, rows=[0, 2], label="even one"))
+        assert r.status == 200, r.body
+        # A second label right after: the store's own snapshot rule (100 records or
+        # 10 s, on a write) would leave it out of labels.tsv until the next write.
+        r = tb.post(PLUGIN + "/labels/assign", dict(E, rows=[5], label="odd"), headers={"X-AL-User": "ann"})
+        assert r.status == 200, r.body
+
+        _wait_for_run(tb, ROOT_RUN)
+        info = tb.get_json(PROJECTOR + "/info?" + urlencode(dict(run=ROOT_RUN)))
+        [emb] = info["embeddings"]
+        assert emb["tensorName"] == "vectors (labels)"
+        assert emb["tensorShape"] == [ROWS, DIMS]
+        assert emb["sprite"]["singleImageDim"] == [10, 10]
+
+        deadline = time.time() + 15
+        while True:
+            header, rows = _metadata(tb, ROOT_RUN, "vectors (labels)")
+            if rows[5][0] == "odd" or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert header == ["label", "author"]
+        assert len(rows) == ROWS
+        assert [r[0] for r in rows[:6]] == ["even one", "", "even one", "", "", "odd"]
+        assert rows[5][1] == "ann"
+
+        # The tensor and sprite the Projector serves for that entry are the user's.
+        r = tb.get(PROJECTOR + "/tensor?" + urlencode(dict(run=ROOT_RUN, name="vectors (labels)")))
+        assert r.status == 200
+        served = np.frombuffer(r.body, "<f4").reshape(ROWS, DIMS)
+        np.testing.assert_allclose(served, x, rtol=1e-5)
+        r = tb.get(PROJECTOR + "/sprite_image?" + urlencode(dict(run=ROOT_RUN, name="vectors (labels)")))
+        with open(os.path.join(logdir, "sprite.png"), "rb") as f:
+            assert r.status == 200 and r.body == f.read()
+        # The user's own run still shows as before, and our tab lists no extra embedding.
+        assert tb.get_json(PROJECTOR + "/info?run=.")["embeddings"][0]["tensorName"] == "vectors"
+        names = {(e["run"], e["name"]) for e in tb.get_json(PLUGIN + "/embeddings")["embeddings"]}
+        assert names == {(".", "vectors"), ("single", "single")}
+    assert _digest(logdir) == before  # not one byte of the user's files changed
+
+
+def test_links_follow_a_replaced_tensor(tsv_logdir, tmp_path):
+    from tensorboard_al_plugin.logdir.catalog import scan_logdir
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+    from tensorboard_al_plugin.logdir.projector_labels import publish_labels
+
+    logdir, x = tsv_logdir
+    [source] = [s for s in scan_logdir(logdir) if s.name == "vectors"]
+    store = LabelStore(source.label_dir, source.rows)
+    store.assign([1], "a")
+    assert publish_labels(source, store.projector_metadata_path) == ROOT_RUN
+    pub = os.path.join(logdir, ROOT_RUN)
+    linked = os.path.join(pub, "tensor.tsv")
+    assert os.path.samefile(linked, os.path.join(logdir, "vectors.tsv"))
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(pub))
+    config = os.path.join(pub, "projector_config.pbtxt")
+    stamp = os.stat(config).st_mtime_ns
+    time.sleep(0.01)
+    assert publish_labels(source, store.projector_metadata_path) == ROOT_RUN
+    assert os.stat(config).st_mtime_ns == stamp  # nothing rewritten when nothing changed
+
+    # The user rewrites the tensor by writing a new file and renaming it over the old one.
+    new = x * 2
+    tmp = os.path.join(logdir, "vectors.tsv.new")
+    with open(tmp, "w") as f:
+        f.write("".join("\t".join("%g" % v for v in row) + "\n" for row in new))
+    os.replace(tmp, os.path.join(logdir, "vectors.tsv"))
+    assert not os.path.samefile(linked, os.path.join(logdir, "vectors.tsv"))
+    [source] = [s for s in scan_logdir(logdir) if s.name == "vectors"]
+    publish_labels(source, store.projector_metadata_path)
+    assert os.path.samefile(linked, os.path.join(logdir, "vectors.tsv"))
+    # Discovery never mistakes the published folder for a user's embedding.
+    assert sorted(s.name for s in scan_logdir(logdir)) == ["single", "vectors"]
+
+
+def test_copies_where_links_are_impossible(tmp_path, monkeypatch):
+    """A failed hard link (another device) falls back to a copy, refreshed when the original changes."""
+    from tensorboard_al_plugin.logdir import projector_labels
+
+    logdir = str(tmp_path / "logs")
+    write_projector_tsv_log(logdir)
+    from tensorboard_al_plugin.logdir.catalog import scan_logdir
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+
+    def no_link(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(projector_labels.os, "link", no_link)
+    [source] = [s for s in scan_logdir(logdir) if s.name == "vectors"]
+    store = LabelStore(source.label_dir, source.rows)
+    store.assign([0], "x")
+    projector_labels.publish_labels(source, store.projector_metadata_path)
+    copy = os.path.join(logdir, ROOT_RUN, "sprite.png")
+    original = os.path.join(logdir, "sprite.png")
+    assert not os.path.samefile(copy, original)
+    assert open(copy, "rb").read() == open(original, "rb").read()
+    stamp = os.stat(copy).st_mtime_ns
+    projector_labels.publish_labels(source, store.projector_metadata_path)
+    assert os.stat(copy).st_mtime_ns == stamp  # unchanged original: not copied again
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(original)
+    os.utime(original, ns=(time.time_ns(), time.time_ns() + 10**9))
+    [source] = [s for s in scan_logdir(logdir) if s.name == "vectors"]
+    projector_labels.publish_labels(source, store.projector_metadata_path)
+    assert open(copy, "rb").read() == open(original, "rb").read()
+
+
+def test_memory_filesystem_gets_copies(tmp_path):
+    """Object stores cannot hard-link: the publication copies, through TensorBoard's file layer."""
+    script = r"""
+import numpy as np
+from tensorboard.compat import tf
+from tensorboard.plugins import projector
+from tensorboard_al_plugin.logdir.catalog import scan_logdir
+from tensorboard_al_plugin.logdir.labels import LabelStore
+from tensorboard_al_plugin.logdir.projector_labels import publish_labels
+g = tf.io.gfile
+g.makedirs("memory://logs/run1")
+with g.GFile("memory://logs/run1/t.tsv", "w") as f:
+    f.write("1\t2\n3\t4\n5\t6\n")
+c = projector.ProjectorConfig()
+e = c.embeddings.add(); e.tensor_name = "emb"; e.tensor_path = "t.tsv"
+with g.GFile("memory://logs/run1/projector_config.pbtxt", "w") as f:
+    f.write(str(c))
+[s] = scan_logdir("memory://logs")
+store = LabelStore(s.label_dir, s.rows)
+store.assign([2], "last")
+run = publish_labels(s, store.projector_metadata_path)
+pub = "memory://logs/run1/" + run.split("/", 1)[1]
+assert run == "run1/plugins/active_labeling/_projector/emb", run
+with g.GFile(pub + "/tensor.tsv", "rb") as f:
+    assert f.read() == b"1\t2\n3\t4\n5\t6\n"
+text = g.GFile(pub + "/projector_config.pbtxt", "r").read()
+assert 'metadata_path: "labels/labels.tsv"' in text and 'tensor_path: "tensor.tsv"' in text, text
+assert any(n.startswith("events.out.tfevents") for n in g.listdir(pub))
+assert g.GFile(pub + "/labels/labels.tsv", "r").read().splitlines()[3].split("\t")[0] == "last"
+assert [x.name for x in scan_logdir("memory://logs")] == ["emb"]
+print("ok")
+"""
+    from tests.tbserver import NO_TF_SHIM
+
+    env = dict(os.environ, PYTHONPATH=NO_TF_SHIM + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def test_duplicate_names_get_their_own_stores(tmp_path):
+    """A run-dir config and a plugin-assets config naming the same tensor are two embeddings, two stores."""
+    from tensorboard_al_plugin.logdir.catalog import scan_logdir
+
+    logdir = str(tmp_path / "logs")
+    run = os.path.join(logdir, "r")
+    assets = os.path.join(run, "plugins", "org_tensorflow_tensorboard_projector")
+    os.makedirs(assets)
+    for d, n in ((run, 3), (assets, 5)):
+        with open(os.path.join(d, "t.tsv"), "w") as f:
+            f.write("".join("%d\t0\n" % i for i in range(n)))
+        with open(os.path.join(d, "projector_config.pbtxt"), "w") as f:
+            f.write('embeddings { tensor_name: "t" tensor_path: "t.tsv" }\n')
+    sources = scan_logdir(logdir)
+    assert sorted(s.name for s in sources) == ["t", "t (2)"]
+    assert len({s.label_dir for s in sources}) == 2
+
+
+def test_checkpoint_embedding_labels_in_projector(tmp_path):
+    """The TensorBoard tutorial's case: a checkpoint variable; labels arrive through `tensorboard-al import`."""
+    pytest.importorskip("tensorflow")
+    logdir = str(tmp_path / "logs")
+    var = write_checkpoint_log(logdir)
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("index,label\n0,first\n%d,last\n" % (ROWS - 1))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, "-m", "tensorboard_al_plugin.cli", "import", logdir, "--run", "ckpt",
+                        "--embedding", var, str(csv_path)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert 'shows them in run "ckpt/plugins/active_labeling/_projector/' in r.stderr
+    run = r.stderr.split('in run "', 1)[1].split('"', 1)[0]
+    with TensorBoard(logdir) as tb:
+        _wait_for_run(tb, run)
+        info = tb.get_json(PROJECTOR + "/info?" + urlencode(dict(run=run)))
+        assert var in [e["tensorName"] for e in info["embeddings"]]
+        header, rows = _metadata(tb, run, var)
+        assert header == ["label", "author"]
+        assert [r[0] for r in rows] == ["first"] + [""] * (ROWS - 2) + ["last"]
+        r = tb.get(PROJECTOR + "/tensor?" + urlencode(dict(run=run, name=var)))
+        served = np.frombuffer(r.body, "<f4").reshape(ROWS, DIMS)
+        np.testing.assert_array_equal(served, np.arange(ROWS * DIMS, dtype=np.float32).reshape(ROWS, DIMS))
