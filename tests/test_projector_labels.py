@@ -36,7 +36,8 @@ def _metadata(tb, run, name):
     r = tb.get(PROJECTOR + "/metadata?" + urlencode(dict(run=run, name=name)))
     assert r.status == 200, r.body[:300]
     lines = r.body.decode("utf-8").split("\n")
-    return lines[0].split("\t"), [line.split("\t") for line in lines[1:] if line]
+    # The Projector's own rule (vz_projector parseMetadata): whitespace-only lines are skipped.
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:] if line.strip()]
 
 
 def _wait_for_run(tb, run, timeout_s=30.0):
@@ -87,8 +88,8 @@ def test_projector_shows_labels_of_a_projector_embedding(tsv_logdir):
             if rows[5][0] == "odd" or time.time() > deadline:
                 break
             time.sleep(0.5)
-        assert header == ["label", "author"]
-        assert len(rows) == ROWS
+        assert header == ["label", "author", "index"]
+        assert len(rows) == ROWS and [int(r[2]) for r in rows] == list(range(ROWS))
         assert [r[0] for r in rows[:6]] == ["even one", "", "even one", "", "", "odd"]
         assert rows[5][1] == "ann"
 
@@ -249,8 +250,9 @@ def test_checkpoint_embedding_labels_in_projector(tmp_path):
         info = tb.get_json(PROJECTOR + "/info?" + urlencode(dict(run=run)))
         assert var in [e["tensorName"] for e in info["embeddings"]]
         header, rows = _metadata(tb, run, var)
-        assert header == ["label", "author"]
+        assert header == ["label", "author", "index"]
         assert [r[0] for r in rows] == ["first"] + [""] * (ROWS - 2) + ["last"]
+        assert [int(r[2]) for r in rows] == list(range(ROWS))
         r = tb.get(PROJECTOR + "/tensor?" + urlencode(dict(run=run, name=var)))
         served = np.frombuffer(r.body, "<f4").reshape(ROWS, DIMS)
         np.testing.assert_array_equal(served, np.arange(ROWS * DIMS, dtype=np.float32).reshape(ROWS, DIMS))

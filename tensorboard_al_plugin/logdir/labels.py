@@ -318,14 +318,17 @@ class _Model:
         return model
 
     def projector_tsv(self) -> str:
-        # Two columns, so the Projector expects (and gets) a header row.
-        out = ["label\tauthor\n"]
+        # Several columns, so the Projector expects (and gets) a header row.  The
+        # row number keeps an unlabelled row's line from being blank: the
+        # Projector skips whitespace-only lines, which would shift every later
+        # row onto the wrong point.  An empty field reads there as "missing".
+        out = ["label\tauthor\tindex\n"]
         stamps, row_stamp = self.stamps, self.row_stamp
-        for label, s in zip(self.labels, row_stamp):
+        for i, (label, s) in enumerate(zip(self.labels, row_stamp)):
             if label is None:
-                out.append("\t\n")
+                out.append("\t\t%d\n" % i)
             else:
-                out.append("%s\t%s\n" % (label, stamps[s][0]))
+                out.append("%s\t%s\t%d\n" % (label, stamps[s][0], i))
         return "".join(out)
 
 
@@ -775,7 +778,7 @@ class LabelStore:
 
     @property
     def projector_metadata_path(self) -> str:
-        """Path of ``labels.tsv`` (columns ``label``, ``author``; header row; one line per row).
+        """Path of ``labels.tsv`` (columns ``label``, ``author``, ``index``; header row; one line per row).
 
         Written when a store opens a directory without one, then rewritten
         with every snapshot: by the first write of each store object, by a
