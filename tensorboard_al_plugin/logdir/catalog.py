@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import embeddings, fs, projector, projector_labels
-from .source import PLUGIN_NAME, EmbeddingSource, SourceError, safe_dir_name
+from . import embeddings, fs, projector
+from .source import PLUGIN_NAME, EmbeddingSource, SourceError, in_plugin_folder, safe_dir_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def scan_logdir(logdir: str, cache: Optional[dict] = None) -> List[EmbeddingSour
     if not fs.isdir(logdir):
         return []
     for directory, _subdirs, files in fs.walk(logdir):
-        if projector.CONFIG_NAME in files and not projector_labels.is_publication_dir(directory):
+        # Configs inside the plugin's own folders are ours (projector_labels.py), not the user's.
+        if projector.CONFIG_NAME in files and not in_plugin_folder(directory):
             configs.append(fs.join(directory, projector.CONFIG_NAME))
         norm = directory.replace("\\", "/").rstrip("/")
         if embeddings.MANIFEST in files and norm.rsplit("/", 2)[-2:-1] == [PLUGIN_NAME]:

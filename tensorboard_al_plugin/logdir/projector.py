@@ -19,11 +19,11 @@ import numpy as np
 
 from . import fs
 from .source import (
-    PLUGIN_NAME,
     MAX_PAGE_PX,
     EmbeddingSource,
     SourceError,
     SpriteLayout,
+    in_plugin_folder,
     label_dir_for,
     parse_metadata_tsv,
     parse_tensor_tsv,
@@ -50,12 +50,6 @@ def _run_dir_of_config(config_path: str) -> str:
     if norm.endswith(suffix):
         return config_dir[: len(norm) - len(suffix)]
     return config_dir
-
-
-def _is_own_asset(path: str) -> bool:
-    """True for tensors this plugin wrote itself (listed through their manifest instead)."""
-    parts = path.replace("\\", "/").split("/")
-    return "plugins" in parts and PLUGIN_NAME in parts
 
 
 def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
@@ -88,7 +82,8 @@ def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
                    " (TensorFlow is not installed, so checkpoints cannot be read)"))]
         sources.extend(_checkpoint_variables(run, run_dir, checkpoint, where))
     for info in config.embeddings:
-        if info.tensor_path and _is_own_asset(info.tensor_path):
+        if info.tensor_path and in_plugin_folder(info.tensor_path):
+            # A tensor this plugin wrote itself, listed through its manifest instead.
             continue
         name = info.tensor_name or os.path.basename(info.tensor_path) or "embedding"
         if name.endswith(":0"):

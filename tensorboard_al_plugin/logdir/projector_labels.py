@@ -98,15 +98,6 @@ def publication_run(source: EmbeddingSource) -> str:
     return inner if source.run in (".", "") else "%s/%s" % (source.run, inner)
 
 
-def is_publication_dir(directory: str) -> bool:
-    """True for folders this module makes runs of (their configs are not the user's)."""
-    parts = directory.replace("\\", "/").rstrip("/").split("/")
-    for i in range(len(parts) - 2):
-        if parts[i] == "plugins" and parts[i + 1] == PLUGIN_NAME and parts[i + 2] == "_projector":
-            return True
-    return False
-
-
 # -- internals ---------------------------------------------------------------------
 
 
@@ -122,12 +113,15 @@ def _read_record(run_dir: str) -> dict:
     return {}
 
 
-def _write_record(run_dir: str, record: dict) -> None:
-    path = fs.join(run_dir, RECORD)
-    data = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
+def _write_if_changed(path: str, data: bytes) -> None:
+    """Rewrite only when the bytes differ: a republish leaves unchanged files (and their times) alone."""
     if fs.exists(path) and fs.read_bytes(path) == data:
         return
     fs.write_bytes(path, data)
+
+
+def _write_record(run_dir: str, record: dict) -> None:
+    _write_if_changed(fs.join(run_dir, RECORD), json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def _provide(src: str, run_dir: str, stem: str, record: dict) -> str:
@@ -187,9 +181,6 @@ def _write_config(run_dir: str, entry: dict, checkpoint: Optional[str]) -> None:
     if "sprite" in entry:
         e.sprite.image_path = entry["sprite"][0]
         e.sprite.single_image_dim.extend(entry["sprite"][1])
-    data = ("# Written by tensorboard-al so the Projector shows the labels; rewritten as needed.\n"
-            + text_format.MessageToString(config)).encode("utf-8")
-    path = fs.join(run_dir, CONFIG_NAME)
-    if fs.exists(path) and fs.read_bytes(path) == data:
-        return
-    fs.write_bytes(path, data)
+    _write_if_changed(fs.join(run_dir, CONFIG_NAME),
+                      ("# Written by tensorboard-al so the Projector shows the labels; rewritten as needed.\n"
+                       + text_format.MessageToString(config)).encode("utf-8"))

@@ -246,6 +246,12 @@ def retile_sprite(png: bytes, source_per_row: int, layout: SpriteLayout, rows: i
     return buf.getvalue()
 
 
+def in_plugin_folder(path: str) -> bool:
+    """True for paths inside a run's ``plugins/active_labeling/`` folder: files this plugin wrote."""
+    parts = path.replace("\\", "/").split("/")
+    return "plugins" in parts and PLUGIN_NAME in parts
+
+
 def label_dir_for(run_dir: str, name: str, projector: bool) -> str:
     base = fs.join(run_dir, "plugins", PLUGIN_NAME)
     if projector:
