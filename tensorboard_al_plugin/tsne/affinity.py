@@ -10,46 +10,61 @@ import scipy.sparse as sp
 from .nearest_neighbors import nearest_neighbors
 
 
+@numba.njit(cache=True)
+def _calibrate_row(d, target, tol, max_iter, out):
+    """One row of ``_conditional_probabilities``: bisect beta until the entropy
+    of exp(-beta d) is log(perplexity); writes the normalised kernel to out."""
+    k = d.shape[0]
+    # Distances are shifted by the nearest one so exp() never underflows
+    # for far-away points; the shift cancels in the normalisation.
+    dmin = d[0]
+    for j in range(k):
+        if d[j] < dmin:
+            dmin = d[j]
+    beta = 1.0
+    lo = 0.0
+    hi = np.inf
+    s = 1.0
+    for _ in range(max(1, max_iter)):
+        s = 0.0
+        sd = 0.0
+        for j in range(k):
+            e = np.exp(-beta * (d[j] - dmin))
+            out[j] = e
+            s += e
+            sd += e * (d[j] - dmin)
+        entropy = np.log(s) + beta * sd / s
+        if abs(entropy - target) < tol:
+            break
+        if entropy > target:
+            lo = beta
+            beta = beta * 2.0 if hi == np.inf else 0.5 * (beta + hi)
+        else:
+            hi = beta
+            beta = 0.5 * (beta + lo)
+    for j in range(k):
+        out[j] /= s
+
+
 @numba.njit(parallel=True, cache=True)
 def _conditional_probabilities(sq_distances, perplexity, tol=1e-5, max_iter=200):
     """Row-wise Gaussian kernels whose entropy matches log(perplexity).
 
     sq_distances : (N, k) squared distances to the k neighbours.
     Returns (N, k) conditional probabilities p_j|i (rows sum to 1).
+
+    The row's bisection lives in ``_calibrate_row`` on purpose: written inline,
+    the kernel sum ``s`` was assigned only inside the bisection loop yet read
+    after it, so numba's parfor pass took it for a value carried from one
+    prange iteration to the next (a reduction) and, with the bytecode of
+    Python 3.12+, failed with "AssertionError: unexpected cycle in lookup()"
+    (numba issues #10132, #9290). The prange body now holds no such variable.
     """
     n, k = sq_distances.shape
     out = np.empty((n, k))
     target = np.log(perplexity)
     for i in numba.prange(n):
-        d = sq_distances[i]
-        # Distances are shifted by the nearest one so exp() never underflows
-        # for far-away points; the shift cancels in the normalisation.
-        dmin = d[0]
-        for j in range(k):
-            if d[j] < dmin:
-                dmin = d[j]
-        beta = 1.0
-        lo = 0.0
-        hi = np.inf
-        for _ in range(max_iter):
-            s = 0.0
-            sd = 0.0
-            for j in range(k):
-                e = np.exp(-beta * (d[j] - dmin))
-                out[i, j] = e
-                s += e
-                sd += e * (d[j] - dmin)
-            entropy = np.log(s) + beta * sd / s
-            if abs(entropy - target) < tol:
-                break
-            if entropy > target:
-                lo = beta
-                beta = beta * 2.0 if hi == np.inf else 0.5 * (beta + hi)
-            else:
-                hi = beta
-                beta = 0.5 * (beta + lo)
-        for j in range(k):
-            out[i, j] /= s
+        _calibrate_row(sq_distances[i], target, tol, max_iter, out[i])
     return out
 
 

@@ -1,0 +1,441 @@
+"""Every ``parallel=True`` numba kernel of the package, compiled and run on
+small seeded inputs and compared with a plain numpy reference.
+
+numba's parfor pass is where Python versions differ (its analysis reads the
+bytecode; on Python 3.12+ ``_conditional_probabilities`` failed to compile
+with "unexpected cycle in lookup()"), so each check compiles a fresh copy of
+the kernel from its Python source, bypassing numba's on-disk cache, and
+compares it and the package's own dispatcher with the reference.
+
+The kernels are found by walking the package, so a new parallel kernel
+without a check here fails ``test_every_parallel_kernel_has_a_check``.
+"""
+import importlib
+import importlib.util
+import pkgutil
+
+import numba
+import numpy as np
+import pytest
+import scipy.optimize
+
+import tensorboard_al_plugin
+from tensorboard_al_plugin.tsne import nearest_neighbors as nn
+from tensorboard_al_plugin.tsne import repulsion, supervision
+from tensorboard_al_plugin.tsne import tsne as tsne_mod
+from tensorboard_al_plugin.tsne.affinity import _conditional_probabilities
+
+
+def _parallel_kernels():
+    """{"module.name": dispatcher} for every numba dispatcher compiled with
+    parallel=True that a module of the package defines. Only modules whose
+    source mentions numba are imported (nothing optional, like TensorFlow,
+    gets pulled in)."""
+    found = {}
+    for info in pkgutil.walk_packages(tensorboard_al_plugin.__path__, "tensorboard_al_plugin."):
+        spec = importlib.util.find_spec(info.name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        with open(spec.origin, encoding="utf-8") as f:
+            if "numba" not in f.read():
+                continue
+        module = importlib.import_module(info.name)
+        for attr, obj in vars(module).items():
+            if (isinstance(obj, numba.core.dispatcher.Dispatcher)
+                    and obj.targetoptions.get("parallel")
+                    and obj.py_func.__module__ == info.name):
+                found[f"{info.name}.{attr}"] = obj
+    return found
+
+
+def _fresh(kernel):
+    """A new dispatcher for the kernel's Python function with the same
+    options but no cache: calling it runs numba's whole pipeline (parfor
+    pass included) on this Python, whatever is in __pycache__."""
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("cache", "nopython")}
+    return numba.njit(**options)(kernel.py_func)
+
+
+def _both(kernel, *args, copy=()):
+    """Results of the package's kernel and of a fresh compile of it, which
+    must agree; ``copy`` names argument positions the kernel writes into
+    (each variant gets its own copy). Returns the results and the arguments
+    as the package's kernel left them."""
+    outs = []
+    for fn in (kernel, _fresh(kernel)):
+        a = [np.array(x, copy=True) if i in copy else x for i, x in enumerate(args)]
+        outs.append((fn(*a), a))
+    (res, a1), (res2, a2) = outs
+    for x, y in zip(_flat(res) + [a1[i] for i in copy], _flat(res2) + [a2[i] for i in copy]):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    assert kernel.signatures, "the kernel was not compiled"
+    return res, a1
+
+
+def _flat(res):
+    if res is None:
+        return []
+    return list(res) if isinstance(res, tuple) else [res]
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _random_csr(rng, n, per_row):
+    """A random sparse pattern without self pairs: (indptr, indices)."""
+    counts = rng.integers(0, per_row + 1, size=n)
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        indices[indptr[i]:indptr[i + 1]] = rng.choice(others, counts[i], replace=False)
+    return indptr, indices
+
+
+def _pairs(Y):
+    """diff[i, j] = y_i - y_j and t[i, j] = 1 / (1 + |y_i - y_j|^2)."""
+    diff = Y[:, None, :] - Y[None, :, :]
+    t = 1.0 / (1.0 + (diff ** 2).sum(-1))
+    return diff, t
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_conditional_probabilities():
+    rng = _rng(0)
+    sq = np.sort(rng.gamma(2.0, 3.0, size=(40, 30)), axis=1)
+    sq[3] = 0.0                     # all neighbours at distance 0
+    sq[4, :5] = 0.0                 # duplicates of the point itself
+    perplexity = 8.0
+    out, _ = _both(_conditional_probabilities, sq, perplexity)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)
+    for i in range(sq.shape[0]):
+        d = sq[i] - sq[i].min()
+
+        def entropy_gap(beta):
+            p = np.exp(-beta * d)
+            p /= p.sum()
+            return -(p * np.log(np.maximum(p, 1e-300))).sum() - np.log(perplexity)
+
+        if np.all(d == 0):
+            ref = np.full(d.shape, 1.0 / d.size)
+        else:
+            beta = scipy.optimize.brentq(entropy_gap, 1e-12, 1e6, xtol=1e-14)
+            ref = np.exp(-beta * d)
+            ref /= ref.sum()
+        np.testing.assert_allclose(out[i], ref, atol=1e-4)
+        h = -(out[i] * np.log(np.maximum(out[i], 1e-300))).sum()
+        if not np.all(d == 0):
+            assert abs(h - np.log(perplexity)) < 1e-4
+
+
+def check_attraction():
+    rng = _rng(1)
+    for d in (2, 3, 4):             # the kernel has a branch for 2, 3 and any other d
+        n = 60
+        Y = rng.normal(size=(n, d))
+        indptr, indices = _random_csr(rng, n, 7)
+        pw = rng.random(indices.shape[0])
+        (attr, obj), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, True)
+        (attr0, obj0), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, False)
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        diff = Y[rows] - Y[indices]
+        dd = (diff ** 2).sum(1)
+        ref = np.zeros((n, d))
+        np.add.at(ref, rows, (pw / (1.0 + dd))[:, None] * diff)
+        np.testing.assert_allclose(attr, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(attr0, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(obj, -(pw * np.log1p(dd)).sum(), rtol=1e-10)
+        assert obj0 == 0.0
+
+
+def check_pair_weights():
+    rng = _rng(2)
+    n = 50
+    indptr, indices = _random_csr(rng, n, 9)
+    labels = rng.integers(-1, 4, size=n)
+    codes, counts, n_labeled = supervision.class_counts(labels)
+    u = rng.random(n)
+    u[::7] = 0.0
+    f, r, floor = 0.3, 0.7, supervision.ATTRACTION_FLOOR
+    (a, log_b), _ = _both(supervision._pair_weights, indptr, indices, codes, counts.astype(np.float64),
+                          float(n_labeled), u, f, r, float(n), floor)
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    ci, cj = codes[rows], codes[indices]
+    uu = u[rows] * u[indices]
+    on = (ci >= 0) & (cj >= 0) & (uu > 0)
+    same = on & (ci == cj)
+    other = on & (ci != cj)
+    ref_a = np.ones(indices.shape[0])
+    ref_b = np.zeros(indices.shape[0])
+    ref_a[same] = 1.0 + uu[same] * f * n / counts[ci[same]]
+    no_i = n_labeled - counts[ci[other]]
+    no_j = n_labeled - counts[cj[other]]
+    ref_a[other] = np.maximum(1.0 - uu[other] * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j), floor)
+    ref_b[other] = np.log1p(uu[other] * r)
+    assert same.any() and other.any()
+    np.testing.assert_allclose(a, ref_a, rtol=1e-12)
+    np.testing.assert_allclose(log_b, ref_b, rtol=1e-12, atol=1e-15)
+
+
+def _exact_reference(Y, codes, u, r):
+    diff, t = _pairs(Y)
+    np.fill_diagonal(t, 0.0)
+    labeled = codes >= 0
+    b = 1.0 + r * np.outer(u, u) * (labeled[:, None] & labeled[None, :]
+                                    & (codes[:, None] != codes[None, :]))
+    rep = ((b * t * t)[:, :, None] * diff).sum(1)
+    return rep, (b * t).sum()
+
+
+def check_exact():
+    rng = _rng(3)
+    for d in (2, 3):
+        Y = rng.normal(size=(70, d)) * 3
+        codes = rng.integers(-1, 3, size=70).astype(np.int32)
+        u = rng.random(70)
+        (rep, z), _ = _both(repulsion._exact, Y, codes, u, 0.8)
+        ref_rep, ref_z = _exact_reference(Y, codes, u, 0.8)
+        np.testing.assert_allclose(rep, ref_rep, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(z, ref_z, rtol=1e-12)
+
+
+def check_exact_correction():
+    rng = _rng(4)
+    Y = rng.normal(size=(45, 3))
+    cls = rng.integers(0, 4, size=45).astype(np.int32)
+    uL = rng.random(45)
+    (rep, z), _ = _both(repulsion._exact_correction, Y, cls, uL)
+    diff, t = _pairs(Y)
+    w = uL[None, :] * t * (cls[:, None] != cls[None, :])
+    np.testing.assert_allclose(rep, ((w * t)[:, :, None] * diff).sum(1), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(z, w.sum(1), rtol=1e-12)
+
+
+def check_traverse_groups():
+    """Through its two callers: with theta = 0 every internal node is
+    opened, so the tree sums equal the all-pairs sums; at theta = 0.5 they
+    stay close."""
+    rng = _rng(5)
+    for d in (2, 3):
+        Y = rng.normal(size=(300, d)) * 4
+        Y[10] = Y[11]               # a duplicate shares a leaf
+        n = Y.shape[0]
+        ref_rep, ref_z = _exact_reference(Y, np.full(n, -1, dtype=np.int32), np.zeros(n), 0.0)
+        rep, z = repulsion.bh_repulsion(Y, theta=0.0)
+        np.testing.assert_allclose(rep, ref_rep, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(z, ref_z, rtol=1e-10)
+        rep, z = repulsion.bh_repulsion(Y, theta=0.5)
+        assert np.linalg.norm(rep - ref_rep) < 0.02 * np.linalg.norm(ref_rep)
+        assert abs(z - ref_z) < 0.02 * ref_z
+        # class-aware: a tree of the labeled points, per-class masses
+        codes = rng.integers(-1, 3, size=n).astype(np.int32)
+        u = rng.random(n)
+        exact_rep, exact_z, exact = repulsion.supervision_correction(Y, codes, u, 0.9, exact_max_pairs=10 ** 9)
+        assert exact
+        tree_rep, tree_z, exact = repulsion.supervision_correction(Y, codes, u, 0.9, theta=0.0,
+                                                                    exact_max_pairs=0)
+        assert not exact
+        np.testing.assert_allclose(tree_rep, exact_rep, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(tree_z, exact_z, rtol=1e-10)
+    # and the kernel itself, fresh and cached, on one tree
+    Ys = np.ascontiguousarray(Y)
+    children, half, internal, mass, wsum, cmass, cwsum = repulsion._tree(
+        Ys, np.ones(n), np.zeros(n, dtype=np.int32), 1)
+    starts, gcls = repulsion._group_starts(np.full(n, -1, dtype=np.int64))
+    (rep, z), _ = _both(repulsion._traverse_groups, Ys, starts, gcls, children, internal,
+                        (2.0 * half) ** 2, mass, wsum, cmass, cwsum, 0.0)
+    np.testing.assert_allclose(rep, ref_rep, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(z.sum() - n, ref_z, rtol=1e-10)
+
+
+def check_morton_codes():
+    rng = _rng(6)
+    for d, bits in ((2, 16), (3, 10)):
+        Y = rng.random((40, d))
+        lo = Y.min(axis=0)
+        scale = (2 ** bits - 1) / np.ptp(Y, axis=0).max()
+        code, _ = _both(repulsion._morton_codes, Y, lo, scale, bits)
+        q = np.clip((Y - lo) * scale, 0, 2 ** bits - 1).astype(np.uint64)
+        ref = np.zeros(40, dtype=np.uint64)
+        for b in range(bits):
+            for k in range(d):
+                ref |= ((q[:, k] >> np.uint64(b)) & np.uint64(1)) << np.uint64(b * d + k)
+        np.testing.assert_array_equal(code, ref)
+
+
+def _lagrange_reference(s, p):
+    nodes = np.arange(p)
+    return np.array([np.prod([(s - b) / (a - b) for b in nodes if b != a]) for a in nodes])
+
+
+def check_interp_weights():
+    rng = _rng(7)
+    Y = rng.random((30, 2)) * 10 - 5
+    lo, n_boxes, p = float(Y.min()), 6, 3
+    h = (float(Y.max()) - lo) / n_boxes * (1 + 1e-9)
+    (first, wts), _ = _both(repulsion._interp_weights, Y, lo, h, n_boxes, p)
+    delta = h / p
+    for i in range(30):
+        for k in range(2):
+            bx = min(int((Y[i, k] - lo) / h), n_boxes - 1)
+            assert first[i, k] == bx * p
+            np.testing.assert_allclose(wts[i, k], _lagrange_reference((Y[i, k] - lo) / delta - bx * p - 0.5, p),
+                                       rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(wts.sum(axis=2), 1.0, rtol=1e-12)
+
+
+def _grid_inputs(seed, n=50, p=3, n_nodes=12):
+    rng = _rng(seed)
+    first = rng.integers(0, n_nodes - p + 1, size=(n, 2)).astype(np.int64)
+    wts = rng.normal(size=(n, 2, p))
+    return rng, first, wts
+
+
+def check_spread():
+    rng, first, wts = _grid_inputs(8)
+    charges = rng.random(first.shape[0])
+    p, n_nodes = wts.shape[2], 12
+    ref = np.zeros((n_nodes, n_nodes))
+    for i in range(first.shape[0]):
+        ref[first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += \
+            charges[i] * np.outer(wts[i, 0], wts[i, 1])
+    for parts in (1, 3):
+        W, _ = _both(repulsion._spread, first, wts, charges, n_nodes, parts)
+        assert W.dtype == np.float32
+        np.testing.assert_allclose(W, ref, rtol=1e-5, atol=1e-5)
+
+
+def check_gather():
+    rng, first, wts = _grid_inputs(9)
+    p = wts.shape[2]
+    V = rng.normal(size=(3, 12, 12)).astype(np.float32)
+    out, _ = _both(repulsion._gather, first, wts, V)
+    ref = np.array([[np.einsum("a,b,ab->", wts[i, 0], wts[i, 1],
+                               V[c, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p])
+                     for c in range(3)] for i in range(first.shape[0])])
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+
+
+def check_init_heaps():
+    cand_v = np.zeros((5, 4), dtype=np.float32)
+    cand_i = np.zeros((5, 4), dtype=np.int64)
+    _, (v, i) = _both(nn._init_heaps, cand_v, cand_i, copy=(0, 1))
+    assert np.all(np.isinf(v)) and np.all(i == -1)
+
+
+def _knn_inputs(seed, n=80, dim=6):
+    X = _rng(seed).normal(size=(n, dim))
+    D2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    return X, D2
+
+
+def check_select_block():
+    X, D2 = _knn_inputs(10)
+    X32 = X.astype(np.float32)
+    sq = (X32 * X32).sum(1)
+    start, rows, col0, cols, m = 20, 10, 5, 70, 6
+    G = (-2.0 * X32[start:start + rows]) @ X32[col0:col0 + cols].T
+    cand_v = np.full((rows, m), np.inf, dtype=np.float32)
+    cand_i = np.full((rows, m), -1, dtype=np.int64)
+    _, args = _both(nn._select_block, G, sq[col0:col0 + cols], start, col0, cand_v, cand_i, copy=(4, 5))
+    v, idx = args[4], args[5]
+    for r in range(rows):
+        row = start + r
+        cols_r = [c for c in range(col0, col0 + cols) if c != row]
+        want = sorted(cols_r, key=lambda c: D2[row, c])[:m]
+        assert sorted(idx[r]) == sorted(want)     # the m nearest columns, the row itself skipped
+        assert v[r, 0] == v[r].max()              # still a max-heap
+
+
+def check_refine():
+    X, D2 = _knn_inputs(11)
+    n, k, m, start, R = X.shape[0], 4, 7, 30, 12
+    rng = _rng(11)
+    cand_i = np.array([rng.choice(np.delete(np.arange(n), start + r), m, replace=False)
+                       for r in range(R)], dtype=np.int64)
+    cand_i[0, -1] = -1              # an empty heap slot
+    cand_v = np.array([[D2[start + r, j] if j >= 0 else np.inf for j in cand_i[r]]
+                       for r in range(R)], dtype=np.float32)
+    out_i = np.full((n, k), -7, dtype=np.int32)
+    out_d = np.zeros((n, k))
+    redo = np.zeros(R, dtype=np.bool_)
+    _, args = _both(nn._refine, X, start, cand_v, cand_i, k, np.zeros(R), True, out_i, out_d, redo,
+                    copy=(7, 8, 9))
+    out_i, out_d, redo = args[7], args[8], args[9]
+    assert not redo.any()
+    for r in range(R):
+        row = start + r
+        valid = cand_i[r][cand_i[r] >= 0]
+        want = valid[np.argsort(D2[row, valid], kind="stable")[:k]]
+        np.testing.assert_array_equal(out_i[row], want)
+        np.testing.assert_allclose(out_d[row], np.sqrt(D2[row, want]), rtol=1e-12)
+    assert np.all(out_i[:start] == -7)         # other rows untouched
+    # not complete and a float32 error bound wider than any gap: every row is
+    # re-searched, except row 0, whose empty slot (inf) is a proof
+    redo2 = np.zeros(R, dtype=np.bool_)
+    nn._refine(X, start, cand_v, cand_i, k, np.full(R, 1e9), False, out_i.copy(), out_d.copy(), redo2)
+    assert not redo2[0] and redo2[1:].all()
+
+
+def check_brute_rows():
+    X, D2 = _knn_inputs(12)
+    n, k = X.shape[0], 5
+    rows = np.array([0, 17, 79], dtype=np.int64)
+    out_i = np.zeros((n, k), dtype=np.int32)
+    out_d = np.zeros((n, k))
+    _, args = _both(nn._brute_rows, X, rows, k, out_i, out_d, copy=(3, 4))
+    out_i, out_d = args[3], args[4]
+    for row in rows:
+        d = D2[row].copy()
+        d[row] = np.inf
+        want = np.argsort(d, kind="stable")[:k]
+        np.testing.assert_array_equal(out_i[row], want)
+        np.testing.assert_allclose(out_d[row], np.sqrt(d[want]), rtol=1e-12)
+    # the public function agrees with brute force
+    ind, dist, _ = nn.nearest_neighbors(X, k)
+    D = np.sqrt(D2 + np.diag(np.full(n, np.inf)))
+    np.testing.assert_allclose(dist, np.sort(D, axis=1)[:, :k], rtol=1e-12)
+
+
+CHECKS = {
+    "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
+    "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
+    "tensorboard_al_plugin.tsne.supervision._pair_weights": check_pair_weights,
+    "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
+    "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
+    "tensorboard_al_plugin.tsne.repulsion._traverse_groups": check_traverse_groups,
+    "tensorboard_al_plugin.tsne.repulsion._morton_codes": check_morton_codes,
+    "tensorboard_al_plugin.tsne.repulsion._interp_weights": check_interp_weights,
+    "tensorboard_al_plugin.tsne.repulsion._spread": check_spread,
+    "tensorboard_al_plugin.tsne.repulsion._gather": check_gather,
+    "tensorboard_al_plugin.tsne.nearest_neighbors._init_heaps": check_init_heaps,
+    "tensorboard_al_plugin.tsne.nearest_neighbors._select_block": check_select_block,
+    "tensorboard_al_plugin.tsne.nearest_neighbors._refine": check_refine,
+    "tensorboard_al_plugin.tsne.nearest_neighbors._brute_rows": check_brute_rows,
+}
+
+
+def test_every_parallel_kernel_has_a_check():
+    found = set(_parallel_kernels())
+    assert found, "no parallel numba kernel found: the package walk is broken"
+    missing = sorted(found - set(CHECKS))
+    assert not missing, f"parallel numba kernels without a check in {__file__}: {missing}"
+    gone = sorted(set(CHECKS) - found)
+    assert not gone, f"checks for kernels that are no longer parallel numba kernels: {gone}"
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_kernel_compiles_and_matches_numpy(name):
+    CHECKS[name]()
+
+
+def test_tsne_prepare_and_step_run():
+    """The report of issue 10: prepare() compiled the affinity kernel and failed on 3.12+."""
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    X = _rng(13).normal(size=(120, 8))
+    run = SemiSupervisedTSNE(n_components=2, perplexity=20).prepare(X)
+    run.step(5)
+    assert np.all(np.isfinite(run.positions))
