@@ -11,6 +11,7 @@ from the cache at once and starts a scan when none was made yet.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -70,7 +71,23 @@ def scan_logdir(logdir: str, cache: Optional[dict] = None) -> List[EmbeddingSour
         found.extend(sources)
     for stale in set(cache) - seen:
         del cache[stale]
-    return _deduplicate(found)
+    return [_check_label_dir(s, logdir) for s in _deduplicate(found)]
+
+
+def _check_label_dir(source: EmbeddingSource, logdir: str) -> EmbeddingSource:
+    """``source``, or a broken copy of it when its label folder (or a folder above) leads out of the logdir.
+
+    Checked on every scan, outside the file cache: a folder swapped for a
+    symlink changes no size or time the cache looks at.
+    """
+    if not source.label_dir or not source.ok:
+        return source
+    try:
+        fs.check_dir(source.label_dir, logdir, "labels folder")
+    except SourceError as e:
+        return dataclasses.replace(source, problems=source.problems + ["%s; no labels are written there" % e],
+                                   ok=False)
+    return source
 
 
 def _signature(path: str):
@@ -204,7 +221,7 @@ class Catalog:
             tensor = np.ascontiguousarray(source.load_tensor(), dtype="<f4")
         except SourceError:
             raise
-        except (OSError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - TensorFlow's errors too
             # The file went away or changed after discovery: say which, never a 500.
             raise SourceError("the tensor of embedding %s (run %s) cannot be read: %s"
                               % (source.name, source.run, e)) from e

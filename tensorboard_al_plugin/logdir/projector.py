@@ -5,15 +5,17 @@ directory, in the run's ``plugins/org_tensorflow_tensorboard_projector/``
 folder, and at the logdir root.  Tensors come from ``tensor_path`` (TSV, or raw
 float32 with ``tensor_shape``) or from a TensorFlow checkpoint
 (``tensor_name``; needs TensorFlow).  Asset paths resolve relative to the
-config file and may not leave the log directory.  Nothing here ever writes to
-the user's files.
+config file and may not leave the log directory (symlinks followed), nor may
+the checkpoint a run's ``checkpoint`` state file names, nor its ``.index``
+and ``.data`` files.  Every file is read through :func:`fs.read_bytes`
+(regular files only, a size limit per kind of file).  Nothing here ever
+writes to the user's files.
 """
 
 from __future__ import annotations
 
-import io
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -23,6 +25,8 @@ from .source import (
     EmbeddingSource,
     SourceError,
     SpriteLayout,
+    guarded,
+    image_size,
     in_plugin_folder,
     label_dir_for,
     parse_metadata_tsv,
@@ -62,8 +66,12 @@ def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
     where = fs.relpath(config_path, logdir)
     config = ProjectorConfig()
     try:
-        text_format.Parse(fs.read_text(config_path), config)
-    except Exception as e:  # ParseError, UnicodeDecodeError, I/O errors
+        text = fs.read_text(config_path, logdir, fs.MAX_CONFIG_BYTES)
+    except SourceError as e:  # a FIFO, a device, a symlink out, too large
+        return [EmbeddingSource(run, CONFIG_NAME, "projector").fail(str(e))]
+    try:
+        text_format.Parse(text, config)
+    except Exception as e:  # ParseError, I/O errors
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return [EmbeddingSource(run, CONFIG_NAME, "projector").fail(
             "%s is not a valid projector config: %s" % (where, detail))]
@@ -72,9 +80,12 @@ def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
     # Looking for a checkpoint imports TensorFlow: only when a tensor needs one.
     needs_checkpoint = not config.embeddings or any(
         not e.tensor_path for e in config.embeddings)
-    checkpoint = _checkpoint_path(config, config_dir, run_dir, logdir) if needs_checkpoint else None
+    checkpoint, checkpoint_problem = (_checkpoint_path(config, config_dir, run_dir, logdir) if needs_checkpoint
+                                      else (None, None))
     sources: List[EmbeddingSource] = []
     if not config.embeddings:
+        if checkpoint_problem:
+            return [EmbeddingSource(run, "checkpoint", "projector").fail("%s: %s" % (where, checkpoint_problem))]
         if checkpoint is None:
             return [EmbeddingSource(run, CONFIG_NAME, "projector").fail(
                 "%s lists no embeddings and no checkpoint was found next to it%s"
@@ -92,6 +103,8 @@ def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
         try:
             if info.tensor_path:
                 _bind_tensor_file(source, info, config_dir, logdir, where)
+            elif checkpoint_problem:
+                raise SourceError("%s: %s" % (where, checkpoint_problem))
             else:
                 _bind_checkpoint_tensor(source, checkpoint, where)
         except SourceError as e:
@@ -106,20 +119,53 @@ def read_config(config_path: str, logdir: str) -> List[EmbeddingSource]:
     return sources
 
 
-def _checkpoint_path(config, config_dir, run_dir, logdir) -> Optional[str]:
+def _checkpoint_path(config, config_dir, run_dir, logdir) -> Tuple[Optional[str], Optional[str]]:
+    """The checkpoint prefix for tensors without tensor_path, and why it is unusable (or None)."""
     if config.model_checkpoint_path:
         try:
-            return fs.resolve_asset(config.model_checkpoint_path, config_dir, logdir)
-        except ValueError:
-            return None  # reported where a tensor needs it
-    if not tensorflow_available():
-        return None
-    from tensorboard.compat import tf
+            prefix = fs.resolve_asset(config.model_checkpoint_path, config_dir, logdir)
+        except ValueError as e:
+            return None, "model_checkpoint_path: %s" % e
+    else:
+        if not tensorflow_available():
+            return None, None
+        state = fs.join(run_dir, "checkpoint")
+        if not (os.path.lexists(state) if not fs.is_remote(state) else fs.exists(state)):
+            return None, None
+        try:
+            # TensorFlow would open a FIFO and wait, and follow a link out: check the state file first.
+            fs.check_file(state, logdir, fs.MAX_CONFIG_BYTES, "checkpoint state file")
+        except SourceError as e:
+            return None, str(e)
+        from tensorboard.compat import tf
 
+        try:
+            prefix = tf.train.latest_checkpoint(run_dir)
+        except Exception as e:
+            return None, "checkpoint state file %s is unusable: %s" % (fs.display(state, logdir),
+                                                                      str(e).strip().splitlines()[0])
+        if prefix is None:
+            return None, None
     try:
-        return tf.train.latest_checkpoint(run_dir)
-    except Exception:
-        return None
+        _check_checkpoint_files(prefix, logdir)
+    except SourceError as e:
+        return None, str(e)
+    return prefix, None
+
+
+def _check_checkpoint_files(prefix: str, logdir: str) -> None:
+    """SourceError unless the checkpoint's prefix, .index and .data files are regular files inside the logdir."""
+    fs.check_inside(prefix, logdir, "checkpoint")
+    fs.check_file(prefix + ".index", logdir, fs.MAX_CHECKPOINT_INDEX_BYTES, "checkpoint index")
+    folder, stem = fs.dirname(prefix), prefix.replace("\\", "/").rsplit("/", 1)[-1] + ".data-"
+    try:
+        names = [n for n in fs.listdir(folder) if n.startswith(stem)]
+    except OSError as e:
+        raise SourceError("checkpoint folder %s cannot be listed: %s" % (fs.display(folder, logdir), e))
+    if not names:
+        raise SourceError("checkpoint %s has no data file (%s*)" % (fs.display(prefix, logdir), stem))
+    for name in sorted(names):
+        fs.check_file(fs.join(folder, name), logdir, fs.MAX_CHECKPOINT_DATA_BYTES, "checkpoint data file")
 
 
 def _bind_tensor_file(source, info, config_dir, logdir, where) -> None:
@@ -131,9 +177,12 @@ def _bind_tensor_file(source, info, config_dir, logdir, where) -> None:
         raise SourceError("%s: tensor file %s does not exist" % (where, info.tensor_path))
     shape = list(info.tensor_shape)
     label = fs.relpath(path, logdir)
+    limit = fs.MAX_TEXT_TENSOR_BYTES
+    if len(shape) == 2:  # binary: exactly rows x dims x 4 bytes (the exact size is checked below)
+        limit = max(limit, min(shape[0] * shape[1] * 4, fs.MAX_TENSOR_BYTES))
 
     def load() -> np.ndarray:
-        data = fs.read_bytes(path)
+        data = fs.read_bytes(path, logdir, limit, "tensor file")
         try:
             data.decode("utf-8")
             return parse_tensor_tsv(data, label)
@@ -148,7 +197,7 @@ def _bind_tensor_file(source, info, config_dir, logdir, where) -> None:
 
     tensor = load()  # read once at scan time: rows and dims must be known and valid
     source.rows, source.dims = int(tensor.shape[0]), int(tensor.shape[1])
-    source.load_tensor = load
+    source.load_tensor = guarded("tensor file %s" % label, load)
     source.projector_assets = {"tensor": path, "tensor_shape": shape}
 
 
@@ -179,7 +228,13 @@ def _bind_checkpoint_tensor(source, checkpoint, where) -> None:
     def load() -> np.ndarray:
         return np.asarray(tf.train.load_checkpoint(checkpoint).get_tensor(name), dtype=np.float32)
 
-    source.load_tensor = load
+    try:
+        # Read once at scan time: the index alone says nothing of a truncated or damaged data file.
+        load()
+    except Exception as e:
+        raise SourceError("%s: tensor %s cannot be read from checkpoint %s: %s"
+                          % (where, name, os.path.basename(checkpoint), str(e).strip().splitlines()[0]))
+    source.load_tensor = guarded("tensor %s of checkpoint %s" % (name, os.path.basename(checkpoint)), load)
     source.projector_assets = {"checkpoint": checkpoint, "variable": name}
 
 
@@ -199,7 +254,10 @@ def _checkpoint_variables(run, run_dir, checkpoint, where) -> List[EmbeddingSour
     for name in sorted(shapes):
         if len(shapes[name]) == 2 and "/.OPTIMIZER_SLOT/" not in name:
             source = EmbeddingSource(run, name, "projector", label_dir=label_dir_for(run_dir, name, True))
-            _bind_checkpoint_tensor(source, checkpoint, where)
+            try:
+                _bind_checkpoint_tensor(source, checkpoint, where)
+            except SourceError as e:
+                source.fail(str(e))
             out.append(source)
     return out
 
@@ -210,21 +268,21 @@ def _bind_metadata(source, metadata_path, config_dir, logdir) -> None:
         if not fs.exists(path):
             raise SourceError("metadata file %s does not exist" % metadata_path)
         label = fs.relpath(path, logdir)
-        columns, _ = parse_metadata_tsv(fs.read_bytes(path), label, source.rows)
+        columns, _ = parse_metadata_tsv(fs.read_bytes(path, logdir, fs.MAX_METADATA_BYTES, "metadata file"),
+                                        label, source.rows)
     except (SourceError, ValueError) as e:
         source.problems.append("metadata ignored: %s" % e)
         return
     source.metadata_columns = columns
 
     def load():
-        return parse_metadata_tsv(fs.read_bytes(path), label, source.rows)
+        return parse_metadata_tsv(fs.read_bytes(path, logdir, fs.MAX_METADATA_BYTES, "metadata file"),
+                                  label, source.rows)
 
-    source.load_metadata = load
+    source.load_metadata = guarded("metadata file %s" % label, load)
 
 
 def _bind_sprite(source, info, config_dir, logdir) -> None:
-    from PIL import Image
-
     try:
         path = fs.resolve_asset(info.sprite.image_path, config_dir, logdir)
         if not fs.exists(path):
@@ -233,10 +291,7 @@ def _bind_sprite(source, info, config_dir, logdir) -> None:
         if len(dims) != 2:
             raise SourceError("sprite single_image_dim must give width and height, got %s" % dims)
         label = fs.relpath(path, logdir)
-        try:
-            width, height = Image.open(io.BytesIO(fs.read_bytes(path))).size
-        except Exception as e:
-            raise SourceError("sprite %s is not a readable image (%s)" % (label, type(e).__name__))
+        width, height = image_size(path, logdir)
         problem = sprite_problem(width, height, dims[0], dims[1], source.rows, label)
         if problem:
             raise SourceError(problem)
@@ -250,15 +305,15 @@ def _bind_sprite(source, info, config_dir, logdir) -> None:
         layout = SpriteLayout(dims[0], dims[1], per_row, per_row * (height // dims[1]), [(width, height)])
 
         def page(k: int) -> bytes:
-            return fs.read_bytes(path)
+            return fs.read_bytes(path, logdir, fs.MAX_IMAGE_BYTES, "sprite")
     else:
         layout = SpriteLayout.for_count(source.rows, dims[0], dims[1])
 
         def page(k: int) -> bytes:
-            return retile_sprite(fs.read_bytes(path), per_row, layout, source.rows, k)
+            return retile_sprite(path, logdir, per_row, layout, source.rows, k)
 
     source.sprite = layout
-    source.load_sprite_page = page
+    source.load_sprite_page = guarded("sprite %s" % label, page)
 
 
 def find_configs(logdir: str, dirs_with_files) -> List[str]:

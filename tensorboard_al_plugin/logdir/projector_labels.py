@@ -105,18 +105,26 @@ def _read_record(run_dir: str) -> dict:
     path = fs.join(run_dir, RECORD)
     try:
         if fs.exists(path):
-            data = json.loads(fs.read_text(path))
+            data = json.loads(fs.read_text(path, run_dir, fs.MAX_CONFIG_BYTES))
             if isinstance(data, dict):
                 return data
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # ValueError: SourceError too (a FIFO, a link out, too large)
         pass
     return {}
 
 
 def _write_if_changed(path: str, data: bytes) -> None:
-    """Rewrite only when the bytes differ: a republish leaves unchanged files (and their times) alone."""
-    if fs.exists(path) and fs.read_bytes(path) == data:
-        return
+    """Rewrite only when the bytes differ: a republish leaves unchanged files (and their times) alone.
+
+    The old file is read only when it is a regular file in its own folder; a
+    symlink or a FIFO there is replaced (the rename replaces the link itself,
+    never its target).
+    """
+    try:
+        if fs.exists(path) and fs.read_bytes(path, fs.dirname(path), len(data)) == data:
+            return
+    except fs.SourceError:
+        pass
     fs.write_bytes(path, data)
 
 
@@ -159,7 +167,8 @@ def _provide(src: str, run_dir: str, stem: str, record: dict) -> str:
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     else:
-        fs.write_bytes(dst, fs.read_bytes(src))
+        # src was resolved inside the log directory by the reader that found it.
+        fs.write_bytes(dst, fs.read_bytes(src, fs.dirname(src), fs.MAX_TENSOR_BYTES))
     record[name] = {"from": src, "how": how, "signature": list(sig)}
     return name
 

@@ -9,25 +9,26 @@ broken file never hides the other embeddings of a log directory.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import fs
+from .fs import SourceError  # noqa: F401 - defined beside the file checks, known here by every caller
 
 PLUGIN_NAME = "active_labeling"
 
 # WebGL implementations guarantee 8192 px textures on desktops; sprite pages
 # never exceed it so that any number of thumbnails can be drawn.
 MAX_PAGE_PX = 8192
-
-
-class SourceError(ValueError):
-    """A file of the log directory is unusable; the message names the file and what is wrong."""
+#: Sprite pages cut out of large images are kept (PNG bytes) up to this much.
+PAGE_CACHE_BYTES = 256 << 20
 
 
 @dataclass
@@ -227,15 +228,123 @@ def sprite_problem(width: int, height: int, thumb_w: int, thumb_h: int, rows: in
     return None
 
 
-def retile_sprite(png: bytes, source_per_row: int, layout: SpriteLayout, rows: int, page: int) -> bytes:
-    """Cut page ``page`` of ``layout`` out of one large sprite image (for sprites above 8192 px)."""
+def guarded(what: str, load: Callable) -> Callable:
+    """``load`` with every failure a SourceError naming ``what``: files can change after the scan."""
+
+    def run(*args):
+        try:
+            return load(*args)
+        except SourceError:
+            raise
+        except Exception as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SourceError("%s cannot be read: %s" % (what, detail)) from e
+
+    return run
+
+
+def image_size(path: str, root: str, what: str = "sprite") -> Tuple[int, int]:
+    """Width and height of an image from its header alone (nothing is decoded).
+
+    SourceError when the file is not a readable image, or when it has more
+    pixels than :data:`fs.MAX_IMAGE_PIXELS` (a decompression bomb: a small
+    file that decodes to gigabytes).
+    """
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png))
+    name = "%s %s" % (what, fs.display(path, root))
+    f, _ = fs.open_file(path, root, fs.MAX_IMAGE_BYTES, what)
+    with f:
+        try:
+            with Image.open(f) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as e:  # Pillow's own limit lies above ours
+            pixels = re.search(r"\((\d+) pixels\)", str(e))
+            raise SourceError("%s has %s pixels, more than the pixel limit of %d px"
+                              % (name, pixels.group(1) if pixels else "too many", fs.MAX_IMAGE_PIXELS))
+        except Exception as e:
+            raise SourceError("%s is not a readable image (%s)" % (name, type(e).__name__))
+    if width * height > fs.MAX_IMAGE_PIXELS:
+        raise SourceError("%s is %dx%d px, more than the pixel limit of %d px"
+                          % (name, width, height, fs.MAX_IMAGE_PIXELS))
+    return width, height
+
+
+class _PageCache:
+    """Sprite pages cut out of large images, least recently used first out, bounded by bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._pages: "collections.OrderedDict" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        # One decode at a time: concurrent requests for a page wait for the
+        # decode under way instead of decoding the image again, and the peak
+        # memory is that of one image.
+        self.decoding = threading.Lock()
+
+    def get(self, key) -> Optional[bytes]:
+        with self._lock:
+            data = self._pages.get(key)
+            if data is not None:
+                self._pages.move_to_end(key)
+            return data
+
+    def put(self, key, data: bytes) -> None:
+        with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old)
+            self._pages[key] = data
+            self.bytes += len(data)
+            while self.bytes > self.max_bytes and len(self._pages) > 1:
+                _, dropped = self._pages.popitem(last=False)
+                self.bytes -= len(dropped)
+
+
+PAGE_CACHE = _PageCache(PAGE_CACHE_BYTES)
+
+
+def retile_sprite(path: str, root: str, source_per_row: int, layout: SpriteLayout, rows: int, page: int) -> bytes:
+    """Page ``page`` of ``layout``, cut out of one large sprite image (for sprites above 8192 px).
+
+    The image is decoded once per process (while its size and modification
+    time stay the same): that one decode cuts every page, and the pages are
+    kept in :data:`PAGE_CACHE`.
+    """
+    from PIL import Image
+
+    key = (path, fs.signature(path), source_per_row, layout.thumb_width, layout.thumb_height,
+           layout.per_row, layout.per_page, rows)
+    data = PAGE_CACHE.get(key + (page,))
+    if data is not None:
+        return data
+    with PAGE_CACHE.decoding:
+        data = PAGE_CACHE.get(key + (page,))
+        if data is not None:
+            return data
+        image_size(path, root)  # the pixel limit, from the header
+        png = fs.read_bytes(path, root, fs.MAX_IMAGE_BYTES, "sprite")
+        try:
+            with Image.open(io.BytesIO(png)) as image:
+                image.load()
+                pages = [_cut_page(image, source_per_row, layout, rows, k) for k in range(layout.pages)]
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise SourceError("sprite %s cannot be decoded (%s)" % (fs.display(path, root), e))
+        for k, data in enumerate(pages):
+            PAGE_CACHE.put(key + (k,), data)
+        return pages[page]
+
+
+def _cut_page(image, source_per_row: int, layout: SpriteLayout, rows: int, page: int) -> bytes:
+    from PIL import Image
+
     w, h = layout.thumb_width, layout.thumb_height
     start = page * layout.per_page
     count = min(layout.per_page, rows - start)
     out = Image.new(image.mode, layout.page_sizes[page])
+    if image.mode == "P":
+        out.putpalette(image.getpalette())
     for k in range(count):
         i = start + k
         sx, sy = (i % source_per_row) * w, (i // source_per_row) * h
