@@ -26,7 +26,8 @@ setuptools.setup(
     ],
     extras_require={
         "tensorflow": ["tensorflow-cpu>=2.16"],
-        "test": ["pytest>=7", "fsspec>=2023.1", "playwright>=1.40", "scikit-image>=0.21"],
+        "test": ["pytest>=7", "fsspec>=2023.1", "playwright>=1.40", "scikit-image>=0.21",
+                 "boto3>=1.28", "moto[server]>=5.0"],  # a real S3 API on 127.0.0.1 for tests/test_s3.py
         "bench": ["openTSNE==1.0.4"],
     },
     entry_points={

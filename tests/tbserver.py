@@ -40,7 +40,32 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-class TensorBoard:
+class ChildServer:
+    """A server in a child process (``self.proc``) logging to a temp file (``self._log``)."""
+
+    proc: Optional[subprocess.Popen] = None
+    _log = None
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log:
+            self._log.close()
+
+    def log(self) -> str:
+        try:
+            with open(self._log.name, "r", errors="replace") as f:
+                return f.read()[-5000:]
+        except Exception:
+            return ""
+
+
+class TensorBoard(ChildServer):
     def __init__(self, logdir: str, *, without_tensorflow: bool = False, extra_args=(), env=None,
                  timeout_s: float = 90.0):
         self.logdir = str(logdir)
@@ -75,24 +100,6 @@ class TensorBoard:
             time.sleep(0.3)
         self.__exit__(None, None, None)
         raise RuntimeError("tensorboard did not answer within %.0f s:\n%s" % (self.timeout_s, self.log()))
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log:
-            self._log.close()
-
-    def log(self) -> str:
-        try:
-            with open(self._log.name, "r", errors="replace") as f:
-                return f.read()[-5000:]
-        except Exception:
-            return ""
 
     def request(self, path: str, *, method: str = "GET", body: Optional[bytes] = None, headers=None,
                 timeout: float = 60.0) -> Response:
