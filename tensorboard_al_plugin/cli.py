@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import stat
 import sys
+import tempfile
 from typing import List, Optional
 
 
@@ -26,6 +29,21 @@ def _demo(args) -> int:
     return 0
 
 
+def _printable(text) -> str:
+    """``text`` safe for one terminal line: control, format (bidi) and separator characters escaped.
+
+    Run and embedding names and problems come from the log directory, which
+    is untrusted: a name must not move the cursor, recolour the terminal or
+    break the one-line-per-source listing.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else
+                   ("\\x%02x" % ord(ch) if ord(ch) < 0x100 else "\\u%04x" % ord(ch) if ord(ch) < 0x10000
+                    else "\\U%08x" % ord(ch)) for ch in text)
+
+
 def _ls(args) -> int:
     from .logdir.catalog import scan_logdir
     from .logdir import fs
@@ -37,20 +55,20 @@ def _ls(args) -> int:
         print(json.dumps({"logdir": args.logdir, "embeddings": [s.to_json() for s in sources]}, indent=1))
         return 0
     if not sources:
-        print("no embeddings found under %s" % args.logdir)
+        print("no embeddings found under %s" % _printable(args.logdir))
         return 0
     header = ("run", "embedding", "rows", "dims", "format", "sprite", "status")
     table = [header]
     for s in sources:
-        table.append((s.run, s.name, str(s.rows if s.rows is not None else "?"),
-                      str(s.dims if s.dims is not None else "?"), s.format,
+        table.append((_printable(s.run), _printable(s.name), str(s.rows if s.rows is not None else "?"),
+                      str(s.dims if s.dims is not None else "?"), _printable(s.format),
                       "yes" if (s.sprite and s.ok) else "no", "ok" if s.ok else "BROKEN"))
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    for s in sources:
-        for p in s.problems:
-            print("%s/%s: %s" % (s.run, s.name, p))
+    for s in sources:  # one line per source with problems
+        if s.problems:
+            print("%s/%s: %s" % (_printable(s.run), _printable(s.name), _printable("; ".join(s.problems))))
     return 0
 
 
@@ -85,28 +103,70 @@ def _metadata_columns(source):
 def _export(args) -> int:
     from .logdir.label_io import export_csv
 
+    escape = not args.no_formula_escape
+    if args.out in (None, "-"):
+        source, store = _open_store(args)
+        export_csv(store, sys.stdout, metadata_columns=_metadata_columns(source), all_rows=args.all_rows,
+                   formula_escape=escape)
+        return 0
+    existing = _check_out(args.out)
     source, store = _open_store(args)
     columns = _metadata_columns(source)
-    if args.out in (None, "-"):
-        n = export_csv(store, sys.stdout, metadata_columns=columns, all_rows=args.all_rows)
-    else:
-        tmp = args.out + ".partial"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            n = export_csv(store, f, metadata_columns=columns, all_rows=args.all_rows)
+    directory = os.path.dirname(os.path.abspath(args.out))
+    # A new file of our own beside the target, renamed over it once complete:
+    # nothing half-written under the name, and no *.partial left on failure.
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(args.out) + ".", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            n = export_csv(store, f, metadata_columns=columns, all_rows=args.all_rows, formula_escape=escape)
+        os.chmod(tmp, stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask())
         os.replace(tmp, args.out)
-        print("wrote %d rows to %s" % (n, args.out), file=sys.stderr)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    print("wrote %d rows to %s" % (n, args.out), file=sys.stderr)
     return 0
+
+
+def _check_out(path: str):
+    """The stat of ``--out`` when it is a regular file, None for a new path; CLIError for anything else.
+
+    A symbolic link, FIFO, device, socket or directory is refused, not
+    replaced: ``--out`` names the file the CSV becomes.
+    """
+    from .logdir.label_io import local_file_kind
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise CLIError("cannot write %s: folder %s does not exist" % (path, directory))
+        return None
+    except OSError as e:
+        raise CLIError("cannot write %s: %s" % (path, e.strerror or e))
+    if not stat.S_ISREG(st.st_mode):
+        raise CLIError("refusing to write %s: it is %s; --out must be a regular file or a new path"
+                       % (path, local_file_kind(st.st_mode)))
+    return st
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _import(args) -> int:
     from .logdir.label_io import import_labels
 
     source, store = _open_store(args)
-    if not os.path.isfile(args.file):
-        raise CLIError("file %s does not exist" % args.file)
     before = store.state()["version"]
     state = import_labels(store, args.file, key=args.key, metadata_columns=_metadata_columns(source),
-                          author=args.user)
+                          author=args.user, formula_escape=not args.no_formula_escape)
     labeled = sum(1 for v in state["labels"] if v is not None)
     print("imported %s: version %d -> %d, %d of %d rows labeled in %d classes (undo with the tab's Undo)"
           % (args.file, before, state["version"], labeled, len(state["labels"]), len(state["classes"])))
@@ -195,6 +255,8 @@ def _quality(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .logdir.label_io import MAX_IMPORT_BYTES
+
     parser = argparse.ArgumentParser(
         prog="tensorboard-al",
         description="Active labeling for TensorBoard: build the demo, list embeddings, "
@@ -225,10 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the labels of an embedding as CSV",
                        description="CSV with a header row: index (row in the tensor), label, author, time, "
-                                   "then every metadata column. Only labeled rows unless --all-rows.")
+                                   "then every metadata column. Only labeled rows unless --all-rows. "
+                                   "Cells a spreadsheet would run as formulas are escaped "
+                                   "(see --no-formula-escape).")
     store_args(p)
     p.add_argument("--out", default=None, help="output file (default: standard output)")
     p.add_argument("--all-rows", action="store_true", help="include unlabeled rows (empty label)")
+    p.add_argument("--no-formula-escape", action="store_true",
+                   help="write cells that start with = + - @ tab or carriage return as they are (default: "
+                        "prefix a ' and quote them, so a spreadsheet shows them instead of running them "
+                        "as formulas; import undoes that)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("import", help="apply labels from a CSV or TSV file as one undoable action",
@@ -236,9 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or match rows by a metadata column with --key. Errors name the bad line; "
                                    "nothing is written then.")
     store_args(p)
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a regular file of at most %d MiB" % (MAX_IMPORT_BYTES >> 20))
     p.add_argument("--key", default=None, metavar="COLUMN",
                    help="match rows by this metadata column instead of the index column")
+    p.add_argument("--no-formula-escape", action="store_true",
+                   help="take cells as they are (default: a cell of one or more ' followed by = + - @ "
+                        "tab or carriage return loses one ', undoing export's formula escape)")
     p.set_defaults(func=_import)
 
     def data_args(p):
@@ -282,19 +353,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record) -> str:
+        return "tensorboard-al: %s: %s" % (record.levelname.lower(), _printable(record.getMessage()))
+
+
+def _one_line_logging() -> None:
+    """The package's log records as one line each on stderr, without tracebacks.
+
+    A scan logs why a source is broken; ``ls`` and the other commands list
+    those problems themselves, so the scan's records are not repeated.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    package = logging.getLogger("tensorboard_al_plugin")
+    if not any(isinstance(h.formatter, _OneLineFormatter) for h in package.handlers):
+        package.addHandler(handler)
+    package.propagate = False
+    package.setLevel(logging.WARNING)
+    logging.getLogger("tensorboard_al_plugin.logdir.catalog").setLevel(logging.CRITICAL)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     # TensorFlow, when installed and needed (checkpoints, remote logdirs), is chatty at import.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _one_line_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CLIError as e:
-        print("tensorboard-al: error: %s" % e, file=sys.stderr)
+        print("tensorboard-al: error: %s" % _printable(e), file=sys.stderr)
         return 1
     except (ValueError, KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print("tensorboard-al: error: %s" % message, file=sys.stderr)
+        print("tensorboard-al: error: %s" % _printable(message), file=sys.stderr)
+        return 1
+    except OSError as e:  # a file that cannot be read or written: its name and why
+        where = " %s:" % e.filename if getattr(e, "filename", None) else ""
+        print("tensorboard-al: error:%s %s" % (_printable(where), _printable(e.strerror or e)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tensorboard-al: interrupted", file=sys.stderr)

@@ -8,13 +8,17 @@ see docs/HTTP_API.md for every route.
 
 from __future__ import annotations
 
-import getpass
+import ipaddress
 import json
 import logging
+import math
 import mimetypes
 import os
+import re
+import socket
 import threading
 import time
+import urllib.parse
 
 import numpy as np
 from werkzeug import wrappers
@@ -23,6 +27,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
 from .logdir.catalog import Catalog, UnknownEmbedding
+from .logdir.labels import LabelError, os_user, validate_author
 from .logdir.source import PLUGIN_NAME, SourceError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +36,8 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 WRITE_HEADER = "X-Requested-With"
 WRITE_HEADER_VALUE = "tensorboard-al"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: A write body nests no deeper than this (the deepest route needs 3).
+MAX_BODY_DEPTH = 32
 #: labels.tsv catches up with the history once an embedding had no write for this long...
 FLUSH_QUIET_S = 2.0
 #: ...checked this often.
@@ -47,12 +54,13 @@ def _respond_json(request, obj, code=200):
     return http_util.Respond(request, json.dumps(obj, allow_nan=False), "application/json", code=code)
 
 
-def _route(handler):
-    """Wrap a handler: JSON errors with the right status, and a logged traceback for bugs only."""
+def _route(handler, hosts: "AllowedHosts"):
+    """Wrap a handler: the Host check, JSON errors with the right status, a logged traceback for bugs only."""
 
     @wrappers.Request.application
     def app(request):
         try:
+            hosts.check(request)
             return handler(request)
         except HTTPError as e:
             return _respond_json(request, {"error": str(e)}, e.code)
@@ -65,6 +73,76 @@ def _route(handler):
             return _respond_json(request, {"error": "internal error in %s: %s" % (request.path, e)}, 500)
 
     return app
+
+
+class AllowedHosts:
+    """Which ``Host`` headers the plugin answers: the defence against DNS rebinding.
+
+    A web page on evil.example whose DNS name is re-pointed at 127.0.0.1 can
+    make the browser send it requests to TensorBoard that count as
+    same-origin, so the custom write header does not stop it; but they carry
+    ``Host: evil.example``.  Allowed: localhost names (``localhost``,
+    ``*.localhost``), IP literals (an IP address cannot be the product of a
+    DNS lookup, so a server reached by address keeps working), the
+    ``--host`` value, this machine's host name and fully qualified name when
+    tensorboard listens on every interface (``--bind_all``, or a ``--host``
+    of 0.0.0.0 or ::), and every name of ``--al_allowed_hosts`` (``*``
+    allows any Host).  Ports do not matter.
+    """
+
+    def __init__(self, flags=None):
+        host = (getattr(flags, "host", None) or "").strip().strip("[]").lower().rstrip(".")
+        extra = parse_allowed_hosts(getattr(flags, "al_allowed_hosts", "") or "")
+        self.any = "*" in extra
+        self.names = {"localhost"} | set(extra)
+        if host:
+            self.names.add(host)
+        if getattr(flags, "bind_all", False) or host in ("0.0.0.0", "::"):
+            for name in (socket.gethostname(), socket.getfqdn()):
+                if name:
+                    self.names.add(name.lower().rstrip("."))
+
+    def allows(self, host: str) -> bool:
+        if self.any:
+            return True
+        try:
+            name = (urllib.parse.urlsplit("//" + host).hostname or "").rstrip(".")
+        except ValueError:
+            return False
+        if not name:
+            return False
+        if name in self.names or name.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+
+    def check(self, request) -> None:
+        host = request.host  # werkzeug: "" when the header holds characters no host name has
+        if not self.allows(host):
+            raw = request.headers.get("Host", "")
+            name = (urllib.parse.urlsplit("//" + host).hostname if host else None) or raw.split(":")[0]
+            raise HTTPError(403, "Host %s is not allowed (a guard against DNS rebinding); start tensorboard "
+                                 "with --al_allowed_hosts %s to allow it" % (raw or "(none)", name or "NAME"))
+
+
+_HOST_NAME_RE = re.compile(r"^(\*|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|[0-9a-f:.]+)$")
+
+
+def parse_allowed_hosts(value: str):
+    """``--al_allowed_hosts a,b,c`` as a list of lower-case names; ValueError naming a bad one."""
+    names = []
+    for part in value.split(","):
+        name = part.strip().strip("[]").lower().rstrip(".")
+        if not part.strip():
+            continue
+        if not _HOST_NAME_RE.match(name):
+            raise ValueError("%r is not a host name (give names like example.com, without port or scheme)"
+                             % part.strip())
+        names.append(name)
+    return names
 
 
 def _arg(request, name, *, required=True):
@@ -98,12 +176,52 @@ def _json_body(request) -> dict:
     if len(data) > MAX_BODY_BYTES:
         raise HTTPError(413, "request body exceeds the limit of %d bytes" % MAX_BODY_BYTES)
     try:
-        body = json.loads(data.decode("utf-8") or "null")
+        body = json.loads(data.decode("utf-8") or "null", parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except RecursionError:
+        raise HTTPError(400, "request body is not valid JSON: nested deeper than %d levels" % MAX_BODY_DEPTH)
     except (UnicodeDecodeError, ValueError) as e:
         raise HTTPError(400, "request body is not valid JSON: %s" % e)
     if not isinstance(body, dict):
         raise HTTPError(400, "request body must be a JSON object")
+    _check_json_values(body)
     return body
+
+
+def _refuse_constant(name):
+    raise ValueError("%s is not a JSON number (give a finite number)" % name)
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("%s is too large for a number" % text)
+    return value
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _check_json_values(body) -> None:
+    """400 for what json.loads accepts but no route can use: deep nesting, lone surrogates ("\\ud800")."""
+    stack = [(body, 1, None)]
+    while stack:
+        value, depth, field = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise HTTPError(400, "request body is not valid JSON: nested deeper than %d levels" % MAX_BODY_DEPTH)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                top = k if field is None else field
+                if _SURROGATE_RE.search(k):
+                    raise HTTPError(400, "request body holds the lone surrogate U+%04X in a field name, "
+                                         "which is no Unicode character" % ord(_SURROGATE_RE.search(k).group()))
+                if isinstance(v, (dict, list, str)):
+                    stack.append((v, depth + 1, top))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, field) for v in value if isinstance(v, (dict, list, str)))
+        elif _SURROGATE_RE.search(value):
+            raise HTTPError(400, 'field "%s" holds the lone surrogate U+%04X, which is no Unicode character'
+                            % (field, ord(_SURROGATE_RE.search(value).group())))
 
 
 def _field(body, name, kind, *, required=True, default=None):
@@ -128,7 +246,8 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         self._logdir = context.logdir
         self._flags = context.flags
         self.catalog = Catalog(context.logdir or None)
-        self._default_author = default_author or _os_user()
+        self._hosts = AllowedHosts(context.flags)
+        self._default_author = default_author or os_user()
         self._classifier_backend = classifier_backend
         self._stores = {}
         self._stores_lock = threading.Lock()
@@ -162,7 +281,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         routes.update(self._label_routes())
         routes.update(self._layout_routes())
         routes.update(self._active_routes())
-        return {path: _route(handler) for path, handler in routes.items()}
+        return {path: _route(handler, self._hosts) for path, handler in routes.items()}
 
     # -- static ----------------------------------------------------------------------
 
@@ -273,7 +392,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
 
             body = _json_body(request)
             source, store = self._store_for_body(body)
-            author = request.headers.get("X-AL-User") or None
+            author = _author_header(request)
             base = _field(body, "base_version", int, required=False)
             kw = dict(author=author, base_version=base)
             try:
@@ -550,15 +669,19 @@ def _raise_part_problem(source, prefix):
             raise SourceError(problem)
 
 
-def _os_user():
+def _author_header(request):
+    """X-AL-User, or None.  HTTP headers travel as bytes; read them as UTF-8 when they are."""
+    value = request.headers.get("X-AL-User")
+    if not value:
+        return None
     try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 class ActiveLabelingLoader(base_plugin.TBLoader):
-    """Adds the ``--al_user`` flag (author recorded with every label) and builds the plugin."""
+    """Adds the ``--al_*`` flags, checks them before the server starts, and builds the plugin."""
 
     def define_flags(self, parser):
         group = parser.add_argument_group("active_labeling")
@@ -569,9 +692,29 @@ class ActiveLabelingLoader(base_plugin.TBLoader):
                            help="Active Labeling: implementation of the classifier retrained in the "
                                 "background (auto: Keras when TensorFlow is installed, else numpy; numpy "
                                 "trains this small network much faster on a CPU)")
+        group.add_argument("--al_allowed_hosts", metavar="NAME,NAME", type=str, default="",
+                           help="Active Labeling: more host names the tab may be opened by, comma-separated "
+                                "(for a reverse proxy or a DNS name of this machine; * allows any). Without "
+                                "them only localhost names, IP addresses, the --host value and, with "
+                                "--bind_all, this machine's name are answered: a guard against DNS rebinding")
+
+    def fix_flags(self, flags):
+        """Refuse bad --al_* values at start-up: TensorBoard prints "Error: ..." and exits with status 1."""
+        user = getattr(flags, "al_user", "") or ""
+        if user:
+            try:
+                flags.al_user = validate_author(user)
+            except LabelError as e:
+                raise base_plugin.FlagsError("--al_user: %s" % e)
+        try:
+            parse_allowed_hosts(getattr(flags, "al_allowed_hosts", "") or "")
+        except ValueError as e:
+            raise base_plugin.FlagsError("--al_allowed_hosts: %s" % e)
 
     def load(self, context):
         flags = context.flags
+        if flags is not None:
+            self.fix_flags(flags)  # also when TensorBoard is embedded without its own flag checks
         author = getattr(flags, "al_user", "") if flags else ""
         backend = (getattr(flags, "al_classifier", None) if flags else None) or "auto"
         return ActiveLabelingPlugin(context, default_author=author or None, classifier_backend=backend)

@@ -16,6 +16,8 @@ States: "preparing" (loading features, computing affinities; ``progress`` in
 iteration budget ``n_iter`` is spent; new labels or parameters extend it by
 ``extra_iter``), "error" (``error`` says why).
 """
+import math
+import numbers
 import threading
 import time
 import traceback
@@ -35,6 +37,22 @@ SESSION_DEFAULTS = {"n_iter": 1000, "extra_iter": 300}
 # label changes take effect quickly and positions are fresh for the poller.
 _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 50
+
+
+def _check_start_params(kw: dict) -> None:
+    """What _check_params can only check once N is known, as far as it can be checked before.
+
+    A bad value here would otherwise fail the session in the background, after
+    the start was answered with success (and a NaN would then break every
+    status answer, which is JSON).
+    """
+    p = kw.get("perplexity", 20.0)
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p) or p <= 0:
+        raise ValueError(f"perplexity: expected a finite number > 0, got {p!r}")
+    rs = kw.get("random_state")
+    if rs is not None and not isinstance(rs, np.random.Generator) and (
+            isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0):
+        raise ValueError(f"random_state: expected a whole number >= 0 or null, got {rs!r}")
 
 
 class _Session:
@@ -112,6 +130,7 @@ class SessionManager:
         tsne_kw = {k: v for k, v in full.items() if k in TSNE_PARAMS}
         # check what can be checked before the features are loaded
         SemiSupervisedTSNE(**tsne_kw)._check_params(None)
+        _check_start_params(tsne_kw)
         full["n_components"] = tsne_kw.get("n_components", 2)
         labels = None if labels is None else check_labels(labels, len(labels))
         session = _Session(key, load_features, labels, full, method)

@@ -6,18 +6,50 @@ name clashes with one of those four is written as ``metadata_<name>``).
 Import reads ``index`` and ``label`` columns (other columns ignored), or a
 metadata column named by ``key`` instead of ``index``; rows with an empty
 label are left as they are.  The whole import is one undoable action.
+
+Formula escape (on by default, both ways): a spreadsheet runs a cell that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a
+formula (CSV injection).  Export writes such a cell with a ``'`` in front,
+in double quotes, as OWASP recommends; so that the escape can be undone
+exactly, a cell that is one or more ``'`` followed by one of those
+characters gets one more ``'``.  Import takes one ``'`` off every cell that
+is one or more ``'`` followed by one of those characters, so export ->
+import gives back the same labels (and matches metadata keys).  Header
+cells are escaped too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
-from typing import Dict, List, Optional
+import re
+import stat
+from typing import Dict, Iterator, List, Optional
 
 from .labels import LabelError, LabelStore, validate_label
 
 _FIXED_COLUMNS = ("index", "label", "author", "time")
+#: Import reads at most this many bytes of a file (a clear error beyond).
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
+#: ...and at most this many characters in one line.
+MAX_IMPORT_LINE_CHARS = 16 * 1024 * 1024
+# The first character of a cell a spreadsheet would run as a formula.
+_FORMULA_START = "=+\\-@\t\r"
+_ESCAPE_RE = re.compile("'*[%s]" % _FORMULA_START)
+_UNESCAPE_RE = re.compile("'+[%s]" % _FORMULA_START)
+_NEEDS_QUOTES_RE = re.compile('[",\r\n]')
+
+
+def escape_formula(cell: str) -> str:
+    """``cell`` with a ``'`` in front when a spreadsheet would read it as a formula (see the module doc)."""
+    return "'" + cell if _ESCAPE_RE.match(cell) else cell
+
+
+def unescape_formula(cell: str) -> str:
+    """Undo :func:`escape_formula`: ``unescape_formula(escape_formula(s)) == s`` for every string."""
+    return cell[1:] if _UNESCAPE_RE.match(cell) else cell
 
 
 def _check_metadata(metadata_columns, n_rows: int) -> Dict[str, List[str]]:
@@ -30,12 +62,13 @@ def _check_metadata(metadata_columns, n_rows: int) -> Dict[str, List[str]]:
 
 
 def export_csv(store: LabelStore, out, *, metadata_columns: Optional[Dict[str, List[str]]] = None,
-               all_rows: bool = False) -> int:
+               all_rows: bool = False, formula_escape: bool = True) -> int:
     """Write the labels as CSV to ``out`` (a text file object or a local path); return rows written.
 
     Only labelled rows unless ``all_rows``; unlabelled rows then have empty
     label, author and time.  ``metadata_columns`` maps a column name to its
-    values, one string per row.
+    values, one string per row.  ``formula_escape``: escape cells a
+    spreadsheet would run as formulas (see the module doc).
     """
     metadata = _check_metadata(metadata_columns, store.n_rows)
     header = list(_FIXED_COLUMNS) + [
@@ -43,54 +76,82 @@ def export_csv(store: LabelStore, out, *, metadata_columns: Optional[Dict[str, L
     labels, authors, times = store.row_details()
     columns = list(metadata.values())
     if hasattr(out, "write"):
-        return _write_csv(out, header, labels, authors, times, columns, all_rows)
+        return _write_csv(out, header, labels, authors, times, columns, all_rows, formula_escape)
     with open(out, "w", newline="", encoding="utf-8") as f:
-        return _write_csv(f, header, labels, authors, times, columns, all_rows)
+        return _write_csv(f, header, labels, authors, times, columns, all_rows, formula_escape)
 
 
-def _write_csv(f, header, labels, authors, times, columns, all_rows) -> int:
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(header)
+def _write_csv(f, header, labels, authors, times, columns, all_rows, formula_escape) -> int:
+    def line(cells) -> str:
+        # The csv module's minimal quoting, plus quotes around every escaped cell.
+        out = []
+        for cell in cells:
+            escaped = formula_escape and _ESCAPE_RE.match(cell)
+            if escaped:
+                cell = "'" + cell
+            if escaped or _NEEDS_QUOTES_RE.search(cell):
+                cell = '"%s"' % cell.replace('"', '""')
+            out.append(cell)
+        return ",".join(out) + "\n"
+
+    f.write(line(header))
     written = 0
     for i, label in enumerate(labels):
         if label is None and not all_rows:
             continue
-        writer.writerow([i, label or "", authors[i] or "", times[i] or ""] + [c[i] for c in columns])
+        f.write(line([str(i), label or "", authors[i] or "", times[i] or ""] + [c[i] for c in columns]))
         written += 1
     return written
 
 
 def import_labels(store: LabelStore, text_or_path, *, key: Optional[str] = None,
                   metadata_columns: Optional[Dict[str, List[str]]] = None, author: Optional[str] = None,
-                  source: Optional[str] = None) -> dict:
+                  source: Optional[str] = None, formula_escape: bool = True,
+                  max_bytes: int = MAX_IMPORT_BYTES) -> dict:
     """Import labels from CSV or TSV as one undoable action; return the new LabelState.
 
     ``text_or_path``: the file's text (anything containing a newline), a
-    local path, or a text file object.  The delimiter is a tab when the
-    header line has one, else a comma.  Columns are found by name
-    (case-insensitive): ``label`` and ``index``, or ``key`` (a metadata
-    column whose value must name exactly one row).  Raises LabelError naming
-    the line of the first bad row; nothing is written then.
+    local path, or a text file object.  A path must name a regular file (or
+    a link to one) of at most ``max_bytes`` bytes; it is read as a stream.
+    The delimiter is a tab when the header line has one, else a comma.
+    Columns are found by name (case-insensitive): ``label`` and ``index``,
+    or ``key`` (a metadata column whose value must name exactly one row).
+    ``formula_escape``: undo the export's formula escape (see the module
+    doc) in header, label and key cells.  Labels are normalised to NFC.
+    Raises LabelError naming the line of the first bad row; nothing is
+    written then.
     """
-    text, name = _read_text(text_or_path)
-    name = source or name
+    lines, name, close = _open_lines(text_or_path, max_bytes)
+    try:
+        return _import(store, lines, name=source or name, key=key, metadata_columns=metadata_columns,
+                       author=author, unescape=unescape_formula if formula_escape else (lambda cell: cell))
+    finally:
+        close()
+
+
+def _import(store, lines, *, name, key, metadata_columns, author, unescape) -> dict:
     where = (name + " line") if name else "line"
-    text = text.lstrip("\ufeff")
-    header_line = next((line for line in text.split("\n") if line.strip()), None)
-    if header_line is None:
-        raise LabelError("%s is empty: expected a header row with 'index' and 'label' columns"
-                         % (name or "the import"))
-    delimiter = "\t" if "\t" in header_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    empty = LabelError("%s is empty: expected a header row with 'index' and 'label' columns"
+                       % (name or "the import"))
+    # The delimiter comes from the first line that is not blank.
+    seen = []
+    for text in _decoded(lines, where):
+        seen.append(text)
+        if text.strip():
+            break
+    else:
+        raise empty
+    seen[0] = seen[0].lstrip("\ufeff")  # a byte order mark (files: decoded as utf-8-sig already)
+    delimiter = "\t" if "\t" in seen[-1] else ","
+    reader = csv.reader(itertools.chain(seen, _decoded(lines, where, len(seen))), delimiter=delimiter)
     rows = _rows(reader, where)
     header = None
     for line, row in rows:
         if any(cell.strip() for cell in row):
-            header = [cell.strip().lower() for cell in row]
+            header = [unescape(cell.strip()).lower() for cell in row]
             break
     if header is None:
-        raise LabelError("%s is empty: expected a header row with 'index' and 'label' columns"
-                         % (name or "the import"))
+        raise empty
     want = "index" if key is None else key.lower()
     if "label" not in header:
         raise LabelError("%s %d: no 'label' column in the header (found: %s)"
@@ -119,14 +180,14 @@ def import_labels(store: LabelStore, text_or_path, *, key: Optional[str] = None,
         if len(row) <= max(label_col, key_col):
             raise LabelError("%s %d: expected at least %d columns, found %d"
                              % (where, line, max(label_col, key_col) + 1, len(row)))
-        label = row[label_col].strip()
+        label = unescape(row[label_col].strip())
         if not label:
             continue  # unlabelled row (an --all-rows export): left as it is
         try:
-            validate_label(label)
+            label = validate_label(label)
         except LabelError as e:
             raise LabelError("%s %d: %s" % (where, line, e)) from None
-        cell = row[key_col].strip()
+        cell = unescape(row[key_col].strip())
         if rows_by_key is None:
             try:
                 index = int(cell)
@@ -165,15 +226,98 @@ def _rows(reader, where):
         yield reader.line_num, row
 
 
-def _read_text(text_or_path):
-    if hasattr(text_or_path, "read"):
-        return text_or_path.read(), str(getattr(text_or_path, "name", ""))
+def _decoded(lines: Iterator, where: str, done: int = 0) -> Iterator[str]:
+    """The lines of ``lines`` (bytes are decoded as UTF-8 line by line, so an error names its line);
+    text that is not UTF-8 or a line too long is a LabelError naming the line."""
+    n = done
+    for text in lines:
+        n += 1
+        if len(text) >= MAX_IMPORT_LINE_CHARS and not text.endswith(("\n", "\r", b"\n", b"\r")):
+            raise LabelError("%s %d: longer than %d characters" % (where, n, MAX_IMPORT_LINE_CHARS))
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise LabelError("%s %d: not UTF-8 text (%s at character %d)" % (where, n, e.reason, e.start + 1)) \
+                    from None
+        yield text
+
+
+def _readlines(f) -> Iterator:
+    while True:
+        line = f.readline(MAX_IMPORT_LINE_CHARS)
+        if not line:
+            return
+        yield line
+
+
+def local_file_kind(mode: int) -> str:
+    """What a stat mode names, in words: "a regular file", "a directory", "a FIFO"..."""
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _limit(n: int) -> str:
+    return "%d MiB" % (n >> 20) if n >= 1 << 20 and not n % (1 << 20) else "%d bytes" % n
+
+
+class _Capped(io.RawIOBase):
+    """A binary file that raises LabelError once more than ``limit`` bytes were read from it."""
+
+    def __init__(self, raw, limit: int, name: str):
+        self._raw, self._limit, self._name, self._count = raw, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer) or 0
+        self._count += n
+        if self._count > self._limit:
+            raise LabelError("cannot import %s: it has more than the import limit of %s"
+                             % (self._name, _limit(self._limit)))
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_lines(text_or_path, max_bytes: int):
+    """(iterator of text lines, name, close) for import's text, text file object or local path.
+
+    A path must be a regular file (symbolic links to one are followed): a
+    FIFO, device, socket or directory is refused before a byte is read, and
+    reading stops with a LabelError beyond ``max_bytes``.
+    """
+    if hasattr(text_or_path, "readline"):
+        return _readlines(text_or_path), str(getattr(text_or_path, "name", "")), lambda: None
     if not isinstance(text_or_path, str):
         raise LabelError("expected CSV text, a path or a file, got %s" % type(text_or_path).__name__)
     if "\n" in text_or_path:
-        return text_or_path, ""
+        return _readlines(io.StringIO(text_or_path, newline="")), "", lambda: None
+    path = text_or_path
     try:
-        with open(text_or_path, encoding="utf-8-sig", newline="") as f:
-            return f.read(), text_or_path
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelError("cannot read %s: %s" % (text_or_path, e)) from None
+        # Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise LabelError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LabelError("cannot import %s: it is %s; only regular files are read"
+                             % (path, local_file_kind(st.st_mode)))
+        if st.st_size > max_bytes:
+            raise LabelError("cannot import %s: it has %d bytes, more than the import limit of %s"
+                             % (path, st.st_size, _limit(max_bytes)))
+        raw = io.FileIO(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    binary = io.BufferedReader(_Capped(raw, max_bytes, path))
+    return _readlines(binary), path, binary.close
