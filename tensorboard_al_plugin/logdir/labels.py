@@ -43,6 +43,7 @@ import posixpath
 import re
 import threading
 import time
+import unicodedata
 import uuid
 import warnings
 import zlib
@@ -72,10 +73,30 @@ SNAPSHOT_EVERY_SECONDS = 10.0
 _OPS = ("assign", "clear", "rename", "merge", "import", "undo", "redo")
 _SEGMENT_RE = re.compile(r"^(\d{10,})-([0-9a-f]{1,32})\.json$")
 _SNAPSHOT_RE = re.compile(r"^snapshot-(\d{10,})-([0-9a-f]{1,32})\.json$")
-# Control characters (C0, DEL, C1) and the Unicode line/paragraph separators:
-# each would break a TSV/CSV line or the Projector's metadata file.
-_BAD_CHARS_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters a label or author may not contain anywhere: control characters
+# (C0 incl. tab and newline, DEL, C1) and the Unicode line/paragraph
+# separators, which would break a TSV/CSV line or the Projector's metadata
+# file; the bidi embeddings, overrides and isolates (U+202A-202E,
+# U+2066-2069), which make text display in another order than it has (a
+# label could pass for another one); U+FEFF (a byte order mark); and lone
+# surrogates, which cannot be written as UTF-8.  The bidi *marks* U+200E,
+# U+200F and U+061C are allowed inside a label: right-to-left writers need
+# them to place neutral characters, and they reorder nothing beyond their
+# neighbours.  Like every invisible character they may not start or end a
+# label (see _INVISIBLE).
+_BAD_CHARS_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 _CHAR_NAMES = {"\t": "a tab", "\n": "a newline", "\r": "a carriage return"}
+# Characters that draw nothing.  A label may not consist of them only, nor
+# begin or end with one ("cat" and "cat" + U+200B would look like one class).
+# Besides whitespace (str.isspace): soft hyphen, combining grapheme joiner,
+# the Arabic letter mark, Hangul and Khmer fillers, Mongolian free variation
+# selectors and vowel separator, zero-width space and (non-)joiners, the bidi
+# marks, word joiner and invisible operators, blank Braille pattern,
+# variation selectors.
+_INVISIBLE = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f"
+    "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\u2800\u3164\uffa0"
+    + "".join(map(chr, range(0xFE00, 0xFE10))) + "".join(map(chr, range(0xE0100, 0xE01F0))))
 
 
 class LabelError(ValueError):
@@ -91,36 +112,58 @@ class LabelStoreWarning(UserWarning):
 
 
 def validate_label(label) -> str:
-    """Return ``label`` if it is a valid label, else raise :class:`LabelError`.
+    """Return ``label`` in Unicode NFC if it is a valid label, else raise :class:`LabelError`.
 
-    Valid: a ``str`` of 1..256 characters without tab, newline or any other
-    control character, and without leading or trailing whitespace (which would
-    make "cat" and "cat " two classes that look the same).
+    Valid: a ``str`` of 1..256 characters (after NFC) without tab, newline or
+    any other control character, bidi override or isolate, byte order mark or
+    lone surrogate; not only invisible characters; and not starting or ending
+    with whitespace or an invisible character (which would make "cat" and
+    "cat " two classes that look the same).  The message names the character
+    and its position.
     """
     return _validate_text(label, "label", MAX_LABEL_LENGTH)
 
 
 def validate_author(author) -> str:
-    """Return ``author`` if valid (like a label, at most 128 characters), else raise LabelError."""
+    """Return ``author`` (NFC) if valid (like a label, at most 128 characters), else raise LabelError."""
     return _validate_text(author, "author", MAX_AUTHOR_LENGTH)
+
+
+def _char_name(ch: str) -> str:
+    name = _CHAR_NAMES.get(ch)
+    if name:
+        return name
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return "control character U+%04X" % ord(ch)
+    if category == "Cs":
+        return "a lone surrogate U+%04X" % ord(ch)
+    return "U+%04X %s" % (ord(ch), unicodedata.name(ch, "(unnamed)"))
 
 
 def _validate_text(value, what: str, max_length: int) -> str:
     if not isinstance(value, str):
         raise LabelError("%s must be a string, got %s" % (what, type(value).__name__))
+    bad = _BAD_CHARS_RE.search(value)
+    if bad:
+        raise LabelError("%s %r contains %s at position %d" % (what, value, _char_name(bad.group()), bad.start()))
+    value = unicodedata.normalize("NFC", value)
     if not value:
         raise LabelError("%s is empty" % what)
     if len(value) > max_length:
         raise LabelError(
             "%s is %d characters long; at most %d are allowed" % (what, len(value), max_length)
         )
-    bad = _BAD_CHARS_RE.search(value)
-    if bad:
-        ch = bad.group()
-        name = _CHAR_NAMES.get(ch, "control character U+%04X" % ord(ch))
-        raise LabelError("%s %r contains %s at position %d" % (what, value, name, bad.start()))
     if value != value.strip():
         raise LabelError("%s %r has leading or trailing whitespace" % (what, value))
+    if all(ch in _INVISIBLE or ch.isspace() for ch in value):
+        raise LabelError("%s %r has only invisible characters (%s)"
+                         % (what, value, ", ".join(_char_name(ch) for ch in dict.fromkeys(value))))
+    for position in (0, len(value) - 1):
+        if value[position] in _INVISIBLE:
+            raise LabelError("%s %r %s with the invisible character %s"
+                             % (what, value, "starts" if position == 0 else "ends",
+                                _char_name(value[position])))
     return value
 
 
@@ -156,12 +199,131 @@ def _decode_record(line: bytes) -> dict:
     body = line[9:]
     if int(line[:8], 16) != zlib.crc32(body):
         raise ValueError("checksum mismatch")
-    record = json.loads(body.decode("utf-8"))
+    try:
+        record = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(record, dict) or record.get("op") not in _OPS or not isinstance(
         record.get("set"), list
     ):
         raise ValueError("not a label record")
+    _check_record(record)
     return record
+
+
+# A record or snapshot that passes its checksum may still hold what no writer
+# of this store writes (a file in a shared log directory is untrusted input):
+# each check below raises ValueError, and the record is skipped like a torn one.
+
+
+def _is_int(value, minimum: int = 0) -> bool:
+    return type(value) is int and value >= minimum
+
+
+def _ints(values, minimum: int, below: Optional[int] = None) -> bool:
+    """A list of ints >= minimum (and < below); C-speed for the 10^6-row lists of a snapshot."""
+    if not isinstance(values, list):
+        return False
+    if not values:
+        return True
+    if set(map(type, values)) != {int}:
+        return False
+    return min(values) >= minimum and (below is None or max(values) < below)
+
+
+def _check_text(value, what: str, max_length: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    try:
+        _validate_text(value, what, max_length)
+    except LabelError as e:
+        raise ValueError(str(e)) from None
+
+
+def _check_groups(groups, what: str) -> None:
+    """``set``/``prev``: [[label or null, [row, ...]], ...]."""
+    if not isinstance(groups, list):
+        raise ValueError("%s is not a list" % what)
+    for group in groups:
+        if not (isinstance(group, list) and len(group) == 2):
+            raise ValueError("%s holds %r, not a [label, rows] pair" % (what, group))
+        _check_text(group[0], what + " label", MAX_LABEL_LENGTH, optional=True)
+        if not _ints(group[1], 0):
+            raise ValueError("%s rows of %r are not row indices (whole numbers >= 0)" % (what, group[0]))
+
+
+def _check_record(record: dict) -> None:
+    if "seq" in record and not _is_int(record["seq"]):
+        raise ValueError("seq %r is not a whole number" % (record["seq"],))
+    if not isinstance(record.get("writer", ""), str):
+        raise ValueError("writer is not a string")
+    if record.get("base_version") is not None and not _is_int(record["base_version"]):
+        raise ValueError("base_version %r is not a whole number" % (record["base_version"],))
+    _check_text(record.get("author"), "author", MAX_AUTHOR_LENGTH, optional=True)
+    _check_text(record.get("time"), "time", 64, optional=True)
+    _check_groups(record["set"], "set")
+    _check_groups(record.get("prev", []), "prev")
+    for key in ("label", "from", "to", "into"):
+        if key in record:
+            _check_text(record[key], key, MAX_LABEL_LENGTH)
+    if "classes" in record:
+        if not isinstance(record["classes"], list):
+            raise ValueError("classes is not a list")
+        for c in record["classes"]:
+            _check_text(c, "class", MAX_LABEL_LENGTH)
+    if not isinstance(record.get("source", ""), str):
+        raise ValueError("source is not a string")
+    if record["op"] in ("undo", "redo"):
+        target = record.get("target")
+        if not (isinstance(target, dict) and isinstance(target.get("id"), str)
+                and isinstance(target.get("loc"), (int, str)) and not isinstance(target.get("loc"), bool)):
+            raise ValueError("%s target %r is not {id, loc}" % (record["op"], target))
+
+
+def _check_snapshot(snap) -> None:
+    """ValueError unless ``snap`` is a snapshot this store could have written (see _Model.to_snapshot)."""
+    if not isinstance(snap, dict):
+        raise ValueError("not a JSON object")
+    if snap.get("format") != FORMAT or snap.get("format_version") != FORMAT_VERSION:
+        raise ValueError("not a version %d label snapshot" % FORMAT_VERSION)
+    classes = snap.get("classes")
+    if not isinstance(classes, list):
+        raise ValueError("classes is not a list")
+    for c in classes:
+        _check_text(c, "class", MAX_LABEL_LENGTH)
+    if len(set(classes)) != len(classes):
+        raise ValueError("classes repeat a name")
+    stamps = snap.get("stamps")
+    if not isinstance(stamps, list):
+        raise ValueError("stamps is not a list")
+    for stamp in stamps:
+        if not (isinstance(stamp, list) and len(stamp) == 2):
+            raise ValueError("stamp %r is not [author, time]" % (stamp,))
+        _check_text(stamp[0], "author", MAX_AUTHOR_LENGTH)
+        _check_text(stamp[1], "time", 64)
+    if not _ints(snap.get("labels"), -1, len(classes)):
+        raise ValueError("labels are not class indices -1..%d" % (len(classes) - 1))
+    if not _ints(snap.get("row_stamps"), -1, len(stamps)):
+        raise ValueError("row_stamps are not stamp indices -1..%d" % (len(stamps) - 1))
+    if not _is_int(snap.get("version")):
+        raise ValueError("version %r is not a whole number" % (snap.get("version"),))
+    for key in ("undo", "redo"):
+        for entry in snap.get(key, []) if isinstance(snap.get(key, []), list) else [None]:
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                    and isinstance(entry[1], (int, str)) and not isinstance(entry[1], bool)):
+                raise ValueError("%s entry %r is not [id, loc]" % (key, entry))
+    # What the storage keeps in it (history_offset: append; the rest: segments).
+    if "history_offset" in snap and not _is_int(snap["history_offset"]):
+        raise ValueError("history_offset %r is not a whole number" % (snap["history_offset"],))
+    if "max_seq" in snap and not _is_int(snap["max_seq"]):
+        raise ValueError("max_seq %r is not a whole number" % (snap["max_seq"],))
+    covered = snap.get("covered", {})
+    if not (isinstance(covered, dict) and all(_is_int(v) for v in covered.values())):
+        raise ValueError("covered is not {writer: seq}")
+    last_key = snap.get("last_key", [0, ""])
+    if not (isinstance(last_key, list) and len(last_key) == 2 and _is_int(last_key[0])
+            and isinstance(last_key[1], str)):
+        raise ValueError("last_key %r is not [seq, writer]" % (last_key,))
 
 
 def _record_id(record: dict) -> str:
@@ -292,8 +454,7 @@ class _Model:
 
     @classmethod
     def from_snapshot(cls, snap: dict, n_rows: int) -> "_Model":
-        if snap.get("format") != FORMAT or snap.get("format_version") != FORMAT_VERSION:
-            raise ValueError("not a version %d label snapshot" % FORMAT_VERSION)
+        _check_snapshot(snap)
         model = cls(n_rows)
         classes = list(snap["classes"])
         ids = snap["labels"]
