@@ -291,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Cells a spreadsheet would run as formulas are escaped "
                                    "(see --no-formula-escape).")
     store_args(p)
-    p.add_argument("--out", default=None, help="output file (default: standard output)")
+    p.add_argument("--out", default=None,
+                   help="output file, a regular file (replaced once the CSV is complete) or a new path; a "
+                        "link, FIFO, device or directory is refused (default: standard output)")
     p.add_argument("--all-rows", action="store_true", help="include unlabeled rows (empty label)")
     p.add_argument("--no-formula-escape", action="store_true",
                    help="write cells that start with = + - @ tab or carriage return as they are (default: "
