@@ -462,3 +462,17 @@ def test_ls_prints_one_line_per_broken_source_and_no_traceback(tmp_path):
     assert len(table) == 5 and sum(line.endswith("BROKEN") for line in table) == 3, r.stdout
     assert len(problems) == 3, r.stdout
     assert sorted(p.split("/")[0] for p in problems) == ["dir_tensor", "garbage", "ru\\x1b[31mn\\x0ax"]
+
+
+def test_a_record_without_author_or_time_still_loads_and_snapshots(tmp_path):
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+
+    d = tmp_path / "labels"
+    d.mkdir()
+    (d / "history.jsonl").write_bytes(record_line({"seq": 1, "writer": "w", "op": "assign",
+                                                   "set": [["a", [0]]], "prev": [[None, [0]]]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither the record nor the snapshot holding its blank stamp is refused
+        LabelStore(str(d), 3, durable=False, default_author="t").snapshot()
+        store = LabelStore(str(d), 3, durable=False, default_author="t")
+        assert store.state()["labels"] == ["a", None, None] and store.problems == []

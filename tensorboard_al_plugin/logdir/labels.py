@@ -231,8 +231,9 @@ def _ints(values, minimum: int, below: Optional[int] = None) -> bool:
     return min(values) >= minimum and (below is None or max(values) < below)
 
 
-def _check_text(value, what: str, max_length: int, *, optional: bool = False) -> None:
-    if value is None and optional:
+def _check_text(value, what: str, max_length: int, *, optional: bool = False, blank: bool = False) -> None:
+    """``optional``: None is fine; ``blank``: "" is fine (an author or time a record left out)."""
+    if (value is None and optional) or (value == "" and blank):
         return
     try:
         _validate_text(value, what, max_length)
@@ -259,8 +260,8 @@ def _check_record(record: dict) -> None:
         raise ValueError("writer is not a string")
     if record.get("base_version") is not None and not _is_int(record["base_version"]):
         raise ValueError("base_version %r is not a whole number" % (record["base_version"],))
-    _check_text(record.get("author"), "author", MAX_AUTHOR_LENGTH, optional=True)
-    _check_text(record.get("time"), "time", 64, optional=True)
+    _check_text(record.get("author"), "author", MAX_AUTHOR_LENGTH, optional=True, blank=True)
+    _check_text(record.get("time"), "time", 64, optional=True, blank=True)
     _check_groups(record["set"], "set")
     _check_groups(record.get("prev", []), "prev")
     for key in ("label", "from", "to", "into"):
@@ -299,8 +300,8 @@ def _check_snapshot(snap) -> None:
     for stamp in stamps:
         if not (isinstance(stamp, list) and len(stamp) == 2):
             raise ValueError("stamp %r is not [author, time]" % (stamp,))
-        _check_text(stamp[0], "author", MAX_AUTHOR_LENGTH)
-        _check_text(stamp[1], "time", 64)
+        _check_text(stamp[0], "author", MAX_AUTHOR_LENGTH, blank=True)
+        _check_text(stamp[1], "time", 64, blank=True)
     if not _ints(snap.get("labels"), -1, len(classes)):
         raise ValueError("labels are not class indices -1..%d" % (len(classes) - 1))
     if not _ints(snap.get("row_stamps"), -1, len(stamps)):
