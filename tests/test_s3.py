@@ -327,3 +327,9 @@ def test_cli_ls_import_export_on_s3(s3, local_tree, tmp_path):
         ("0", "zero", "bob", "0"), ("2", "two", "bob", "2"), ("7", "zero", "bob", "7")]
     assert labels_tsv(s3, "cli-labels")[:3] == ["zero", "", "two"]
 
+
+def test_cli_names_a_missing_bucket_in_one_line(s3):
+    r = cli(s3, "ls", "s3://no-such-bucket/logs", tensorflow=False)
+    assert r.returncode == 1
+    assert r.stderr.startswith("tensorboard-al: error: ") and "Traceback" not in r.stderr, r.stderr
+    assert "no-such-bucket" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

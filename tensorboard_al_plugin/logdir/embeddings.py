@@ -33,6 +33,8 @@ from .source import (
     EmbeddingSource,
     SourceError,
     SpriteLayout,
+    guarded,
+    image_size,
     label_dir_for,
     parse_metadata_tsv,
 )
@@ -53,48 +55,61 @@ def read_manifest(manifest_path: str, logdir: str) -> EmbeddingSource:
     where = fs.relpath(manifest_path, logdir)
     source = EmbeddingSource(run, name, "active_labeling", label_dir=label_dir_for(run_dir, name, False))
     try:
-        manifest = json.loads(fs.read_text(manifest_path))
+        manifest = json.loads(fs.read_text(manifest_path, logdir, fs.MAX_CONFIG_BYTES, "manifest"))
+        if not isinstance(manifest, dict):
+            raise SourceError("%s is not a valid manifest: not a JSON object" % where)
         if manifest.get("format") != FORMAT:
             raise SourceError("%s has format %r, expected %r" % (where, manifest.get("format"), FORMAT))
         rows, dims = int(manifest["rows"]), int(manifest["dims"])
+        if rows < 0 or dims < 1:
+            raise SourceError("%s is not a valid manifest: %d rows x %d dims" % (where, rows, dims))
+        tensor_path = fs.join(emb_dir, _child(manifest.get("tensor", "tensor.bin")))
     except SourceError as e:
         return source.fail(str(e))
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, OverflowError) as e:
         return source.fail("%s is not a valid manifest: %s" % (where, e))
     source.rows, source.dims = rows, dims
-    tensor_path = fs.join(emb_dir, _child(manifest.get("tensor", "tensor.bin")))
     expected = rows * dims * 4
-    size = fs.signature(tensor_path)
-    if size is None:
-        return source.fail("%s: tensor file %s is missing" % (where, fs.relpath(tensor_path, logdir)))
-    if size[0] is not None and size[0] != expected:
+    tensor_label = fs.relpath(tensor_path, logdir)
+    if not os.path.lexists(tensor_path) if not fs.is_remote(tensor_path) else not fs.exists(tensor_path):
+        return source.fail("%s: tensor file %s is missing" % (where, tensor_label))
+    try:
+        if expected > fs.MAX_TENSOR_BYTES:
+            raise SourceError("%s: %d x %d float32 is more than the limit of %d MiB for a tensor"
+                              % (where, rows, dims, fs.MAX_TENSOR_BYTES >> 20))
+        size = fs.check_file(tensor_path, logdir, fs.MAX_TENSOR_BYTES, "tensor file")
+    except SourceError as e:
+        return source.fail(str(e))
+    if size >= 0 and size != expected:
         return source.fail("%s has %d bytes, but %d x %d float32 needs %d"
-                           % (fs.relpath(tensor_path, logdir), size[0], rows, dims, expected))
+                           % (tensor_label, size, rows, dims, expected))
 
     def load_tensor() -> np.ndarray:
-        data = fs.read_bytes(tensor_path)
+        data = fs.read_bytes(tensor_path, logdir, expected, "tensor file")
         if len(data) != expected:
             raise SourceError("%s has %d bytes, but %d x %d float32 needs %d"
-                              % (fs.relpath(tensor_path, logdir), len(data), rows, dims, expected))
+                              % (tensor_label, len(data), rows, dims, expected))
         return np.frombuffer(data, dtype="<f4").reshape(rows, dims)
 
-    source.load_tensor = load_tensor
+    source.load_tensor = guarded("tensor file %s" % tensor_label, load_tensor)
 
     if manifest.get("metadata"):
-        meta_path = fs.join(emb_dir, _child(manifest["metadata"]))
-        columns = list(manifest.get("metadata_columns") or [])
-        label = fs.relpath(meta_path, logdir)
         try:
+            meta_path = fs.join(emb_dir, _child(manifest["metadata"]))
+            columns = manifest.get("metadata_columns") or []
+            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+                raise SourceError("%s: metadata_columns is not a list of names" % where)
+            label = fs.relpath(meta_path, logdir)
             if not fs.exists(meta_path):
                 raise SourceError("metadata file %s is missing" % label)
-            parsed_columns, _ = parse_metadata_tsv(fs.read_bytes(meta_path), label, rows, header=len(columns) > 1)
-            source.metadata_columns = columns if len(columns) == 1 else parsed_columns
 
             def load_metadata():
-                cols, data = parse_metadata_tsv(fs.read_bytes(meta_path), label, rows, header=len(columns) > 1)
-                return (columns if len(columns) == 1 else cols), data
+                data = fs.read_bytes(meta_path, logdir, fs.MAX_METADATA_BYTES, "metadata file")
+                cols, values = parse_metadata_tsv(data, label, rows, header=len(columns) > 1)
+                return (columns if len(columns) == 1 else cols), values
 
-            source.load_metadata = load_metadata
+            source.metadata_columns = load_metadata()[0]
+            source.load_metadata = guarded("metadata file %s" % label, load_metadata)
         except SourceError as e:
             source.problems.append("metadata ignored: %s" % e)
 
@@ -108,8 +123,15 @@ def read_manifest(manifest_path: str, logdir: str) -> EmbeddingSource:
             missing = [p for p in pages if not fs.exists(p)]
             if missing:
                 raise SourceError("sprite page %s is missing" % fs.relpath(missing[0], logdir))
+            for page, size in zip(pages, layout.page_sizes):
+                # From the header: a page that is not the size the layout says could be anything (a bomb).
+                found = image_size(page, logdir, "sprite page")
+                if found != tuple(size):
+                    raise SourceError("sprite page %s is %dx%d px, expected %dx%d"
+                                      % ((fs.display(page, logdir),) + tuple(found) + tuple(size)))
             source.sprite = layout
-            source.load_sprite_page = lambda k: fs.read_bytes(pages[k])
+            source.load_sprite_page = guarded("sprite of %s" % where, lambda k: fs.read_bytes(
+                pages[k], logdir, fs.MAX_IMAGE_BYTES, "sprite page"))
         except SourceError as e:
             source.problems.append("sprite ignored: %s" % e)
         except (KeyError, TypeError, ValueError) as e:
@@ -328,7 +350,7 @@ def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
     config = ProjectorConfig()
     if fs.exists(path):
         try:
-            text_format.Parse(fs.read_text(path), config)
+            text_format.Parse(fs.read_text(path, run_dir, fs.MAX_CONFIG_BYTES), config)
         except Exception as e:
             raise ValueError("%s exists but is not a valid projector config (%s); not overwriting it"
                              % (path, str(e).splitlines()[0]))
@@ -368,7 +390,7 @@ def publish_labels_entry(source: EmbeddingSource, labels_tsv: str) -> bool:
     if not fs.exists(path):
         return False
     config = ProjectorConfig()
-    text_format.Parse(fs.read_text(path), config)
+    text_format.Parse(fs.read_text(path, run_dir, fs.MAX_CONFIG_BYTES), config)
     entry_name = "%s (labels)" % source.name
     base = next((e for e in config.embeddings if e.tensor_name == source.name), None)
     if base is None:

@@ -17,7 +17,34 @@ import contextlib
 import errno
 import os
 import posixpath
-from typing import Iterator, Tuple
+import stat
+from typing import IO, Iterator, Tuple
+
+
+class SourceError(ValueError):
+    """A file of the log directory is unusable; the message names the file and what is wrong."""
+
+
+# Size limits, one per kind of file.  A file beyond its limit is refused with a
+# SourceError that names the file and the limit; it is never read in full.
+MiB = 1 << 20
+#: projector_config.pbtxt, manifest.json, a checkpoint state file, published.json.
+MAX_CONFIG_BYTES = 4 * MiB
+#: A metadata TSV (10^6 rows of a few columns take about 50 MiB).
+MAX_METADATA_BYTES = 1024 * MiB
+#: A tensor as tab-separated text (10^6 x 128 takes about 1.2 GiB).
+MAX_TEXT_TENSOR_BYTES = 2048 * MiB
+#: A binary float32 tensor (it must also be exactly rows x dims x 4 bytes).
+MAX_TENSOR_BYTES = 16384 * MiB
+#: A sprite image file, and a TensorFlow checkpoint's .index file.
+MAX_IMAGE_BYTES = 256 * MiB
+MAX_CHECKPOINT_INDEX_BYTES = 256 * MiB
+#: One data file of a TensorFlow checkpoint (TensorFlow reads only the variable it is asked for).
+MAX_CHECKPOINT_DATA_BYTES = 64 * 1024 * MiB
+#: Width x height of a sprite image the server decodes (a 12,000 x 12,000 px
+#: sprite fits).  Pillow warns above 89 Mpx and refuses above 179 Mpx by
+#: default; this limit is checked from the header, before anything is decoded.
+MAX_IMAGE_PIXELS = 160_000_000
 
 
 def gfile(path: str = ""):
@@ -183,16 +210,146 @@ def signature(path: str):
     return (getattr(st, "length", None), getattr(st, "mtime_nsec", None))
 
 
-def read_bytes(path: str) -> bytes:
-    if not is_remote(path):
-        with open(path, "rb") as f:
-            return f.read()
-    with _remote_errors(path), gfile(path).GFile(path, "rb") as f:
-        return f.read()
+def _size_text(n: int) -> str:
+    return "%d MiB" % (n // MiB) if n >= MiB and n % MiB == 0 else "%d bytes" % n
 
 
-def read_text(path: str) -> str:
-    return read_bytes(path).decode("utf-8")
+def display(path: str, root: str) -> str:
+    """``path`` as the user wrote it, relative to ``root`` when it lies there lexically (symlinks not resolved)."""
+    if is_remote(path) or is_remote(root):
+        return relpath(path, root) if is_within(path, root) else path
+    p, r = os.path.abspath(path), os.path.abspath(root)
+    try:
+        if os.path.commonpath([p, r]) == r:
+            return os.path.relpath(p, r).replace(os.sep, "/")
+    except ValueError:
+        pass
+    return path
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_inside(path: str, root: str, what: str = "", outside: str = "the log directory") -> str:
+    """The resolved form of ``path`` (symlinks followed); SourceError unless it lies inside ``root``.
+
+    For a local path every existing component is resolved, so a folder that
+    is a symlink to elsewhere is caught even when the file below it does not
+    exist yet.  Remote paths have no symlinks; ``..`` is collapsed.
+    """
+    resolved = normalize(path)
+    if not is_within(resolved, root):
+        raise SourceError("%s%s resolves outside %s" % (what and what + " ", display(path, root), outside))
+    return resolved
+
+
+def open_file(path: str, root: str, limit: int, what: str = "") -> Tuple[IO[bytes], int]:
+    """Open ``path`` for reading after checking it: inside ``root``, a regular file, at most ``limit`` bytes.
+
+    Returns the open binary file and its size.  Nothing blocks: a FIFO is
+    opened non-blocking and refused, a device or a symlink out of the log
+    directory is refused before it is opened.  Every refusal is a
+    SourceError naming the file (as the config or manifest wrote it).
+    """
+    name = (what + " " if what else "") + display(path, root)
+    if is_remote(path):
+        check_inside(path, root, what)
+        g = gfile(path)
+        try:
+            if g.isdir(path):
+                raise SourceError("%s is not a regular file (a directory)" % name)
+            size = getattr(g.stat(path), "length", None)
+        except SourceError:
+            raise
+        except Exception as e:
+            raise SourceError("%s cannot be read: %s" % (name, str(e).strip().splitlines()[0] if str(e).strip()
+                                                          else type(e).__name__)) from None
+        if size is not None and size > limit:
+            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, size, _size_text(limit)))
+        return g.GFile(path, "rb"), (size if size is not None else -1)
+    real = check_inside(path, root, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # swapped for a symlink since it was resolved
+            raise SourceError("%s changed into a symbolic link while being opened" % name) from None
+        raise SourceError("%s cannot be read: %s" % (name, e.strerror or e)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError("%s is not a regular file (%s)" % (name, _file_kind(st.st_mode)))
+        if st.st_size > limit:
+            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, st.st_size, _size_text(limit)))
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_file(path: str, root: str, limit: int, what: str = "") -> int:
+    """Size of ``path`` after the checks of :func:`open_file` (which it opens and closes at once)."""
+    f, size = open_file(path, root, limit, what)
+    f.close()
+    return size
+
+
+def read_bytes(path: str, root: str, limit: int, what: str = "") -> bytes:
+    """The whole of ``path``: inside ``root``, a regular file, at most ``limit`` bytes (never more are read)."""
+    f, _ = open_file(path, root, limit, what)
+    with f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew since it was checked
+        raise SourceError("%s has more than the limit of %s" % ((what + " " if what else "") + display(path, root),
+                                                                 _size_text(limit)))
+    return data
+
+
+def read_text(path: str, root: str, limit: int, what: str = "") -> str:
+    data = read_bytes(path, root, limit, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError("%s is not UTF-8 text" % ((what + " " if what else "") + display(path, root))) from None
+
+
+def check_dir(path: str, root: str, what: str = "", outside: str = "the log directory") -> None:
+    """SourceError unless ``path`` and every folder above it up to ``root`` resolve inside ``root``.
+
+    For folders this plugin writes into (the label store's): a folder that is
+    a symlink, or a parent that is one, leading out of the log directory is
+    refused before anything is created, written or deleted there.
+    """
+    def lexical(p: str) -> str:
+        scheme, rest = _split_scheme(p)
+        return scheme + posixpath.normpath(rest) if scheme else os.path.abspath(p)
+
+    stop, current = lexical(root), lexical(path)
+    check_inside(current, root, what, outside)
+    if not is_within_lexically(current, stop):
+        return
+    while current != stop:
+        check_inside(current, root, what, outside)
+        parent = dirname(current)
+        if parent == current:
+            return
+        current = parent
+
+
+def is_within_lexically(path: str, root: str) -> bool:
+    """Whether ``path`` lies inside ``root`` as written (no symlink is resolved)."""
+    scheme_p, p = _split_scheme(path)
+    scheme_r, r = _split_scheme(root)
+    if scheme_p != scheme_r:
+        return False
+    mod = posixpath if scheme_p else os.path
+    p, r = mod.normpath(p), mod.normpath(r)
+    return p == r or p.startswith(r.rstrip("/" if scheme_p else os.sep) + ("/" if scheme_p else os.sep))
 
 
 def write_bytes(path: str, data: bytes) -> None:

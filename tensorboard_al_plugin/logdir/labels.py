@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import getpass
 import json
 import os
 import posixpath
 import re
+import stat
 import threading
 import time
 import unicodedata
@@ -512,6 +514,46 @@ def _local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
+def _confine(directory: str) -> None:
+    """Refuse a store folder under ``<run>/plugins/active_labeling/`` that leads out of its run folder.
+
+    A ``labels/`` folder, or a folder above it, that is a symlink to another
+    place would receive every write of the store (and lose its stray temp
+    files): SourceError (a 4xx on the label routes) before anything is
+    created, written or deleted.  Checked when the store opens and before
+    every write, so a folder swapped after the log directory was scanned is
+    caught too.  Stores elsewhere (a path a Python caller chose) are not
+    confined.
+    """
+    from . import fs
+    from .source import PLUGIN_NAME
+
+    parts = directory.replace("\\", "/").split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == PLUGIN_NAME and parts[i - 1] == "plugins":
+            fs.check_dir(directory, "/".join(parts[:i - 1]) or "/", "labels folder", outside="its run folder")
+            return
+
+
+def _open_file(path: str, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of a regular file that is no symlink (a link is never followed, a FIFO never waited on)."""
+    from .source import SourceError
+
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise SourceError("%s is a symbolic link; the label store does not follow links" % path) from None
+        if e.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+            raise SourceError("%s is not a regular file" % path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceError("%s is not a regular file" % path)
+    return fd
+
+
 class _AppendStorage:
     """Local directory: one append-only history file guarded by ``flock``."""
 
@@ -519,6 +561,7 @@ class _AppendStorage:
 
     def __init__(self, directory: str, durable: bool):
         self.directory = os.path.abspath(_local_path(directory))
+        _confine(self.directory)
         os.makedirs(self.directory, exist_ok=True)
         self.history_path = os.path.join(self.directory, HISTORY_FILE)
         self.snapshot_path = os.path.join(self.directory, SNAPSHOT_FILE)
@@ -532,7 +575,8 @@ class _AppendStorage:
     def locked(self):
         # flock locks an open file description, so separate LabelStore
         # instances in one process exclude each other too.
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        _confine(self.directory)
+        fd = _open_file(self.lock_path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -541,7 +585,7 @@ class _AppendStorage:
 
     def repair_if_idle(self) -> Optional[str]:
         """Cut a torn tail now if no writer holds the lock (so it is a crash, not a write)."""
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_file(self.lock_path, os.O_RDWR | os.O_CREAT)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -553,7 +597,7 @@ class _AppendStorage:
 
     def load_snapshot(self):
         try:
-            with open(self.snapshot_path, "rb") as f:
+            with os.fdopen(_open_file(self.snapshot_path, os.O_RDONLY), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             return None
@@ -578,7 +622,7 @@ class _AppendStorage:
     def read_new(self, version: int) -> Iterator[Tuple[object, Optional[dict], str]]:
         """Yield (loc, record or None when damaged, problem) for complete new lines."""
         try:
-            f = open(self.history_path, "rb")
+            f = os.fdopen(_open_file(self.history_path, os.O_RDONLY), "rb")
         except FileNotFoundError:
             return
         with f:
@@ -610,13 +654,13 @@ class _AppendStorage:
             return None
         if size == self.offset:
             return None
-        with open(self.history_path, "r+b") as f:
+        with os.fdopen(_open_file(self.history_path, os.O_RDWR), "r+b") as f:
             f.seek(self.offset)
             tail = f.read()
             if b"\n" in tail:  # complete lines the caller has not read yet
                 return None
             aside = "%s.torn-%d" % (self.history_path, self.offset)
-            with open(aside, "wb") as g:
+            with os.fdopen(_open_file(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as g:
                 g.write(tail)
             f.truncate(self.offset)
         return "%s: the last record (byte %d, %d bytes) was cut short by a crash; moved to %s" % (
@@ -627,7 +671,7 @@ class _AppendStorage:
 
     def append(self, record: dict):
         data = _encode_record(record)
-        fd = os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = _open_file(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             loc = os.lseek(fd, 0, os.SEEK_END)
             # One write call: a killed process leaves the line whole or not at all
@@ -641,7 +685,7 @@ class _AppendStorage:
         return loc
 
     def read_at(self, loc) -> dict:
-        with open(self.history_path, "rb") as f:
+        with os.fdopen(_open_file(self.history_path, os.O_RDONLY), "rb") as f:
             f.seek(int(loc))
             return _decode_record(f.readline().rstrip(b"\n"))
 
@@ -655,7 +699,7 @@ class _AppendStorage:
 
     def _replace(self, path: str, data: bytes) -> None:
         tmp = "%s.tmp-%d-%s" % (path, os.getpid(), uuid.uuid4().hex[:8])
-        with open(tmp, "wb") as f:
+        with os.fdopen(_open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
             f.write(data)
             if self.durable:
                 f.flush()
@@ -682,6 +726,8 @@ class _SegmentStorage:
         self.directory = directory.rstrip("/")
         self.segment_dir = self._join(SEGMENT_DIR)
         self.tsv_path = self._join(PROJECTOR_TSV)
+        if _is_local(self.directory):
+            _confine(os.path.abspath(_local_path(self.directory)))
         gfile.makedirs(self.segment_dir)
         self.writer = uuid.uuid4().hex[:12]
         self.own_seq = 0
