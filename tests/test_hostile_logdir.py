@@ -141,6 +141,8 @@ def hostile(tmp_path_factory):
     os.symlink(os.path.join(outside, "history.jsonl"), os.path.join(emb, "labels", "history.jsonl"))
     os.symlink(os.path.join(outside, "lock"), os.path.join(emb, "labels", ".lock"))
 
+    _projector_run(logdir, "planted_tmp")  # gets links under guessable temp names once the server runs
+
     run_dir = _projector_run(logdir, "big_sprite", sprite=("sprite.png", [20, 20]))
     Image.new("RGB", BIG_SPRITE, (200, 30, 30)).save(os.path.join(run_dir, "sprite.png"))
     run_dir = _projector_run(logdir, "bomb_sprite", sprite=("sprite.png", [20, 20]))
@@ -233,6 +235,22 @@ def test_label_files_that_are_symlinks_are_not_followed(server, hostile):
     # The good embedding beside it still labels.
     r = _assign(server, "good")
     assert r.status == 200 and r.json()["labels"][:3] == ["cat", "cat", None]
+
+
+def test_links_planted_under_guessable_temp_names_are_not_written_through(server, hostile):
+    """Publishing labels for the stock Projector writes files by temp name and rename."""
+    folder = os.path.join(hostile["logdir"], "planted_tmp", "plugins", "active_labeling", "_projector", "planted_tmp")
+    os.makedirs(folder)
+    victim = os.path.join(os.path.dirname(hostile["outside"]), "victim.txt")
+    with open(victim, "w") as f:
+        f.write("untouched")
+    for name in ("projector_config.pbtxt", "published.json"):
+        os.symlink(victim, os.path.join(folder, "%s.tmp-%d" % (name, server.proc.pid)))
+    r = _assign(server, "planted_tmp", "planted_tmp")  # the first label publishes
+    assert r.status == 200, r.body
+    with open(victim) as f:
+        assert f.read() == "untouched"
+    assert os.path.isfile(os.path.join(folder, "projector_config.pbtxt"))
 
 
 def test_a_sprite_beyond_the_pixel_limit_is_a_listed_problem(server):

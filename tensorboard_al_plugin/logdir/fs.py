@@ -18,6 +18,7 @@ import errno
 import os
 import posixpath
 import stat
+import threading
 from typing import IO, Iterator, Tuple
 
 
@@ -199,15 +200,49 @@ def _walk_remote(top: str):
 
 
 def signature(path: str):
-    """A cheap change marker for caching: (size, mtime) when the layer tells both."""
+    """A cheap change marker for caching: (size, mtime), or (size, version tag) of an object."""
     try:
         if not is_remote(path):
             st = os.stat(path)
             return (st.st_size, st.st_mtime_ns)
         st = gfile(path).stat(path)
+        marker = getattr(st, "mtime_nsec", None)
+        if marker is None:
+            # TensorBoard's stub tells the size only: an object rewritten with
+            # as many bytes (a tensor of the same shape) would look unchanged.
+            marker = _object_version(path)
     except Exception:  # a vanished file reads as changed
         return None
-    return (getattr(st, "length", None), getattr(st, "mtime_nsec", None))
+    return (getattr(st, "length", None), marker)
+
+
+_S3_CLIENTS: dict = {}
+_S3_CLIENTS_LOCK = threading.Lock()
+
+
+def _object_version(path: str):
+    """The ETag (or a modification time) of a remote object, for layers whose stat has no time."""
+    if path.startswith("s3://"):
+        # Where TensorBoard's stub S3 layer points (S3_ENDPOINT), with boto3's credentials.
+        endpoint = os.environ.get("S3_ENDPOINT") or None
+        with _S3_CLIENTS_LOCK:  # creating boto3 clients is not thread-safe
+            client = _S3_CLIENTS.get(endpoint)
+            if client is None:
+                import boto3
+
+                client = _S3_CLIENTS[endpoint] = boto3.session.Session().client("s3", endpoint_url=endpoint)
+        bucket, _, key = path[len("s3://"):].partition("/")
+        head = client.head_object(Bucket=bucket, Key=key)
+        return head.get("ETag") or str(head.get("LastModified"))
+    import fsspec
+
+    filesystem, inner = fsspec.core.url_to_fs(path)
+    info = filesystem.info(inner)
+    for key in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified", "last_modified",
+                "updated", "created"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return None
 
 
 def _size_text(n: int) -> str:
@@ -271,7 +306,8 @@ def open_file(path: str, root: str, limit: int, what: str = "") -> Tuple[IO[byte
                                                           else type(e).__name__)) from None
         if size is not None and size > limit:
             raise SourceError("%s has %d bytes, more than the limit of %s" % (name, size, _size_text(limit)))
-        return g.GFile(path, "rb"), (size if size is not None else -1)
+        with _remote_errors(path):
+            return g.GFile(path, "rb"), (size if size is not None else -1)
     real = check_inside(path, root, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -302,7 +338,7 @@ def check_file(path: str, root: str, limit: int, what: str = "") -> int:
 def read_bytes(path: str, root: str, limit: int, what: str = "") -> bytes:
     """The whole of ``path``: inside ``root``, a regular file, at most ``limit`` bytes (never more are read)."""
     f, _ = open_file(path, root, limit, what)
-    with f:
+    with (_remote_errors(path) if is_remote(path) else contextlib.nullcontext()), f:
         data = f.read(limit + 1)
     if len(data) > limit:  # it grew since it was checked
         raise SourceError("%s has more than the limit of %s" % ((what + " " if what else "") + display(path, root),
@@ -353,15 +389,26 @@ def is_within_lexically(path: str, root: str) -> bool:
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    """Write a whole file; local files go through a temp name and rename."""
+    """Write a whole file; local files go through a temp name and rename.
+
+    The temp name is new (random, created exclusively, never through a
+    symlink), so a link planted under a guessable name cannot redirect the
+    write; the rename replaces a link at ``path`` itself, never its target.
+    """
     if not is_remote(path):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = "%s.tmp-%d" % (path, os.getpid())
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        tmp = "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(4).hex())
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            with os.fdopen(os.open(tmp, flags, 0o666), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+            raise
         return
     g = gfile(path)
     parent = dirname(path)
