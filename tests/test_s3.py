@@ -177,6 +177,27 @@ def test_catalog_lists_both_formats_and_a_broken_source_on_s3(s3, local_tree):
     assert out["meta"]["vectors"] == [["metadata"], [["m%d" % i for i in range(6)]]]
 
 
+def test_an_embedding_rewritten_with_the_same_shape_is_read_again(s3):
+    # Fails on b44e594: TensorBoard's stub S3 layer stats an object's size
+    # only, so a tensor rewritten with as many bytes (every epoch of a
+    # training run) kept being served from the cache.
+    s3.create_bucket("rewritten")
+    out = run_python(s3, """
+        import json
+        import numpy as np
+        from tensorboard_al_plugin import write_embedding
+        from tensorboard_al_plugin.logdir.catalog import Catalog
+        logdir = "s3://rewritten/logs"
+        write_embedding(logdir, np.zeros((4, 2)), name="e", run="r")
+        catalog = Catalog(logdir)
+        before = float(catalog.tensor(catalog.get("r", "e")).sum())
+        write_embedding(logdir, np.ones((4, 2)), name="e", run="r")
+        catalog.rescan()
+        print(json.dumps([before, float(catalog.tensor(catalog.get("r", "e")).sum())]))
+    """, tensorflow=False)
+    assert out == [0.0, 8.0]
+
+
 # Child: open the store, say so, wait for the go file, then write COUNT labels,
 # printing "<i> <version>" after each acknowledged write.
 WRITER = """
