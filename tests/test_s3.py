@@ -198,6 +198,25 @@ def test_an_embedding_rewritten_with_the_same_shape_is_read_again(s3):
     assert out == [0.0, 8.0]
 
 
+def test_old_label_snapshots_are_deleted_from_the_bucket(s3, local_tree):
+    # Fails on b44e594: TensorBoard's stub gfile has no remove, so every
+    # snapshot (one per 100 actions or 10 s of labeling) stayed in the bucket.
+    logdir = upload(s3, local_tree, "pruned")
+    out = run_python(s3, """
+        import json
+        from tensorboard_al_plugin.logdir.labels import LabelStore
+        store = LabelStore("%s/%s", %d)
+        for i in range(6):
+            store.assign([i], "k%%d" %% i)
+            store.snapshot()
+        print(json.dumps(LabelStore("%s/%s", %d).state()["labels"][:7]))
+    """ % (logdir, LABEL_DIR, ROWS, logdir, LABEL_DIR, ROWS), tensorflow=False)
+    assert out == ["k0", "k1", "k2", "k3", "k4", "k5", None]
+    snapshots = [k for k in s3.keys("pruned", "logs/%s/" % LABEL_DIR) if "/snapshot-" in k]
+    assert len(snapshots) == 3, snapshots  # the newest three
+    assert snapshots[-1].rsplit("/", 1)[1].startswith("snapshot-0000000006-")
+
+
 # Child: open the store, say so, wait for the go file, then write COUNT labels,
 # printing "<i> <version>" after each acknowledged write.
 WRITER = """

@@ -220,19 +220,42 @@ _S3_CLIENTS: dict = {}
 _S3_CLIENTS_LOCK = threading.Lock()
 
 
+def _s3_client():
+    """A boto3 S3 client for where TensorBoard's stub S3 layer points (S3_ENDPOINT), with boto3's credentials."""
+    endpoint = os.environ.get("S3_ENDPOINT") or None
+    with _S3_CLIENTS_LOCK:  # creating boto3 clients is not thread-safe
+        client = _S3_CLIENTS.get(endpoint)
+        if client is None:
+            import boto3
+
+            client = _S3_CLIENTS[endpoint] = boto3.session.Session().client("s3", endpoint_url=endpoint)
+    return client
+
+
+def remove(path: str) -> None:
+    """Delete one file, also where the file layer cannot (TensorBoard's stub: boto3 for s3://, else fsspec)."""
+    if not is_remote(path):
+        os.remove(path)
+        return
+    g = gfile(path)
+    with _remote_errors(path):
+        if hasattr(g, "remove"):
+            g.remove(path)
+        elif path.startswith("s3://"):
+            bucket, _, key = path[len("s3://"):].partition("/")
+            _s3_client().delete_object(Bucket=bucket, Key=key)
+        else:
+            import fsspec
+
+            filesystem, inner = fsspec.core.url_to_fs(path)
+            filesystem.rm(inner)
+
+
 def _object_version(path: str):
     """The ETag (or a modification time) of a remote object, for layers whose stat has no time."""
     if path.startswith("s3://"):
-        # Where TensorBoard's stub S3 layer points (S3_ENDPOINT), with boto3's credentials.
-        endpoint = os.environ.get("S3_ENDPOINT") or None
-        with _S3_CLIENTS_LOCK:  # creating boto3 clients is not thread-safe
-            client = _S3_CLIENTS.get(endpoint)
-            if client is None:
-                import boto3
-
-                client = _S3_CLIENTS[endpoint] = boto3.session.Session().client("s3", endpoint_url=endpoint)
         bucket, _, key = path[len("s3://"):].partition("/")
-        head = client.head_object(Bucket=bucket, Key=key)
+        head = _s3_client().head_object(Bucket=bucket, Key=key)
         return head.get("ETag") or str(head.get("LastModified"))
     import fsspec
 

@@ -903,9 +903,11 @@ class _SegmentStorage:
         self._prune_snapshots()
 
     def _prune_snapshots(self, keep: int = 3) -> None:
-        remove = getattr(self.gfile, "remove", None)  # TensorBoard's stub gfile cannot delete
-        if remove is None:
-            return
+        remove = getattr(self.gfile, "remove", None)
+        if remove is None:  # TensorBoard's stub gfile cannot delete; fs can (boto3 for s3://, else fsspec)
+            from . import fs
+
+            remove = fs.remove
         names = sorted(n for n in self.gfile.listdir(self.directory) if _SNAPSHOT_RE.match(n))
         for name in names[:-keep]:
             with contextlib.suppress(Exception):
