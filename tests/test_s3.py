@@ -373,3 +373,14 @@ def test_cli_names_a_missing_bucket_in_one_line(s3):
     assert r.returncode == 1
     assert r.stderr.startswith("tensorboard-al: error: ") and "Traceback" not in r.stderr, r.stderr
     assert "no-such-bucket" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_asks_for_a_folder_when_given_the_root_of_a_bucket(s3):
+    # On b44e594: "tensorboard-al: error: substring not found" for s3://bucket
+    # (from the stub's path split) and "does not exist" for s3://bucket/.
+    s3.create_bucket("bucket-root")
+    for logdir in ("s3://bucket-root", "s3://bucket-root/"):
+        r = cli(s3, "ls", logdir, tensorflow=False)
+        assert r.returncode == 1
+        assert r.stderr.startswith("tensorboard-al: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "root of a bucket" in r.stderr and "s3://bucket-root/logs" in r.stderr, r.stderr

@@ -177,8 +177,14 @@ def exists(path: str) -> bool:
 def isdir(path: str) -> bool:
     if not is_remote(path):
         return os.path.isdir(path)
+    g = gfile(path)
+    bucket, _, key = path[len("s3://"):].partition("/")
+    if path.startswith("s3://") and not key.strip("/") and not hasattr(g, "get_registered_schemes"):
+        # The stub splits at the first "/" after the bucket and lists "<key>/".
+        raise OSError(errno.EINVAL, "TensorBoard's S3 layer cannot list the root of a bucket; put the logs in "
+                      "a folder of it and give that folder (like s3://%s/logs)" % bucket, path)
     with _remote_errors(path):
-        return gfile(path).isdir(path)
+        return g.isdir(path)
 
 
 def listdir(path: str):
