@@ -13,9 +13,11 @@ setuptools.setup(
     description="Label a dataset by looking at it: a semi-supervised t-SNE labeling tab for TensorBoard",
     packages=setuptools.find_packages(include=["tensorboard_al_plugin", "tensorboard_al_plugin.*"]),
     package_data={"tensorboard_al_plugin": ["static/*"]},
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     install_requires=[
-        "tensorboard>=2.16",
+        # Before 2.21 TensorBoard imports pkg_resources, which setuptools 82
+        # removed: older releases no longer start in a fresh environment.
+        "tensorboard>=2.21",
         "numpy>=1.23",
         "scipy>=1.9",
         "scikit-learn>=1.2",

@@ -528,7 +528,9 @@ def test_export_to_a_path(tmp_path):
         ("index,label\n0,\n", "has no labelled rows"),
         ("\n\n", "is empty"),
         (" , \n0,a\n", "line 2: no 'label' column in the header \\(found: 0, a\\)"),
-        ('index,label\n0,a\n1,"b\x00"\n', "line 3: label 'b\\\\x00' contains control character U\\+0000"),
+        # Python 3.10's csv module refuses a NUL itself ("line contains NUL"); 3.11+ passes it on
+        ('index,label\n0,a\n1,"b\x00"\n',
+         "line 3: (label 'b\\\\x00' contains control character U\\+0000|line contains NUL)"),
     ],
 )
 def test_malformed_import_is_refused_naming_the_line(tmp_path, text, message):
