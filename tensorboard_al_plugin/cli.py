@@ -139,6 +139,9 @@ def _check_out(path: str):
     """
     from .logdir.label_io import local_file_kind
 
+    if "://" in path:
+        raise CLIError("cannot write %s: --out takes a local file; export to a local file (or to standard "
+                       "output with --out -) and copy it to the object store" % path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:

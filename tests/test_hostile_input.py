@@ -296,6 +296,8 @@ def test_export_out_refuses_links_fifos_and_directories(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
     r = cli("export", logdir, *ARGS, "--out", str(tmp_path / "missing" / "x.csv"))
     one_error_line(r, "does not exist")
+    r = cli("export", logdir, *ARGS, "--out", "s3://bucket/labels.csv")
+    one_error_line(r, "s3://bucket/labels.csv", "takes a local file")
     # A regular file is replaced, keeping its mode.
     existing = tmp_path / "existing.csv"
     existing.write_text("old")
