@@ -15,9 +15,10 @@ setuptools.setup(
     package_data={"tensorboard_al_plugin": ["static/*"]},
     python_requires=">=3.10",
     install_requires=[
+        # 2.16.0 and 2.16.1 require tf-keras(-nightly), that is TensorFlow.
         # Before 2.21 TensorBoard imports pkg_resources, which setuptools 82
-        # removed: older releases no longer start in a fresh environment.
-        "tensorboard>=2.21",
+        # removed: an older TensorBoard needs setuptools < 82 beside it.
+        "tensorboard>=2.16.2",
         "numpy>=1.23",
         "scipy>=1.9",
         "scikit-learn>=1.2",

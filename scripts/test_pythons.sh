@@ -33,6 +33,7 @@ fi
 # Engine-free HTTP/CLI/label-store files join when they exist.
 TESTS=(
   tests/test_kernels.py tests/test_tsne.py tests/test_sessions.py              # engine
+  tests/test_active_emulation.py tests/test_active_strategies.py               # (active/ numba kernels)
   tests/test_labels.py tests/test_labels_processes.py tests/test_projector_labels.py  # label store
   tests/test_http_labels.py tests/test_http_layout.py tests/test_http_active.py  # HTTP
   tests/test_logdir_http.py tests/test_catalog.py
