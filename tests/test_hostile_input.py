@@ -478,3 +478,30 @@ def test_a_record_without_author_or_time_still_loads_and_snapshots(tmp_path):
         LabelStore(str(d), 3, durable=False, default_author="t").snapshot()
         store = LabelStore(str(d), 3, durable=False, default_author="t")
         assert store.state()["labels"] == ["a", None, None] and store.problems == []
+
+
+def test_a_class_stored_before_nfc_is_still_one_class(tmp_path):
+    """Stores written before labels were normalised may hold a decomposed (NFD) name.
+
+    Assigning, renaming and merging with the composed (NFC) name reach that same
+    class instead of failing or creating a second class that looks identical.
+    """
+    import unicodedata
+
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+
+    nfd = unicodedata.normalize("NFD", "café")
+    assert nfd != "café"
+    store = LabelStore(str(tmp_path / "labels"), 6, durable=False)
+    # What the previous release wrote for a decomposed label (no normalisation then).
+    store._write("assign", None, None, lambda m: ([(0, nfd), (1, nfd)], {"label": nfd}))
+    reopened = LabelStore(str(tmp_path / "labels"), 6, durable=False)
+    assert reopened.state()["labels"][:2] == [nfd, nfd]
+    state = reopened.assign([2], "café")
+    assert [c["name"] for c in state["classes"]] == [nfd]
+    assert state["labels"][:3] == [nfd, nfd, nfd]
+    state = reopened.merge(["café"], "thé")
+    assert state["labels"][:3] == ["thé"] * 3
+    reopened.undo()
+    state = reopened.rename("café", "coffee")
+    assert state["labels"][:3] == ["coffee"] * 3 and [c["name"] for c in state["classes"]] == ["coffee"]

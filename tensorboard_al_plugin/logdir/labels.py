@@ -255,6 +255,16 @@ def _check_groups(groups, what: str) -> None:
             raise ValueError("%s rows of %r are not row indices (whole numbers >= 0)" % (what, group[0]))
 
 
+def _spelling(model, label: str) -> str:
+    """``label`` (NFC) as the store already spells it: a store written before labels
+    were normalised may hold another Unicode form of the same name, and one class
+    must not become two that look alike."""
+    if model.counts.get(label, 0) > 0:
+        return label
+    return next((k for k, n in model.counts.items()
+                 if n > 0 and unicodedata.normalize("NFC", k) == label), label)
+
+
 def _check_record(record: dict) -> None:
     if "seq" in record and not _is_int(record["seq"]):
         raise ValueError("seq %r is not a whole number" % (record["seq"],))
@@ -1079,8 +1089,11 @@ class LabelStore:
         """Give ``label`` to ``rows``; returns the new LabelState."""
         label = validate_label(label)
         rows = self._check_rows(rows)
-        return self._write("assign", author, base_version, lambda m: (
-            [(r, label) for r in rows], {"label": label}))
+        def effect(m):
+            stored = _spelling(m, label)
+            return [(r, stored) for r in rows], {"label": stored}
+
+        return self._write("assign", author, base_version, effect)
 
     def clear(self, rows, *, author=None, base_version=None) -> dict:
         """Remove the labels of ``rows``; returns the new LabelState."""
@@ -1095,8 +1108,8 @@ class LabelStore:
             raise LabelError("cannot rename class %r to itself" % old)
 
         def effect(m):
-            self._check_classes(m, [old])
-            return [(r, new) for r, l in enumerate(m.labels) if l == old], {"from": old, "to": new}
+            (stored,), to = self._stored_classes(m, [old]), _spelling(m, new)
+            return [(r, to) for r, l in enumerate(m.labels) if l == stored], {"from": stored, "to": to}
 
         return self._write("rename", author, base_version, effect)
 
@@ -1108,10 +1121,10 @@ class LabelStore:
         into = validate_label(into)
 
         def effect(m):
-            self._check_classes(m, classes)
-            wanted = set(classes) - {into}
-            return ([(r, into) for r, l in enumerate(m.labels) if l in wanted],
-                    {"classes": classes, "into": into})
+            stored, target = self._stored_classes(m, classes), _spelling(m, into)
+            wanted = set(stored) - {target}
+            return ([(r, target) for r, l in enumerate(m.labels) if l in wanted],
+                    {"classes": stored, "into": target})
 
         return self._write("merge", author, base_version, effect)
 
@@ -1179,10 +1192,19 @@ class LabelStore:
         return out
 
     @staticmethod
-    def _check_classes(model: _Model, classes: Sequence[str]) -> None:
+    def _stored_classes(model: _Model, classes: Sequence[str]) -> List[str]:
+        """The classes as the store spells them; LabelError for a class no row has.
+
+        Names arrive normalised to NFC, while a store written before labels were
+        normalised may hold another form of the same name: that one is meant.
+        """
+        out = []
         for c in classes:
+            c = _spelling(model, c)
             if model.counts.get(c, 0) <= 0:
                 raise LabelError("unknown class %r: no row has this label" % c)
+            out.append(c)
+        return out
 
     def _revert(self, m: _Model, op: str):
         stack = m.undo if op == "undo" else m.redo
