@@ -67,8 +67,9 @@ class ChildServer:
 
 class TensorBoard(ChildServer):
     def __init__(self, logdir: str, *, without_tensorflow: bool = False, extra_args=(), env=None,
-                 timeout_s: float = 90.0):
-        self.logdir = str(logdir)
+                 timeout_s: float = 90.0, cwd=None):
+        self.logdir = str(logdir)  # relative to ``cwd`` when that is given
+        self.cwd = cwd
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.without_tensorflow = without_tensorflow
@@ -87,7 +88,7 @@ class TensorBoard(ChildServer):
         self._log = tempfile.NamedTemporaryFile(prefix="tensorboard-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir, "--host", "127.0.0.1",
                "--port", str(self.port), "--load_fast", "false", "--reload_interval", "1"] + self.extra_args
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
         deadline = time.time() + self.timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -51,6 +51,16 @@ def _wait_for_run(tb, run, timeout_s=30.0):
     raise AssertionError("the Projector never listed run %r (runs: %s)\n%s" % (run, runs, tb.log()))
 
 
+def _metadata_once_labeled(tb, row, label, timeout_s=15.0):
+    """The "(labels)" entry's metadata once ``row`` shows ``label`` (labels.tsv catches up after a pause)."""
+    deadline = time.time() + timeout_s
+    while True:
+        header, rows = _metadata(tb, ROOT_RUN, "vectors (labels)")
+        if rows[row][0] == label or time.time() > deadline:
+            return header, rows
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def tsv_logdir(tmp_path):
     logdir = str(tmp_path / "logs")
@@ -82,12 +92,7 @@ def test_projector_shows_labels_of_a_projector_embedding(tsv_logdir):
         assert emb["tensorShape"] == [ROWS, DIMS]
         assert emb["sprite"]["singleImageDim"] == [10, 10]
 
-        deadline = time.time() + 15
-        while True:
-            header, rows = _metadata(tb, ROOT_RUN, "vectors (labels)")
-            if rows[5][0] == "odd" or time.time() > deadline:
-                break
-            time.sleep(0.5)
+        header, rows = _metadata_once_labeled(tb, 5, "odd")
         assert header == ["label", "author", "index"]
         assert len(rows) == ROWS and [int(r[2]) for r in rows] == list(range(ROWS))
         assert [r[0] for r in rows[:6]] == ["even one", "", "even one", "", "", "odd"]
@@ -256,3 +261,29 @@ def test_checkpoint_embedding_labels_in_projector(tmp_path):
         r = tb.get(PROJECTOR + "/tensor?" + urlencode(dict(run=run, name=var)))
         served = np.frombuffer(r.body, "<f4").reshape(ROWS, DIMS)
         np.testing.assert_array_equal(served, np.arange(ROWS * DIMS, dtype=np.float32).reshape(ROWS, DIMS))
+
+
+def test_a_relative_logdir_publishes_labels_too(tmp_path):
+    """The README's own `--logdir demo_logs` is relative: labels must still reach the stock Projector.
+
+    Before, every write logged "labels.tsv ... is not in the store folder ..." and
+    `tensorboard-al import` printed it as a warning: the store's absolute path was
+    compared with a label folder built from the relative logdir.
+    """
+    write_projector_tsv_log(str(tmp_path / "logs"))
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("index,label\n1,from csv\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, "-m", "tensorboard_al_plugin.cli", "import", "logs", "--run", ".",
+                        "--embedding", "vectors", "labels.csv"], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "not in the store folder" not in r.stderr and 'shows them in run "%s"' % ROOT_RUN in r.stderr, r.stderr
+    with TensorBoard("logs", cwd=str(tmp_path)) as tb:
+        tb.wait_for_embeddings()
+        r = tb.post(PLUGIN + "/labels/assign", dict(run=".", embedding="vectors", rows=[0], label="served"))
+        assert r.status == 200, r.body
+        _wait_for_run(tb, ROOT_RUN)
+        _, rows = _metadata_once_labeled(tb, 0, "served")
+        assert [r[0] for r in rows[:2]] == ["served", "from csv"]
+        assert "not in the store folder" not in tb.log()

@@ -40,6 +40,10 @@ def scan_logdir(logdir: str, cache: Optional[dict] = None) -> List[EmbeddingSour
     """
     cache = cache if cache is not None else {}
     configs, manifests = [], []
+    # Every path below is built from this one: a relative --logdir would give
+    # relative label folders that no longer compare equal to the absolute
+    # paths the label store and the Projector publishing work with.
+    logdir = fs.absolute(logdir)
     if not fs.isdir(logdir):
         return []
     for directory, _subdirs, files in fs.walk(logdir):

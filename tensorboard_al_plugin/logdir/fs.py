@@ -100,6 +100,11 @@ def normalize(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
 
 
+def absolute(path: str) -> str:
+    """A local path made absolute (``~`` expanded, symlinks kept); remote paths unchanged."""
+    return path if is_remote(path) else os.path.abspath(os.path.expanduser(path))
+
+
 def relpath(path: str, start: str) -> str:
     """``path`` relative to ``start``, with ``/`` separators; "." when equal."""
     p, s = normalize(path), normalize(start)
