@@ -72,10 +72,13 @@ class ClassifierTrainer:
             if entry is None:
                 return {"status": "idle", "version": None, "classes": []}
             entry.last_used = time.time()
-            if entry.error:
-                status = "needs_labels" if entry.needs_labels else "error"
-            elif entry.training or entry.trained_version < entry.wanted_version:
+            # Newer labels waiting for a model come first: the error of an
+            # older version (one class labeled) says nothing about them, and a
+            # tab that read "needs_labels" there would stop asking.
+            if entry.training or entry.trained_version < entry.wanted_version:
                 status = "training"
+            elif entry.error:
+                status = "needs_labels" if entry.needs_labels else "error"
             else:
                 status = "ready"
             return {"status": status, "version": entry.trained_version if entry.state is not None else None,

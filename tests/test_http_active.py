@@ -68,3 +68,27 @@ def test_predictions_retrain_in_the_background_and_suggestions(demo_logdir):
         assert r.status == 200, r.body
         items = r.json()["items"]
         assert len(items) == 3 and all(len(it["group"]) >= 1 and it["group"][0] == it["row"] for it in items)
+
+
+def test_status_says_training_once_a_second_class_arrives(demo_logdir):
+    """Issue 11, defect 1: after "needs labels" (one class), labeling a second class must
+    answer "training" (then "ready"), never the stale "needs_labels" that made the tab stop
+    polling; before, the error of the one-class model was reported over the pending retrain."""
+    y = load_digits().target
+    with TensorBoard(demo_logdir, extra_args=["--al_classifier", "numpy"]) as tb:
+        tb.wait_for_embeddings()
+        rows = [int(i) for i in np.flatnonzero(y == 0)[:10]]
+        v1 = tb.post(PLUGIN + "/labels/assign", dict(E, rows=rows, label="zero")).json()["version"]
+        p = wait_predictions(tb, -1)
+        assert p["status"] == "needs_labels", p
+        deadline = time.time() + 60  # the one-class model of v1 is done once its error is in
+        while tb.get_json(PLUGIN + "/active/predictions" + Q)["status"] != "needs_labels":
+            assert time.time() < deadline
+            time.sleep(0.2)
+        rows = [int(i) for i in np.flatnonzero(y == 1)[:10]]
+        v2 = tb.post(PLUGIN + "/labels/assign", dict(E, rows=rows, label="one")).json()["version"]
+        assert v2 > v1
+        p = tb.get_json(PLUGIN + "/active/predictions" + Q)
+        assert p["status"] in ("training", "ready"), p
+        p = wait_predictions(tb, v2)
+        assert p["status"] == "ready" and sorted(p["classes"]) == ["one", "zero"], p
