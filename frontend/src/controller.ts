@@ -500,17 +500,23 @@ export class Controller {
     }
   }
 
-  /** The start/pause button: start when there is no live session, else pause or resume. */
+  /**
+   * The start/pause button: start when there is no session of the form's kind,
+   * else pause, resume, or continue a finished t-SNE from where it stopped
+   * (only Restart throws a layout away).
+   */
   async toggleLayout(): Promise<void> {
     const ref = this.ref();
     const st = this.store.get().session;
     if (!ref) return;
+    const form = this.store.get().form;
     try {
-      if (!st || st.state === "done" || st.state === "error" || st.method !== this.store.get().form.method || st.n_components !== this.store.get().form.n_components) {
+      if (!st || st.state === "error" || st.method !== form.method || st.n_components !== form.n_components
+          || (st.state === "done" && st.method !== "tsne")) {
         await this.startLayout();
       } else if (st.state === "running" || st.state === "preparing" || st.state === "waiting") {
         this.store.set({ session: await this.api.layoutPause(ref) });
-      } else if (st.state === "paused") {
+      } else if (st.state === "paused" || st.state === "done") {
         this.store.set({ session: await this.api.layoutResume(ref) });
         this.startPolling(false);
       }

@@ -209,6 +209,7 @@ export class LayoutPanel {
       let label = `Start ${methodName}`;
       if (st && sameKind && (st.state === "running" || st.state === "preparing" || st.state === "waiting")) label = "Pause";
       else if (st && sameKind && st.state === "paused") label = "Resume";
+      else if (st && sameKind && st.state === "done" && st.method === "tsne") label = "Continue t-SNE";
       this.toggle.textContent = label;
       this.toggle.disabled = !s.embedding || !s.tensor;
       this.restart.disabled = !st;

@@ -152,3 +152,24 @@ def test_3d_layout_orbit_box_and_lasso_selection(page, tb):
     frame.press("[data-testid=al-label-input]", "Enter")
     wait_for(lambda: class_counts(frame).get("blob") == combined, 15, "the group to be labeled")
     assert page.errors == []
+
+
+def test_start_continues_a_finished_layout_and_only_restart_restarts(page, tb):
+    """Issue 11, defect 3: "Start" on a finished t-SNE threw it away (iteration 1900 -> 8)."""
+    frame = open_tab(page, tb.url)
+    pick_embedding(frame, "digits")
+    set_iterations(frame, 300)
+    frame.click("[data-testid=al-layout-toggle]")
+    wait_for(lambda: "done" in frame.text_content("[data-testid=al-layout-state]"), 180, "the layout to finish", frame)
+    finished = iteration(frame)
+    assert finished >= 300
+    assert frame.text_content("[data-testid=al-layout-toggle]") == "Continue t-SNE"
+    frame.click("[data-testid=al-layout-toggle]")
+    wait_for(lambda: iteration(frame) > finished, 60, "the layout to continue past %d" % finished, frame)
+    assert iteration(frame) > finished  # never back to a fresh start
+    wait_for(lambda: "done" in frame.text_content("[data-testid=al-layout-state]"), 180, "the extension to finish", frame)
+    extended = iteration(frame)
+    assert extended > finished
+    frame.click("[data-testid=al-layout-restart]")
+    wait_for(lambda: iteration(frame) < extended, 60, "Restart to start over", frame)
+    assert page.errors == []
