@@ -137,7 +137,7 @@ def _check_out(path: str):
     A symbolic link, FIFO, device, socket or directory is refused, not
     replaced: ``--out`` names the file the CSV becomes.
     """
-    from .logdir.label_io import local_file_kind
+    from .logdir.fs import file_kind
 
     if "://" in path:
         raise CLIError("cannot write %s: --out takes a local file; export to a local file (or to standard "
@@ -153,7 +153,7 @@ def _check_out(path: str):
         raise CLIError("cannot write %s: %s" % (path, e.strerror or e))
     if not stat.S_ISREG(st.st_mode):
         raise CLIError("refusing to write %s: it is %s; --out must be a regular file or a new path"
-                       % (path, local_file_kind(st.st_mode)))
+                       % (path, file_kind(st.st_mode)))
     return st
 
 

@@ -279,7 +279,8 @@ def _object_version(path: str):
     return None
 
 
-def _size_text(n: int) -> str:
+def size_text(n: int) -> str:
+    """A size limit in words: "512 MiB", or "4000 bytes"."""
     return "%d MiB" % (n // MiB) if n >= MiB and n % MiB == 0 else "%d bytes" % n
 
 
@@ -296,12 +297,20 @@ def display(path: str, root: str) -> str:
     return path
 
 
-def _file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+def file_kind(mode: int) -> str:
+    """What a stat mode names, in words: "a regular file", "a directory", "a FIFO"..."""
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return name
-    return "not a plain file"
+    return "not a regular file"
+
+
+def _named(path: str, root: str, what: str) -> str:
+    """How an error names a file: its kind (``what``) and its path as the user wrote it."""
+    return (what + " " if what else "") + display(path, root)
 
 
 def check_inside(path: str, root: str, what: str = "", outside: str = "the log directory") -> str:
@@ -325,7 +334,7 @@ def open_file(path: str, root: str, limit: int, what: str = "") -> Tuple[IO[byte
     directory is refused before it is opened.  Every refusal is a
     SourceError naming the file (as the config or manifest wrote it).
     """
-    name = (what + " " if what else "") + display(path, root)
+    name = _named(path, root, what)
     if is_remote(path):
         check_inside(path, root, what)
         g = gfile(path)
@@ -339,7 +348,7 @@ def open_file(path: str, root: str, limit: int, what: str = "") -> Tuple[IO[byte
             raise SourceError("%s cannot be read: %s" % (name, str(e).strip().splitlines()[0] if str(e).strip()
                                                           else type(e).__name__)) from None
         if size is not None and size > limit:
-            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, size, _size_text(limit)))
+            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, size, size_text(limit)))
         with _remote_errors(path):
             return g.GFile(path, "rb"), (size if size is not None else -1)
     real = check_inside(path, root, what)
@@ -353,9 +362,9 @@ def open_file(path: str, root: str, limit: int, what: str = "") -> Tuple[IO[byte
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise SourceError("%s is not a regular file (%s)" % (name, _file_kind(st.st_mode)))
+            raise SourceError("%s is not a regular file (%s)" % (name, file_kind(st.st_mode)))
         if st.st_size > limit:
-            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, st.st_size, _size_text(limit)))
+            raise SourceError("%s has %d bytes, more than the limit of %s" % (name, st.st_size, size_text(limit)))
         return os.fdopen(fd, "rb"), st.st_size
     except BaseException:
         os.close(fd)
@@ -375,8 +384,7 @@ def read_bytes(path: str, root: str, limit: int, what: str = "") -> bytes:
     with (_remote_errors(path) if is_remote(path) else contextlib.nullcontext()), f:
         data = f.read(limit + 1)
     if len(data) > limit:  # it grew since it was checked
-        raise SourceError("%s has more than the limit of %s" % ((what + " " if what else "") + display(path, root),
-                                                                 _size_text(limit)))
+        raise SourceError("%s has more than the limit of %s" % (_named(path, root, what), size_text(limit)))
     return data
 
 
@@ -385,7 +393,7 @@ def read_text(path: str, root: str, limit: int, what: str = "") -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceError("%s is not UTF-8 text" % ((what + " " if what else "") + display(path, root))) from None
+        raise SourceError("%s is not UTF-8 text" % _named(path, root, what)) from None
 
 
 def check_dir(path: str, root: str, what: str = "", outside: str = "the log directory") -> None:

@@ -28,6 +28,7 @@ import re
 import stat
 from typing import Dict, Iterator, List, Optional
 
+from . import fs
 from .labels import LabelError, LabelStore, validate_label
 
 _FIXED_COLUMNS = ("index", "label", "author", "time")
@@ -251,21 +252,6 @@ def _readlines(f) -> Iterator:
         yield line
 
 
-def local_file_kind(mode: int) -> str:
-    """What a stat mode names, in words: "a regular file", "a directory", "a FIFO"..."""
-    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _limit(n: int) -> str:
-    return "%d MiB" % (n >> 20) if n >= 1 << 20 and not n % (1 << 20) else "%d bytes" % n
-
-
 class _Capped(io.RawIOBase):
     """A binary file that raises LabelError once more than ``limit`` bytes were read from it."""
 
@@ -280,7 +266,7 @@ class _Capped(io.RawIOBase):
         self._count += n
         if self._count > self._limit:
             raise LabelError("cannot import %s: it has more than the import limit of %s"
-                             % (self._name, _limit(self._limit)))
+                             % (self._name, fs.size_text(self._limit)))
         return n
 
     def close(self) -> None:
@@ -311,10 +297,10 @@ def _open_lines(text_or_path, max_bytes: int):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise LabelError("cannot import %s: it is %s; only regular files are read"
-                             % (path, local_file_kind(st.st_mode)))
+                             % (path, fs.file_kind(st.st_mode)))
         if st.st_size > max_bytes:
             raise LabelError("cannot import %s: it has %d bytes, more than the import limit of %s"
-                             % (path, st.st_size, _limit(max_bytes)))
+                             % (path, st.st_size, fs.size_text(max_bytes)))
         raw = io.FileIO(fd, "rb", closefd=True)
     except BaseException:
         os.close(fd)

@@ -233,6 +233,11 @@ def _ints(values, minimum: int, below: Optional[int] = None) -> bool:
     return min(values) >= minimum and (below is None or max(values) < below)
 
 
+def _is_loc(value) -> bool:
+    """Where a record lies in its storage: a byte offset (append) or a segment name."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _check_text(value, what: str, max_length: int, *, optional: bool = False, blank: bool = False) -> None:
     """``optional``: None is fine; ``blank``: "" is fine (an author or time a record left out)."""
     if (value is None and optional) or (value == "" and blank):
@@ -289,7 +294,7 @@ def _check_record(record: dict) -> None:
     if record["op"] in ("undo", "redo"):
         target = record.get("target")
         if not (isinstance(target, dict) and isinstance(target.get("id"), str)
-                and isinstance(target.get("loc"), (int, str)) and not isinstance(target.get("loc"), bool)):
+                and _is_loc(target.get("loc"))):
             raise ValueError("%s target %r is not {id, loc}" % (record["op"], target))
 
 
@@ -323,7 +328,7 @@ def _check_snapshot(snap) -> None:
     for key in ("undo", "redo"):
         for entry in snap.get(key, []) if isinstance(snap.get(key, []), list) else [None]:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-                    and isinstance(entry[1], (int, str)) and not isinstance(entry[1], bool)):
+                    and _is_loc(entry[1])):
                 raise ValueError("%s entry %r is not [id, loc]" % (key, entry))
     # What the storage keeps in it (history_offset: append; the rest: segments).
     if "history_offset" in snap and not _is_int(snap["history_offset"]):
