@@ -86,3 +86,43 @@ def test_pca_layout_and_bad_parameters(demo_logdir):
             assert message in r.json()["error"]
         r = tb.post(PLUGIN + "/layout/pause", {"run": "digits", "embedding": "nope"})
         assert r.status == 404
+
+
+def test_preparing_layout_names_its_phases_with_monotone_progress(tmp_path):
+    """A t-SNE on a few thousand rows says which preparation step it is in
+    (phase), how far the whole preparation is (progress, never moving back)
+    and, once it can tell, the seconds left (eta_s)."""
+    from tensorboard_al_plugin import write_embedding
+
+    rng = np.random.default_rng(0)
+    n = 5000
+    centres = rng.normal(scale=4.0, size=(10, 32))
+    x = (centres[rng.integers(0, 10, n)] + rng.normal(size=(n, 32))).astype(np.float32)
+    write_embedding(str(tmp_path), x, name="blobs")
+    q = "?run=.&embedding=blobs"
+    with TensorBoard(str(tmp_path), without_tensorflow=True) as tb:
+        tb.wait_for_embeddings()
+        r = tb.post(PLUGIN + "/layout/start", dict(run=".", embedding="blobs", method="tsne", perplexity=20,
+                                                    random_state=0))
+        assert r.status == 200, r.body
+        seen = [r.json()]
+        deadline = time.time() + 120
+        while seen[-1]["iteration"] == 0 and time.time() < deadline:
+            seen.append(tb.get_json(PLUGIN + "/layout/status" + q))
+            assert seen[-1]["state"] != "error", seen[-1]
+    preparing = [s for s in seen if s["state"] == "preparing"]
+    phases = [s["phase"] for s in preparing]
+    distinct = list(dict.fromkeys(phases))
+    assert len(distinct) >= 2, distinct
+    assert set(distinct) <= {"loading", "neighbors", "affinities", "pca", "first_iterations"}, distinct
+    # the phases come in the engine's order, and the bar never moves back
+    order = ["loading", "neighbors", "affinities", "pca", "first_iterations"]
+    assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
+    progress = [s["progress"] for s in preparing]
+    assert progress == sorted(progress) and 0 <= progress[0] and progress[-1] <= 1
+    for s in preparing:
+        assert 0 <= s["phase_progress"] <= 1
+        assert s["eta_s"] is None or s["eta_s"] >= 0
+    # the existing keys stay; a running layout has no phase left
+    assert seen[-1]["iteration"] > 0 and seen[-1]["phase"] is None and seen[-1]["eta_s"] is None
+    assert {"method", "state", "progress", "iteration", "objective", "n_points", "waiting"} <= set(seen[-1])

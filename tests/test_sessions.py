@@ -190,3 +190,26 @@ def test_pause_answers_paused_at_once_and_pca_ignores_pause():
         assert m.resume("p")["state"] == "done"
     finally:
         m.close()
+
+
+def test_eta_extrapolates_the_speed_so_far_and_counts_down():
+    from tensorboard_al_plugin.sessions import _Session
+
+    s = _Session("k", None, None, {"n_iter": 10, "extra_iter": 0, "n_components": 2}, "tsne")
+    m = SessionManager()
+    s.costs = {"neighbors": 9.0, "affinities": 1.0}
+    s.phase = "loading"
+    assert m._eta(s) is None                      # loading: no estimate
+    m._set_phase(s, "neighbors", 0.0)
+    s.cost_t0 -= 4.0                              # as if 4 s of work so far ...
+    m._set_phase(s, "neighbors", 0.5)             # ... did half the neighbours (4.5 of 10)
+    eta = m._eta(s)
+    assert 4.0 < eta <= 4.9                       # 4 s * 5.5 / 4.5 = 4.9 s left
+    assert 0.05 + 0.95 * 0.45 == pytest.approx(s.progress)
+    s.cost_at -= 1.0                              # a second later, no news: one second less
+    s.cost_t0 -= 1.0
+    assert m._eta(s) == pytest.approx(eta - 1.0, abs=0.15)
+    m._set_phase(s, "neighbors", 0.2)             # progress never moves back
+    assert s.phase_fraction == 0.5
+    m._set_phase(s, "first_iterations")
+    assert m._eta(s) is None

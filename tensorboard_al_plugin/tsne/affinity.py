@@ -68,14 +68,29 @@ def _conditional_probabilities(sq_distances, perplexity, tol=1e-5, max_iter=200)
     return out
 
 
-def joint_probabilities(indices, distances, perplexity):
+# Rows calibrated per call of ``_conditional_probabilities`` when progress is
+# reported: rows are independent, so the chunks give the same numbers as one call.
+_CALIBRATE_ROWS = 4096
+
+
+def joint_probabilities(indices, distances, perplexity, progress=None):
     """Symmetric P (CSR, sums to 1) from a kNN graph.
 
     indices : (N, k) int neighbour indices, distances : (N, k) Euclidean.
+    progress : callable(fraction in [0, 1]) or None, called after each chunk
+        of ``_CALIBRATE_ROWS`` rows is calibrated and once P is built.
     """
     n, k = indices.shape
-    cond = _conditional_probabilities(np.ascontiguousarray(distances, dtype=np.float64) ** 2,
-                                      float(perplexity))
+    sq = np.ascontiguousarray(distances, dtype=np.float64) ** 2
+    if progress is None:
+        cond = _conditional_probabilities(sq, float(perplexity))
+    else:
+        cond = np.empty((n, k))
+        for lo in range(0, n, _CALIBRATE_ROWS):
+            hi = min(n, lo + _CALIBRATE_ROWS)
+            cond[lo:hi] = _conditional_probabilities(sq[lo:hi], float(perplexity))
+            # the symmetrisation below costs about as much as a tenth of the calibration
+            progress(0.9 * hi / n)
     rows = np.repeat(np.arange(n, dtype=np.int32), k)
     P = sp.csr_matrix((cond.ravel(), (rows, indices.ravel())), shape=(n, n))
     P = P + P.T
@@ -83,29 +98,36 @@ def joint_probabilities(indices, distances, perplexity):
     P.sum_duplicates()
     P.eliminate_zeros()
     P.data /= P.data.sum()
+    if progress is not None:
+        progress(1.0)
     return P
 
 
-def perplexity_affinities(X, perplexity=20.0, n_neighbors=None, progress=None):
+def perplexity_affinities(X, perplexity=20.0, n_neighbors=None, progress=None, phase_progress=None):
     """Sparse symmetric P for rows of X (N, D).
 
     n_neighbors defaults to min(N - 1, floor(3 * perplexity)).
     progress(fraction) is called while the neighbours are searched (the
-    expensive part); the calibration is a small fraction of the time.
+    expensive part, 95% of the bar) and while the rows are calibrated.
+    phase_progress(phase, fraction) says the same per phase: "neighbors"
+    (after each block of rows searched), then "affinities" (after each chunk
+    of rows calibrated).
     Returns (P, info) where info is a dict with the neighbour method used.
     """
     n = X.shape[0]
     k = n_neighbors if n_neighbors is not None else int(min(n - 1, np.floor(3 * perplexity)))
     k = max(1, min(k, n - 1))
 
-    def nn_progress(f):
-        if progress is not None:
-            progress(0.95 * f)
+    def report(phase, share, offset):
+        def f(fraction):
+            if phase_progress is not None:
+                phase_progress(phase, fraction)
+            if progress is not None:
+                progress(offset + share * fraction)
+        return f
 
-    indices, distances, method = nearest_neighbors(X, k, progress=nn_progress)
-    P = joint_probabilities(indices, distances, perplexity)
-    if progress is not None:
-        progress(1.0)
+    indices, distances, method = nearest_neighbors(X, k, progress=report("neighbors", 0.95, 0.0))
+    P = joint_probabilities(indices, distances, perplexity, progress=report("affinities", 0.05, 0.95))
     return P, {"neighbors": method, "n_neighbors": k}
 
 

@@ -267,13 +267,18 @@ class SemiSupervisedTSNE:
         return rng.normal(scale=1e-4, size=(n, d))
 
     # ------------------------------------------------------------ API
-    def prepare(self, X=None, *, affinities=None, labels=None, progress=None):
+    def prepare(self, X=None, *, affinities=None, labels=None, progress=None, phase_progress=None):
         """Compute affinities and the initial layout; return a live ``TSNERun``.
 
         X : (N, D) array, or None when ``affinities`` is given.
         affinities : scipy.sparse (N, N) symmetric, non-negative, summing to 1.
         labels : (N,) int, -1 = unlabeled, or None.
         progress : callable(fraction in [0, 1]) called during preparation.
+        phase_progress : callable(phase, fraction in [0, 1]) called as each
+            phase advances, in this order: "neighbors" (after each block of
+            rows), "affinities" (after each chunk of rows), "pca" (0 and 1,
+            only for the PCA initialisation). For progress bars that name
+            the phase; it changes no result.
         """
         if X is None and affinities is None:
             raise ValueError("X: expected an array (or pass affinities=), got None")
@@ -287,10 +292,17 @@ class SemiSupervisedTSNE:
             P = check_affinities(affinities, n)
             info["neighbors"] = "given"
         else:
-            P, info = perplexity_affinities(X, self.perplexity, self.n_neighbors, progress)
+            P, info = perplexity_affinities(X, self.perplexity, self.n_neighbors, progress,
+                                            phase_progress)
         if labels is not None:
             labels = check_labels(labels, n)
+        pca = (phase_progress is not None and X is not None and isinstance(self.initialization, str)
+               and self.initialization == "pca")
+        if pca:
+            phase_progress("pca", 0.0)
         Y = self._initial_positions(X, n, rng)
+        if pca:
+            phase_progress("pca", 1.0)
         method = self.method
         if method == "auto":
             method = "exact" if n <= EXACT_MAX_POINTS else "fast"
