@@ -90,10 +90,14 @@ export function predictionOf(p: Predictions | null, row: number): { label: strin
   return { label: p.classes[k], confidence: p.confidence[row], uncertainty: p.uncertainty ? p.uncertainty[row] : 1 - p.confidence[row] };
 }
 
-/** The selection a suggestion stands for: its row focused, its group pre-selected. */
-export function suggestionSpec(item: SuggestionItem, rows: number, k = 0): SelectionSpec {
+/**
+ * The selection a suggestion stands for: its row focused, its group
+ * pre-selected (and no neighbours beyond it). `k` is the user's neighbours
+ * setting, kept as it is for the next focus.
+ */
+export function suggestionSpec(item: SuggestionItem, rows: number, k: number): SelectionSpec {
   const group = item.group.filter((r) => Number.isInteger(r) && r >= 0 && r < rows && r !== item.row);
-  return { focus: item.row, k, base: Uint32Array.from(group), added: new Set(), excluded: new Set() };
+  return { focus: item.row, k, withNeighbours: false, base: Uint32Array.from(group), added: new Set(), excluded: new Set() };
 }
 
 /** Distinct rows a suggestion selects (its row and its group). */

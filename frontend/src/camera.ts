@@ -154,6 +154,47 @@ export function pick(screen: Float32Array, quadScale: [number, number], halfSize
   return best;
 }
 
+/**
+ * The camera that shows every finite position (stride 3) with a small margin:
+ * 2D centres the bounding box and zooms so it fits the canvas' aspect; 3D
+ * keeps the orbit angles, aims at the box centre and backs off until the
+ * bounding sphere fits both fields of view. `pad` (world units) is added
+ * around the points (the thumbnails' half-size). No finite point: the default.
+ */
+export function fitCamera(cam: Camera, positions: Float32Array, width: number, height: number, pad = 0): Camera {
+  const lo = [Infinity, Infinity, Infinity];
+  const hi = [-Infinity, -Infinity, -Infinity];
+  const n = Math.floor(positions.length / 3);
+  for (let i = 0; i < n; i++) {
+    const x = positions[3 * i], y = positions[3 * i + 1], z = positions[3 * i + 2];
+    if (!Number.isFinite(x) || !Number.isFinite(y) || !Number.isFinite(z)) continue;
+    if (x < lo[0]) lo[0] = x;
+    if (x > hi[0]) hi[0] = x;
+    if (y < lo[1]) lo[1] = y;
+    if (y > hi[1]) hi[1] = y;
+    if (z < lo[2]) lo[2] = z;
+    if (z > hi[2]) hi[2] = z;
+  }
+  if (!(lo[0] <= hi[0])) return { ...defaultCamera(cam.dims), yaw: cam.yaw, pitch: cam.pitch };
+  const aspect = width / Math.max(1, height);
+  const margin = 1.05;
+  if (cam.dims === 2) {
+    const target: [number, number, number] = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, cam.target[2]];
+    const halfH = Math.max((hi[1] - lo[1]) / 2, (hi[0] - lo[0]) / 2 / aspect, 1e-3) * margin + pad;
+    return { ...cam, target, zoom: Math.max(0.05, Math.min(5000, HALF_HEIGHT_2D / halfH)) };
+  }
+  const target: [number, number, number] = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2];
+  let r2 = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = positions[3 * i] - target[0], dy = positions[3 * i + 1] - target[1], dz = positions[3 * i + 2] - target[2];
+    const d2 = dx * dx + dy * dy + dz * dz;
+    if (d2 > r2) r2 = d2;
+  }
+  const radius = Math.max(Math.sqrt(r2), 1e-3) * margin + pad;
+  const halfFov = Math.min(cam.fovY / 2, Math.atan(Math.tan(cam.fovY / 2) * aspect));
+  return { ...cam, target, distance: Math.max(0.05, Math.min(50, radius / Math.sin(halfFov))) };
+}
+
 /** Drag the view by (dx, dy) screen pixels: the world follows the pointer. */
 export function pan(cam: Camera, dx: number, dy: number, width: number, height: number): Camera {
   if (cam.dims === 2) {

@@ -8,6 +8,7 @@ import { indexLabels, validateLabel } from "./labels";
 import { pcaProject } from "./pca";
 import type { Scene } from "./scene";
 import {
+  carriedK,
   clearSelection,
   focusRow,
   type KnnSpace,
@@ -19,6 +20,7 @@ import {
   type SelectionSpec,
   selectRegion,
   toggleRow,
+  withK,
 } from "./selection";
 import type { Store } from "./store";
 import type { AppState, LayoutForm } from "./state";
@@ -82,9 +84,11 @@ export class Controller {
       positions: null,
       positionsSource: "none",
       session: null,
-      spec: clearSelection(s0.spec),
+      // The user's neighbours setting carries over, fitted to this embedding (never a 0).
+      spec: { ...clearSelection(s0.spec), k: carriedK(s0.spec.k, e.rows) },
       members: new Uint32Array(0),
       mask: new Uint8Array(e.rows),
+      listed: new Uint32Array(0),
       hover: -1,
       pagesLoaded: 0,
       ready: false,
@@ -198,16 +202,19 @@ export class Controller {
 
   setSpec(spec: SelectionSpec, space = this.store.get().knnSpace): void {
     const s = this.store.get();
-    const { members, mask } = resolveSelection(spec, this.neighbours(spec, space), s.rows);
-    this.store.set({ spec, knnSpace: space, members, mask });
+    const { members, mask, listed } = resolveSelection(spec, this.neighbours(spec, space), s.rows);
+    this.store.set({ spec, knnSpace: space, members, mask, listed });
   }
 
   focus(row: number): void {
     this.setSpec(focusRow(this.store.get().spec, row));
   }
 
+  /** The neighbours setting (slider or number field): 0..rows-1. */
   setK(k: number): void {
-    this.setSpec({ ...this.store.get().spec, k });
+    if (!Number.isFinite(k)) return;
+    const rows = this.store.get().rows;
+    this.setSpec(withK(this.store.get().spec, Math.max(0, Math.min(rows - 1, Math.round(k)))));
   }
 
   setKnnSpace(space: KnnSpace): void {
@@ -319,11 +326,11 @@ export class Controller {
     return ok ? "" : "The label was not saved.";
   }
 
-  /** Number keys: the k-th class (1-based) of the legend. */
+  /** Number keys: the k-th class (1-based) of the legend (classes with members). */
   async applyClassNumber(k: number): Promise<string> {
     const li = this.store.get().labelIndex;
-    if (!li || k < 1 || k > li.classes.length) return "";
-    return this.applyLabel(li.classes[k - 1]);
+    if (!li || k < 1 || k > li.legend.length) return "";
+    return this.applyLabel(li.classes[li.legend[k - 1] - 1]);
   }
 
   async clearLabels(): Promise<string> {
@@ -418,12 +425,12 @@ export class Controller {
     }
   }
 
-  /** Accept a suggestion: focus its row with its group pre-selected. */
+  /** Accept a suggestion: focus its row with its group pre-selected; the neighbours setting stays. */
   acceptSuggestion(item: SuggestionItem): void {
     const s = this.store.get();
     if (item.row < 0 || item.row >= s.rows) return;
     this.knnCache = null;
-    this.setSpec(suggestionSpec(item, s.rows, 0));
+    this.setSpec(suggestionSpec(item, s.rows, s.spec.k));
     this.store.set({ acceptedSuggestion: item.row });
     this.reveal(item.row, false);
   }

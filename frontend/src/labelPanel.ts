@@ -1,6 +1,6 @@
 // Right panel: the label box (autocomplete over existing classes), apply /
 // clear / undo / redo, the class legend with counts, export, and the
-// selection listed as removable thumbnails.
+// selection listed as thumbnails that toggle in and out of the selection.
 import { pct, selectionConsensus } from "./active";
 import type { Controller } from "./controller";
 import { clear, h } from "./dom";
@@ -29,6 +29,9 @@ export class LabelPanel {
   private count: HTMLElement;
   private grid: HTMLElement;
   private more: HTMLElement;
+  /** Rows the selection list shows now, and their cells (toggling only restyles them). */
+  private gridRows = new Uint32Array(0);
+  private cells = new Map<number, HTMLElement>();
   private asPredicted: HTMLButtonElement;
   private consensus: HTMLElement;
   private sure: HTMLInputElement;
@@ -128,7 +131,8 @@ export class LabelPanel {
   private fillSuggestions(): void {
     const li = this.store.get().labelIndex;
     clear(this.datalist);
-    for (const c of suggestClasses(li ? li.classes : [], this.input.value, 20)) this.datalist.append(h("option", { value: c }));
+    const names = li ? li.legend.map((k) => li.classes[k - 1]) : [];
+    for (const c of suggestClasses(names, this.input.value, 20)) this.datalist.append(h("option", { value: c }));
   }
 
   private update(s: AppState, changed: ReadonlySet<keyof AppState>): void {
@@ -145,8 +149,7 @@ export class LabelPanel {
       this.fillSuggestions();
     }
     if (changed.has("members") || changed.has("labelIndex") || changed.has("predictions") || changed.has("sureThreshold") || changed.has("writing")) this.renderConsensus(s);
-    if (changed.has("members")) this.renderSelection(s);
-    else if (changed.has("pagesLoaded") || changed.has("labelIndex")) this.renderSelection(s);
+    if (changed.has("members") || changed.has("listed") || changed.has("pagesLoaded") || changed.has("labelIndex")) this.renderSelection(s, changed.has("pagesLoaded"));
   }
 
   private renderConsensus(s: AppState): void {
@@ -162,11 +165,14 @@ export class LabelPanel {
     clear(this.classList);
     const li = s.labelIndex;
     if (!li) return;
-    li.classes.forEach((name, i) => {
+    // Only classes with rows: a class an undo emptied leaves the legend and the 1-9 keys.
+    li.legend.forEach((ci, pos) => {
+      const i = ci - 1;
+      const name = li.classes[i];
       const item = h(
         "li",
         { "data-class": name, "data-count": li.counts[i], title: `Click: select all “${name}” (shift: add)` },
-        h("span", { class: "key" }, i < 9 ? String(i + 1) : ""),
+        h("span", { class: "key" }, pos < 9 ? String(pos + 1) : ""),
         h("span", { class: "al-swatch", style: `background:${classColor(i + 1)}` }),
         h("span", { class: "name" }, name),
         h("span", { class: "count" }, li.counts[i].toLocaleString("en-US")),
@@ -174,43 +180,80 @@ export class LabelPanel {
       item.addEventListener("click", (e) => this.ctl.selectClass(i + 1, e.shiftKey));
       this.classList.append(item);
     });
-    if (li.classes.length === 0) this.classList.append(h("li", { class: "al-small", style: "cursor:default" }, "No labels yet."));
+    if (li.legend.length === 0) this.classList.append(h("li", { class: "al-small", style: "cursor:default" }, "No labels yet."));
     this.unlabeled.textContent = `${li.unlabeled.toLocaleString("en-US")} unlabeled`;
     const labeled = s.rows - li.unlabeled;
     this.progress.textContent = s.rows ? `${labeled.toLocaleString("en-US")} of ${s.rows.toLocaleString("en-US")} labeled (${((100 * labeled) / s.rows).toFixed(1)}%)` : "";
   }
 
-  private renderSelection(s: AppState): void {
+  /**
+   * The selection as thumbnails: a click (or Space/Enter) takes a row out of
+   * the selection or puts it back; a row taken out stays listed, dimmed, until
+   * the selection changes otherwise. Double-click shows the row on the map.
+   */
+  private renderSelection(s: AppState, rebuild = false): void {
     this.count.textContent = String(s.members.length);
-    clear(this.grid);
-    const li = s.labelIndex;
-    const shown = Math.min(MAX_THUMBS, s.members.length);
-    for (let j = 0; j < shown; j++) {
-      const row = s.members[j];
-      const k = li ? li.perRow[row] : 0;
-      const cell = h("div", {
-        class: `thumb${row === s.spec.focus ? " focus" : ""}`,
-        title: `#${row}${k > 0 && li ? ` · ${li.classes[k - 1]}` : ""}`,
-        "data-row": row,
-        style: k > 0 ? `border-color:${classColor(k)}` : "",
-      });
-      const img = this.scene.readThumbnail(row);
-      if (img) {
-        const cv = h("canvas", { width: img.width, height: img.height });
-        cv.getContext("2d")!.putImageData(img, 0, 0);
-        cell.append(cv);
-      } else {
-        cell.append(h("div", { class: "dot" }, `#${row}`));
+    const shown = Math.min(MAX_THUMBS, s.listed.length);
+    const rows = s.listed.subarray(0, shown);
+    if (rebuild || !sameRows(rows, this.gridRows)) {
+      clear(this.grid);
+      this.cells.clear();
+      for (const row of rows) {
+        const cell = this.selectionCell(row);
+        this.cells.set(row, cell);
+        this.grid.append(cell);
       }
-      const rm = h("button", { title: "Remove from the selection", testid: "al-selection-remove" }, "×");
-      rm.addEventListener("click", (e) => {
-        e.stopPropagation();
-        this.ctl.remove([row]);
-      });
-      cell.addEventListener("click", () => this.ctl.reveal(row));
-      cell.append(rm);
-      this.grid.append(cell);
+      this.gridRows = rows.slice();
     }
-    this.more.textContent = s.members.length > shown ? `and ${(s.members.length - shown).toLocaleString("en-US")} more` : "";
+    const li = s.labelIndex;
+    for (const [row, cell] of this.cells) {
+      const on = s.mask[row] === 1;
+      const k = li ? li.perRow[row] : 0;
+      cell.className = `thumb${on ? "" : " off"}${row === s.spec.focus ? " focus" : ""}`;
+      cell.setAttribute("aria-checked", String(on));
+      cell.style.borderColor = k > 0 ? classColor(k) : "";
+      cell.title = `#${row}${k > 0 && li ? ` · ${li.classes[k - 1]}` : ""}\n${on ? "Click: take out of the selection" : "Click: put back into the selection"} · double-click: show on the map`;
+      const badge = cell.querySelector("button")!;
+      badge.textContent = on ? "×" : "+";
+      badge.title = on ? "Take out of the selection" : "Put back into the selection";
+      badge.dataset.testid = on ? "al-selection-remove" : "al-selection-restore";
+    }
+    const hidden = s.listed.length - shown;
+    this.more.textContent = hidden > 0 ? `and ${hidden.toLocaleString("en-US")} more` : "";
   }
+
+  private selectionCell(row: number): HTMLElement {
+    const cell = h("div", { class: "thumb", "data-row": row, role: "checkbox", tabindex: 0 });
+    const img = this.scene.readThumbnail(row);
+    if (img) {
+      const cv = h("canvas", { width: img.width, height: img.height });
+      cv.getContext("2d")!.putImageData(img, 0, 0);
+      cell.append(cv);
+    } else {
+      cell.append(h("div", { class: "dot" }, `#${row}`));
+    }
+    // The badge does what a click on the cell does; it is there to be seen (no hover needed).
+    const badge = h("button", { tabindex: -1 }, "×");
+    cell.append(badge);
+    cell.addEventListener("click", () => this.ctl.toggle(row));
+    cell.addEventListener("dblclick", () => this.ctl.reveal(row, true));
+    cell.addEventListener("keydown", (e) => {
+      if (e.key === " " || e.key === "Enter") {
+        e.preventDefault();
+        e.stopPropagation();
+        this.ctl.toggle(row);
+      }
+    });
+    cell.addEventListener("mouseenter", () => this.store.set({ hover: row }));
+    cell.addEventListener("mouseleave", () => {
+      if (this.store.get().hover === row) this.store.set({ hover: -1 });
+    });
+    return cell;
+  }
+}
+
+function sameRows(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -1,5 +1,5 @@
 // The labeling view of one embedding: layout panel | map | label panel, plus
-// the keyboard shortcuts (1-9, Ctrl+Z, Ctrl+Shift+Z, Esc).
+// the keyboard shortcuts (1-9, Ctrl+Z, Ctrl+Shift+Z, Esc, F or 0: fit the map).
 import type { Api, EmbeddingInfo } from "./api";
 import { Controller, type Host } from "./controller";
 import { h } from "./dom";
@@ -42,7 +42,9 @@ export class LabelingView {
   readonly debug = {
     selection: (): number[] => Array.from(this.store.get().members),
     focus: (): number => this.store.get().spec.focus,
+    k: (): number => this.store.get().spec.k,
     screenOf: (row: number): [number, number] | null => this.map.screenOf(row),
+    pickAt: (x: number, y: number): number => this.map.pickAt(x, y),
     rows: (): number => this.store.get().rows,
     labelOf: (row: number): string | null => {
       const li = this.store.get().labelIndex;
@@ -95,6 +97,9 @@ export class LabelingView {
       void this.ctl.applyClassNumber(Number(e.key));
     } else if (e.key === "Escape") {
       this.ctl.clearSelection();
+    } else if (e.key === "f" || e.key === "F" || e.key === "0") {
+      e.preventDefault();
+      this.map.fitToData();
     } else if (e.key === "l" || e.key === "Enter") {
       e.preventDefault();
       this.labelPanel.focusInput();

@@ -4,21 +4,28 @@
 import type { LabelState } from "./api";
 
 export interface LabelIndex {
-  /** Class names in the store's order; index k-1 for class index k. */
+  /**
+   * Class names, index k-1 for class index k (which also picks the colour):
+   * the classes seen earlier in this session in their order, then the
+   * store's new ones. A class left with no rows (e.g. after an undo) keeps its
+   * index, so colours never move; it is only left out of `legend`.
+   */
   classes: string[];
   counts: number[];
+  /** Class indices (1-based) with at least one row, in `classes` order: the legend and the 1-9 keys. */
+  legend: number[];
   perRow: Uint16Array;
   unlabeled: number;
 }
 
 /**
- * `known`: class names seen earlier in this session; those the store no
- * longer reports (e.g. after an undo) stay in the legend with count 0, after
- * the store's classes, so the legend and number keys do not jump around.
+ * `known`: class names seen earlier in this session, in their order; they keep
+ * their indices (colours) even when the store no longer reports them (e.g.
+ * after an undo), but only classes with rows are in the legend.
  */
 export function indexLabels(state: LabelState, rows: number, known: readonly string[] = []): LabelIndex {
-  const classes = state.classes.map((c) => c.name);
-  for (const k of known) if (!classes.includes(k)) classes.push(k);
+  const classes = [...known];
+  for (const c of state.classes) if (!classes.includes(c.name)) classes.push(c.name);
   const byName = new Map<string, number>();
   classes.forEach((c, i) => byName.set(c, i + 1));
   const perRow = new Uint16Array(rows);
@@ -43,7 +50,11 @@ export function indexLabels(state: LabelState, rows: number, known: readonly str
     counts[k - 1]++;
   }
   unlabeled += rows - n;
-  return { classes, counts, perRow, unlabeled };
+  const legend: number[] = [];
+  counts.forEach((c, i) => {
+    if (c > 0) legend.push(i + 1);
+  });
+  return { classes, counts, legend, perRow, unlabeled };
 }
 
 /** Classes whose name starts with (then contains) the typed text, for autocomplete. */

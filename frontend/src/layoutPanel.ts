@@ -2,6 +2,7 @@
 // distance space, box/lasso) and display options.
 import type { Controller } from "./controller";
 import { h } from "./dom";
+import { kAtSlider, knnSliderMax, sliderOfK } from "./selection";
 import type { AppState, ColorBy, LayoutForm, Tool } from "./state";
 import type { Store } from "./store";
 
@@ -66,15 +67,19 @@ export class LayoutPanel {
       return h("div", { class: "al-row", title }, h("label", {}, label), input);
     };
 
-    this.knn = h("input", { type: "range", min: 1, max: Math.max(1, s.rows - 1), step: 1, value: s.spec.k, testid: "al-knn-slider", title: "Neighbours of the focus point in the group" });
-    this.knnValue = h("input", { type: "text", inputmode: "numeric", value: String(s.spec.k), testid: "al-knn-value", style: "width:52px" });
-    const onK = (v: number) => {
-      if (!Number.isFinite(v)) return;
-      ctl.setK(Math.max(0, Math.min(store.get().rows - 1, Math.round(v))));
-    };
-    this.knn.addEventListener("input", () => onK(Number(this.knn.value)));
-    this.knn.addEventListener("change", () => onK(Number(this.knn.value)));
-    this.knnValue.addEventListener("change", () => onK(Number(this.knnValue.value)));
+    // The slider moves k one by one up to 30, then in steps of about 3% of k (up to N-1):
+    // the number field beside it takes any k exactly.
+    this.knn = h("input", { type: "range", min: 0, max: knnSliderMax(s.rows), step: 1, value: sliderOfK(s.spec.k, s.rows), testid: "al-knn-slider", title: "Neighbours of the focus point in the group (fine steps up to 30, then coarser; type any number beside)" });
+    this.knnValue = h("input", { type: "text", inputmode: "numeric", value: String(s.spec.k), testid: "al-knn-value", style: "width:52px", title: "Neighbours of the focus point in the group (0 to rows - 1)" });
+    const fromSlider = () => ctl.setK(kAtSlider(Number(this.knn.value), store.get().rows));
+    this.knn.addEventListener("input", fromSlider);
+    this.knn.addEventListener("change", fromSlider);
+    this.knnValue.addEventListener("change", () => {
+      const v = Number(this.knnValue.value.trim());
+      if (this.knnValue.value.trim() === "" || !Number.isFinite(v)) this.knnValue.value = String(store.get().spec.k);
+      else ctl.setK(v);
+      this.knnValue.value = String(store.get().spec.k);
+    });
     this.space = h("select", { testid: "al-knn-space" }, h("option", { value: "feature" }, "feature space"), h("option", { value: "layout" }, "current layout"));
     this.space.addEventListener("change", () => ctl.setKnnSpace(this.space.value === "layout" ? "layout" : "feature"));
 
@@ -100,7 +105,7 @@ export class LayoutPanel {
       this.tools.set(tool, b);
       toolRow.append(b);
     }
-    const clearSel = h("button", { testid: "al-clear-selection", title: "Esc" }, "Clear");
+    const clearSel = h("button", { testid: "al-clear-selection", title: "Deselect every point (Esc); labels stay" }, "Clear selection");
     clearSel.addEventListener("click", () => ctl.clearSelection());
     toolRow.append(clearSel);
 
@@ -191,10 +196,11 @@ export class LayoutPanel {
         if (document.activeElement !== el) el.value = v === null ? "" : String(v);
       }
     }
-    if (changed.has("rows")) this.knn.max = String(Math.max(1, s.rows - 1));
-    if (changed.has("spec")) {
-      this.knn.value = String(s.spec.k);
-      if (document.activeElement !== this.knnValue) this.knnValue.value = String(s.spec.k);
+    if (changed.has("rows")) this.knn.max = String(knnSliderMax(s.rows));
+    if (changed.has("spec") || changed.has("rows")) {
+      // Leave the slider where the user holds it (a position maps to one k, but a typed k may fall between two).
+      if (kAtSlider(Number(this.knn.value), s.rows) !== s.spec.k) this.knn.value = String(sliderOfK(s.spec.k, s.rows));
+      if (document.activeElement !== this.knnValue || changed.has("rows")) this.knnValue.value = String(s.spec.k);
     }
     if (changed.has("knnSpace")) this.space.value = s.knnSpace;
     if (changed.has("tool")) for (const [t, b] of this.tools) b.classList.toggle("active", t === s.tool);
@@ -216,7 +222,12 @@ export class LayoutPanel {
       this.stateText.textContent = st ? `${st.method === "pca" ? "PCA" : "t-SNE"} ${st.n_components}D · ${st.state}` : "no layout session";
       this.iteration.textContent = String(st ? st.iteration : 0);
       this.objective.textContent = st && st.objective !== null && Number.isFinite(st.objective) ? st.objective.toFixed(4) : "–";
-      this.source.textContent = s.positionsSource === "client-pca" ? "Showing a quick PCA of the features until a layout runs." : "";
+      // The quick PCA stands in until the layout's own frames draw (then the hint goes);
+      // once a layout is started it says so, not "until a layout runs".
+      const started = !!st && st.state !== "error";
+      const hint = s.positionsSource !== "client-pca" ? "" : started ? "Showing a quick PCA of the features until the layout's first frame." : "Showing a quick PCA of the features until a layout runs.";
+      this.source.textContent = hint;
+      this.source.hidden = !hint;
     }
   }
 }

@@ -1,7 +1,7 @@
 // The map view: canvas + WebGL scene, camera interaction (zoom, pan, orbit),
 // hover preview, click/shift-click, box and lasso selection.
 import { pct, predictedLegendIndex, predictionOf, uncertaintyColor } from "./active";
-import { type Camera, defaultCamera, orbit, pan, pick, projectAll, viewMatrices, zoomAt } from "./camera";
+import { type Camera, defaultCamera, fitCamera, orbit, pan, pick, projectAll, viewMatrices, zoomAt } from "./camera";
 import type { Controller } from "./controller";
 import { clear, h } from "./dom";
 import { classColor } from "./palette";
@@ -29,6 +29,8 @@ export class MapView {
   private screenStamp = "";
   private drag: { x: number; y: number; button: number; shift: boolean; moved: boolean; mode: "camera" | "box" | "lasso"; path: number[] } | null = null;
   private lastTooltipRow = -2;
+  /** Where the pointer is over the map (CSS px), or null when it is elsewhere. */
+  private pointer: [number, number] | null = null;
   /** ms from opening an embedding to the first frame drawn with everything loaded (-1 until then). */
   firstFullFrameMs = -1;
   private awaitingFirst = false;
@@ -45,8 +47,10 @@ export class MapView {
     this.marks.setAttribute("data-testid", "al-suggest-marks");
     this.tooltip = h("div", { class: "al-tooltip", testid: "al-tooltip", hidden: true });
     this.empty = h("div", { class: "al-map-empty" }, "Loading…");
-    const hint = h("div", { class: "al-map-hint" }, "wheel: zoom · drag: pan (3D: orbit, right-drag pan) · click: focus + neighbours · shift-click: add/remove · Esc: clear");
-    this.el = h("div", { class: "al-map tool-pan" }, this.canvas, this.marks, this.overlay, this.tooltip, this.empty, hint);
+    const hint = h("div", { class: "al-map-hint" }, "wheel: zoom · drag: pan (3D: orbit, right-drag pan) · F: fit all · click: focus + neighbours · shift-click: add/remove · Esc: clear");
+    const fit = h("button", { class: "al-map-fit", testid: "al-fit", title: "Show the whole map (F)" }, "Fit all");
+    fit.addEventListener("click", () => this.fitToData());
+    this.el = h("div", { class: "al-map tool-pan" }, this.canvas, this.marks, this.overlay, this.tooltip, this.empty, hint, fit);
     this.scene = new Scene(this.canvas);
     ctl.scene = this.scene;
     ctl.onReveal((row, zoom) => this.reveal(row, zoom));
@@ -68,6 +72,8 @@ export class MapView {
     if (changed.has("mask") || changed.has("spec") || changed.has("suggestions") || changed.has("labelIndex")) this.uploadFlags(s);
     if ((changed.has("predictions") || changed.has("labelIndex")) && s.hover >= 0 && s.hover === this.lastTooltipRow) this.fillTooltip(s.hover);
     if (changed.has("tool")) this.el.className = `al-map tool-${s.tool}`;
+    // A layout frame moves the points: the tooltip follows what is under the pointer now.
+    if (changed.has("positionsRevision") && this.lastTooltipRow >= 0) this.refreshHover();
     if (changed.has("positions") || changed.has("embedding")) {
       this.empty.hidden = !!s.positions;
       if (!s.positions) this.empty.textContent = s.embedding ? "Loading…" : "";
@@ -106,8 +112,27 @@ export class MapView {
   }
 
   resetCamera(): void {
-    this.camera = defaultCamera(this.store.get().viewDims);
+    this.setCamera(defaultCamera(this.store.get().viewDims));
+  }
+
+  /** Show every point (2D and 3D; 3D keeps its orbit angles). */
+  fitToData(): void {
+    const pos = this.scene.targetPositions();
+    if (!pos.length) return;
+    this.setCamera(fitCamera(this.camera, pos, this.canvas.clientWidth, this.canvas.clientHeight, this.halfSize()));
+  }
+
+  /** A camera change not made by the pointer (fit, reveal, reset): the hover preview follows it. */
+  private setCamera(cam: Camera): void {
+    this.camera = cam;
     this.requestRender();
+    this.refreshHover();
+  }
+
+  /** Hover what is under the pointer now (after the view or the points moved), or hide the preview. */
+  private refreshHover(): void {
+    if (this.pointer && !this.drag) this.updateHover(this.pointer[0], this.pointer[1]);
+    else if (this.lastTooltipRow >= 0) this.setHover(-1);
   }
 
   /** Centre the view on a row and zoom in a little; with `zoom` false only when it is off-screen, without zooming. */
@@ -119,12 +144,10 @@ export class MapView {
       const at = this.screenOf(row);
       const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
       if (at && at[0] > 0.1 * w && at[0] < 0.9 * w && at[1] > 0.1 * hgt && at[1] < 0.9 * hgt) return;
-      this.camera = { ...this.camera, target: t };
-      this.requestRender();
+      this.setCamera({ ...this.camera, target: t });
       return;
     }
-    this.camera = this.camera.dims === 2 ? { ...this.camera, target: t, zoom: Math.max(this.camera.zoom, 3) } : { ...this.camera, target: t, distance: Math.min(this.camera.distance, 1.5) };
-    this.requestRender();
+    this.setCamera(this.camera.dims === 2 ? { ...this.camera, target: t, zoom: Math.max(this.camera.zoom, 3) } : { ...this.camera, target: t, distance: Math.min(this.camera.distance, 1.5) });
   }
 
   halfSize(): number {
@@ -221,8 +244,7 @@ export class MapView {
   /** Zoom the view by `factor` about the canvas centre (tests, benchmark). */
   zoomBy(factor: number): void {
     const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
-    this.camera = zoomAt(this.camera, factor, w / 2, hgt / 2, w, hgt);
-    this.requestRender();
+    this.setCamera(zoomAt(this.camera, factor, w / 2, hgt / 2, w, hgt));
   }
 
   /** Screen positions of all rows as drawn now (x, y, w per row). */
@@ -266,6 +288,7 @@ export class MapView {
     c.addEventListener("wheel", (e) => {
       e.preventDefault();
       const [x, y] = this.local(e);
+      this.pointer = [x, y];
       const factor = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
       this.camera = zoomAt(this.camera, factor, x, y, c.clientWidth, c.clientHeight);
       this.requestRender();
@@ -281,6 +304,7 @@ export class MapView {
     });
     c.addEventListener("pointermove", (e) => {
       const [x, y] = this.local(e);
+      this.pointer = [x, y];
       const d = this.drag;
       if (!d) {
         this.updateHover(x, y);
@@ -330,6 +354,7 @@ export class MapView {
       clear(this.overlay);
     });
     c.addEventListener("pointerleave", () => {
+      this.pointer = null;
       if (!this.drag) this.setHover(-1);
     });
   }

@@ -36,8 +36,14 @@ export function knnOrder(data: ArrayLike<number>, rows: number, dims: number, fo
 export interface SelectionSpec {
   /** Focus row, or -1. */
   focus: number;
-  /** Neighbours of the focus that join it (the slider, 0..N-1). */
+  /** The neighbours setting (the slider, 0..N-1): how many nearest neighbours a focus brings. */
   k: number;
+  /**
+   * Whether the focus brings its `k` nearest neighbours. False for an accepted
+   * suggestion, whose own group is `base`: the user's `k` stays as it was and
+   * applies again to the next focus.
+   */
+  withNeighbours: boolean;
   /** Rows chosen by a box, lasso, search or class click. */
   base: Uint32Array;
   /** Rows added one by one (shift-click). */
@@ -46,31 +52,88 @@ export interface SelectionSpec {
   excluded: ReadonlySet<number>;
 }
 
-export const EMPTY_SPEC: SelectionSpec = { focus: -1, k: 20, base: new Uint32Array(0), added: new Set(), excluded: new Set() };
+export const EMPTY_SPEC: SelectionSpec = { focus: -1, k: 20, withNeighbours: true, base: new Uint32Array(0), added: new Set(), excluded: new Set() };
+
+/**
+ * The neighbours setting to carry to an embedding of `rows` rows: the user's
+ * `k` clamped to 1..rows-1; a 0 (one point alone) or anything not a count
+ * falls back to the default, so a one-point choice never sticks across
+ * embeddings.
+ */
+export function carriedK(k: number, rows: number): number {
+  const want = Number.isInteger(k) && k >= 1 ? k : EMPTY_SPEC.k;
+  return Math.max(0, Math.min(want, rows - 1));
+}
+
+/**
+ * The neighbours slider: position 0..knnSliderMax(rows) -> k. Positions up to
+ * LINEAR_K are k itself (every small k one step apart, where people work);
+ * beyond, k grows geometrically (k = LINEAR_K * e^((p - LINEAR_K) / LINEAR_K),
+ * whose steps start at 1 and stay about 3% of k), up to exactly rows - 1.
+ * At 1M rows that is 343 positions, so a few pixels of drag never jump far.
+ */
+export const LINEAR_K = 30;
+
+export function knnSliderMax(rows: number): number {
+  const n = rows - 1;
+  if (n <= LINEAR_K) return Math.max(0, n);
+  return LINEAR_K + Math.ceil(LINEAR_K * Math.log(n / LINEAR_K) - 1e-9);
+}
+
+/** k at a slider position (rounded and clamped to the slider); monotone, the last position is rows - 1. */
+export function kAtSlider(position: number, rows: number): number {
+  const n = Math.max(0, rows - 1);
+  const max = knnSliderMax(rows);
+  const p = Math.max(0, Math.min(max, Math.round(Number.isFinite(position) ? position : 0)));
+  if (p === max) return n;
+  if (p <= LINEAR_K) return Math.min(p, n);
+  return Math.min(n, Math.round(LINEAR_K * Math.exp((p - LINEAR_K) / LINEAR_K)));
+}
+
+/** The slider position whose k is nearest to `k` (so the slider follows a typed k). */
+export function sliderOfK(k: number, rows: number): number {
+  const max = knnSliderMax(rows);
+  let lo = 0, hi = max;
+  // Smallest position whose k reaches `k` (kAtSlider is monotone).
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (kAtSlider(mid, rows) >= k) hi = mid;
+    else lo = mid + 1;
+  }
+  if (lo > 0 && Math.abs(kAtSlider(lo - 1, rows) - k) <= Math.abs(kAtSlider(lo, rows) - k)) return lo - 1;
+  return lo;
+}
 
 /**
  * Selected rows in display order (focus, its neighbours nearest first, then
  * base rows, then added rows), without duplicates or excluded rows, plus a
- * membership mask of length `rows`.
+ * membership mask of length `rows`, and `listed`: the same rows with the
+ * excluded ones kept in their places (the side panel shows those as
+ * deselected, one click from coming back).
  */
-export function resolveSelection(spec: SelectionSpec, neighbours: Uint32Array | null, rows: number): { members: Uint32Array; mask: Uint8Array } {
+export function resolveSelection(spec: SelectionSpec, neighbours: Uint32Array | null, rows: number): { members: Uint32Array; mask: Uint8Array; listed: Uint32Array } {
   const mask = new Uint8Array(rows);
+  const seen = new Uint8Array(rows);
   const out: number[] = [];
+  const listed: number[] = [];
   const take = (i: number) => {
-    if (i < 0 || i >= rows || mask[i] || spec.excluded.has(i)) return;
+    if (i < 0 || i >= rows || seen[i]) return;
+    seen[i] = 1;
+    listed.push(i);
+    if (spec.excluded.has(i)) return;
     mask[i] = 1;
     out.push(i);
   };
   if (spec.focus >= 0) {
     take(spec.focus);
-    if (neighbours) {
+    if (neighbours && spec.withNeighbours) {
       const k = Math.min(spec.k, neighbours.length);
       for (let j = 0; j < k; j++) take(neighbours[j]);
     }
   }
   for (let j = 0; j < spec.base.length; j++) take(spec.base[j]);
   for (const i of spec.added) take(i);
-  return { members: Uint32Array.from(out), mask };
+  return { members: Uint32Array.from(out), mask, listed: Uint32Array.from(listed) };
 }
 
 /** Shift-click: a selected row leaves the selection, any other row joins it. */
@@ -100,12 +163,22 @@ export function removeRows(spec: SelectionSpec, rows: Iterable<number>): Selecti
 
 /** A new focus starts a new group: earlier picks and removals are dropped. */
 export function focusRow(spec: SelectionSpec, row: number): SelectionSpec {
-  return { focus: row, k: spec.k, base: new Uint32Array(0), added: new Set(), excluded: new Set() };
+  return { focus: row, k: spec.k, withNeighbours: true, base: new Uint32Array(0), added: new Set(), excluded: new Set() };
+}
+
+/**
+ * The neighbours setting changes: the focus' group follows it. After an
+ * accepted suggestion the slider regroups around its focus (the suggested
+ * group gives way to the k nearest neighbours).
+ */
+export function withK(spec: SelectionSpec, k: number): SelectionSpec {
+  if (spec.focus >= 0 && !spec.withNeighbours) return { ...focusRow(spec, spec.focus), k };
+  return { ...spec, k };
 }
 
 /** A region (box, lasso, search, class) replaces the selection, or adds to it when `additive`. */
 export function selectRegion(spec: SelectionSpec, rows: Uint32Array, additive: boolean): SelectionSpec {
-  if (!additive) return { focus: -1, k: spec.k, base: rows, added: new Set(), excluded: new Set() };
+  if (!additive) return { focus: -1, k: spec.k, withNeighbours: true, base: rows, added: new Set(), excluded: new Set() };
   const added = new Set(spec.added);
   const excluded = new Set(spec.excluded);
   for (const r of rows) {

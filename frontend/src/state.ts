@@ -57,6 +57,8 @@ export interface AppState {
   knnSpace: KnnSpace;
   members: Uint32Array;
   mask: Uint8Array;
+  /** The selection list's rows: members plus rows taken out of the group, in place (shown deselected). */
+  listed: Uint32Array;
   hover: number;
   tool: Tool;
   display: Display;
@@ -115,6 +117,7 @@ export function initialState(): AppState {
     knnSpace: "feature",
     members: new Uint32Array(0),
     mask: new Uint8Array(0),
+    listed: new Uint32Array(0),
     hover: -1,
     tool: "pan",
     display: { size: 1, threshold: 0, tint: false, dimOthers: true, colorBy: "label" },

@@ -38,6 +38,7 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-map.tool-pan canvas { cursor:grab; }
 .al-map svg { position:absolute; inset:0; pointer-events:none; width:100%; height:100%; }
 .al-map-hint { position:absolute; left:8px; bottom:6px; color:#bbb; font-size:11px; pointer-events:none; text-shadow:0 0 2px #000; }
+.al-map-fit { position:absolute; top:8px; right:8px; background:rgba(255,255,255,.9); z-index:4; }
 .al-map-empty { position:absolute; inset:0; display:flex; align-items:center; justify-content:center; color:#ccc; font-size:14px; padding:24px; text-align:center; }
 .al-tooltip { position:absolute; pointer-events:none; background:rgba(255,255,255,.97); border:1px solid #999; border-radius:4px; padding:6px; font-size:12px; box-shadow:0 2px 6px rgba(0,0,0,.35); max-width:260px; z-index:5; }
 .al-tooltip canvas { width:112px; height:112px; image-rendering:pixelated; display:block; margin-bottom:4px; background:#000; }
@@ -56,8 +57,12 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-selgrid .thumb.focus { border-color:var(--al-accent); }
 .al-selgrid .thumb canvas { width:100%; height:100%; display:block; image-rendering:pixelated; }
 .al-selgrid .thumb .dot { width:100%; height:100%; display:flex; align-items:center; justify-content:center; color:#fff; font-size:10px; }
-.al-selgrid .thumb button { position:absolute; top:-5px; right:-5px; width:16px; height:16px; padding:0; line-height:12px; font-size:11px; border-radius:8px; display:none; background:#fff; }
-.al-selgrid .thumb:hover button { display:block; }
+.al-selgrid .thumb[role=checkbox] { cursor:pointer; }
+.al-selgrid .thumb[role=checkbox]:focus-visible { outline:2px solid var(--al-accent); outline-offset:1px; }
+.al-selgrid .thumb button { position:absolute; top:-4px; right:-4px; width:15px; height:15px; padding:0; line-height:11px; font-size:11px; border-radius:8px; background:rgba(255,255,255,.9); color:#444; border-color:#999; }
+.al-selgrid .thumb.off { opacity:.35; border-style:dashed; border-color:#999; }
+.al-selgrid .thumb.off canvas { filter:grayscale(1); }
+.al-selgrid .thumb.off button { color:#2e7d32; font-weight:bold; }
 .al-more { color:var(--al-muted); font-size:11px; margin-top:4px; }
 .al-list table { border-collapse:collapse; width:100%; background:var(--al-panel); }
 .al-list th, .al-list td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--al-border); vertical-align:top; }

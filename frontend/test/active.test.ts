@@ -62,12 +62,13 @@ test("predicted classes map onto the legend's indices (colours match the legend)
 
 test("accepting a suggestion focuses its row with exactly its group selected", () => {
   const item = { row: 4, score: 1, group: [4, 7, 2, 9, 4], predicted: null, confidence: null };
-  const spec = suggestionSpec(item, 10);
-  const { members } = resolveSelection(spec, null, 10);
+  const spec = suggestionSpec(item, 10, 20);
+  // Neighbours of the focus are not added: the suggestion's group is the selection.
+  const { members } = resolveSelection(spec, Uint32Array.from([0, 1, 3, 5, 6, 8, 2, 7, 9]), 10);
   assert.deepEqual(Array.from(members), [4, 7, 2, 9]);
   assert.equal(suggestionSize(item), members.length);
   // Rows outside the embedding are ignored.
-  assert.deepEqual(Array.from(resolveSelection(suggestionSpec({ ...item, group: [4, 99, -1, 3] }, 10), null, 10).members), [4, 3]);
+  assert.deepEqual(Array.from(resolveSelection(suggestionSpec({ ...item, group: [4, 99, -1, 3] }, 10, 20), null, 10).members), [4, 3]);
   assert.equal(suggestionSize({ ...item, group: [4] }), 1);
 });
 

@@ -53,7 +53,8 @@ def main(argv=None):
             def select_group(row, k):
                 frame.fill("[data-testid=al-search]", "#%d" % row)
                 frame.press("[data-testid=al-search]", "Enter")
-                frame.fill("[data-testid=al-knn-slider]", str(k))
+                frame.fill("[data-testid=al-knn-value]", str(k))
+                frame.press("[data-testid=al-knn-value]", "Enter")
                 wait_for(lambda: int(frame.text_content("[data-testid=al-selection-count]")) == k + 1, 15,
                          "the group of #%d" % row, frame)
 
