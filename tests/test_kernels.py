@@ -10,42 +10,23 @@ compares it and the package's own dispatcher with the reference.
 The kernels are found by walking the package, so a new parallel kernel
 without a check here fails ``test_every_parallel_kernel_has_a_check``.
 """
-import importlib
-import importlib.util
-import pkgutil
-
 import numba
 import numpy as np
 import pytest
 import scipy.optimize
 
-import tensorboard_al_plugin
 from tensorboard_al_plugin.tsne import nearest_neighbors as nn
 from tensorboard_al_plugin.tsne import repulsion, supervision
 from tensorboard_al_plugin.tsne import tsne as tsne_mod
 from tensorboard_al_plugin.tsne.affinity import _conditional_probabilities
+from tensorboard_al_plugin.warmup import package_kernels
 
 
 def _parallel_kernels():
     """{"module.name": dispatcher} for every numba dispatcher compiled with
-    parallel=True that a module of the package defines. Only modules whose
-    source mentions numba are imported (nothing optional, like TensorFlow,
-    gets pulled in)."""
-    found = {}
-    for info in pkgutil.walk_packages(tensorboard_al_plugin.__path__, "tensorboard_al_plugin."):
-        spec = importlib.util.find_spec(info.name)
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            continue
-        with open(spec.origin, encoding="utf-8") as f:
-            if "numba" not in f.read():
-                continue
-        module = importlib.import_module(info.name)
-        for attr, obj in vars(module).items():
-            if (isinstance(obj, numba.core.dispatcher.Dispatcher)
-                    and obj.targetoptions.get("parallel")
-                    and obj.py_func.__module__ == info.name):
-                found[f"{info.name}.{attr}"] = obj
-    return found
+    parallel=True that a module of the package defines (found as the
+    warm-up finds them: nothing optional, like TensorFlow, gets pulled in)."""
+    return {name: k for name, k in package_kernels().items() if k.targetoptions.get("parallel")}
 
 
 def _fresh(kernel):

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import make_classifier
-from .neighbourhood import BarnesHutTree, best_knn_group
 from .strategies import (TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies, deepfool_distance,
                          ensemble_entropy, entropy, rank, tsne_focus_scores)
 
@@ -173,6 +172,8 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
 
     group_of = {}
     if strategy in TSNE_STRATEGIES:
+        from .neighbourhood import BarnesHutTree, best_knn_group  # numba: imported when a layout is used
+
         if layout is None:
             raise ValueError(f"strategy {strategy!r} needs the current layout positions.")
         Y = np.asarray(layout, np.float64)

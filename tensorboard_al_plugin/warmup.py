@@ -1,0 +1,165 @@
+"""Compile every numba kernel of the package once, before the first layout needs it.
+
+The engine's kernels are compiled on first use and kept in numba's on-disk
+cache (every kernel is declared with ``cache=True``). Without a warm-up the
+first layout after an install pays that compile, about 30 s on two cores.
+:func:`warm_up` runs the engine on small seeded inputs along every path the
+tab and the benchmark take, so that each kernel is compiled for the argument
+types those paths use (or loaded, when the cache already holds it):
+
+- neighbours and affinities of 3,000 rows (more than one 2,048-column block,
+  so both block layouts of the top-k kernel; a cloud of identical rows, so
+  the float64 brute-force re-search);
+- 2D and 3D layouts with labels and supervision (f = r = 0.1): exact
+  repulsion on 300 rows, FFT (2D) and Barnes-Hut (2D, 3D) on 300 and 3,000
+  rows, so both the exact and the tree form of the supervision correction;
+- the active-learning kernels: the Barnes-Hut focus tree, its walk and the
+  focus counts of Algorithm 1, in 2D and 3D.
+
+numba stores the cache next to each module (``__pycache__``) when that folder
+is writable, else in the user's cache folder (``~/.cache/numba``), or in
+``NUMBA_CACHE_DIR`` when that is set; :func:`warm_up` reports which.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+__all__ = ["warm_up", "cached_kernels", "package_kernels", "PHASES"]
+
+#: The warm-up's phases, in order (names as the progress bar shows them).
+PHASES = ("neighbours and affinities", "2D layout", "3D layout", "active-learning kernels")
+
+_SEED = 20190103  # any fixed seed: the inputs only need to be the same every time
+
+
+def package_kernels() -> Dict[str, object]:
+    """``{"tensorboard_al_plugin.module.function": dispatcher}`` for every numba kernel the package defines.
+
+    Only modules whose source mentions numba are imported, so nothing
+    optional (TensorFlow) is pulled in.
+    """
+    import numba
+
+    import tensorboard_al_plugin
+
+    found = {}
+    for info in pkgutil.walk_packages(tensorboard_al_plugin.__path__, "tensorboard_al_plugin."):
+        spec = importlib.util.find_spec(info.name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        with open(spec.origin, encoding="utf-8") as f:
+            if "numba" not in f.read():
+                continue
+        module = importlib.import_module(info.name)
+        for attr, obj in vars(module).items():
+            if isinstance(obj, numba.core.dispatcher.Dispatcher) and obj.py_func.__module__ == info.name:
+                found["%s.%s" % (info.name, attr)] = obj
+    return found
+
+
+def cached_kernels() -> Dict[str, object]:
+    """``{"module.function": dispatcher}`` (names below the package) of the kernels declared with cache=True."""
+    prefix = len("tensorboard_al_plugin.")
+    # stats.cache_path is None for a kernel without cache=True (the inlined helpers)
+    return {name[prefix:]: k for name, k in package_kernels().items() if k.stats.cache_path is not None}
+
+
+def _data(rng, n, dims=10, classes=5):
+    """Gaussian blobs (n, dims) float32 and their class (n,); the first 100 rows are one point repeated."""
+    centres = rng.normal(scale=6.0, size=(classes, dims))
+    y = np.arange(n) % classes
+    X = (centres[y] + rng.normal(size=(n, dims))).astype(np.float32)
+    X[:100] = X[0]  # identical rows: the neighbour search re-checks them by brute force
+    return X, y.astype(np.int64)
+
+
+def _layouts(X, y, n_components, methods):
+    """Step a supervised layout of X with each repulsion method; return the last positions."""
+    from .tsne import SemiSupervisedTSNE
+
+    labels = y.copy()
+    labels[::25] = -1  # some rows unlabeled, the rest labeled (the correction's tree needs > 2,829)
+    positions = None
+    for method, rows in methods:
+        model = SemiSupervisedTSNE(n_components=n_components, perplexity=20, method=method,
+                                   label_importance=0.1, repulsion_emphasis=0.1, random_state=_SEED)
+        run = model.prepare(X[:rows], labels=labels[:rows])
+        run.step(3)
+        run.objective()
+        positions = run.positions
+    return positions
+
+
+def _active(layout, X, y):
+    from .active.emulation import emulation_step
+    from .active.neighbourhood import BarnesHutTree
+    from .active.suggest import suggest
+
+    labels = np.full(len(y), -1, np.int64)
+    labels[:50] = y[:50]
+    emulation_step(layout, y, labels)
+    BarnesHutTree(layout).neighbourhood(0)
+    suggest("tsne", X, [None] * len(y), layout=layout, n=2)
+
+
+def warm_up(progress: Optional[Callable[[str, int], None]] = None) -> dict:
+    """Compile (or load from the cache) every kernel; return what happened.
+
+    ``progress(phase, index)`` is called before each of :data:`PHASES`.
+    Returns ``{"seconds", "phases": [{"name", "seconds"}], "kernels":
+    [{"name", "signatures", "compiled", "loaded", "cache_dir"}], "compiled",
+    "loaded", "not_exercised": [names], "cache_dirs": [folders],
+    "cache_writable": bool}``: "compiled" counts signatures compiled (and
+    written to the cache) now, "loaded" those found in the cache;
+    "not_exercised" names kernels no phase reached (a new kernel the warm-up
+    misses), which the first layout would still compile.
+    """
+    t_start = time.perf_counter()
+    kernels = cached_kernels()  # imports the engine: part of what a first layout waits for
+    from .tsne import perplexity_affinities
+
+    X, y = _data(np.random.default_rng(_SEED), 3000)
+    phases = []
+    layouts = {}
+    for index, name in enumerate(PHASES):
+        if progress is not None:
+            progress(name, index)
+        t0 = time.perf_counter()
+        if index == 0:
+            perplexity_affinities(X, 20.0)
+        elif index == 1:
+            layouts[2] = _layouts(X, y, 2, [("exact", 300), ("fft", 3000), ("bh", 3000)])
+        elif index == 2:
+            layouts[3] = _layouts(X, y, 3, [("exact", 300), ("bh", 300), ("bh", 3000)])
+        else:
+            for layout in layouts.values():
+                _active(layout[-300:], X[-300:], y[-300:])
+        phases.append({"name": name, "seconds": round(time.perf_counter() - t0, 2)})
+    report = []
+    for name, kernel in sorted(kernels.items()):
+        stats = kernel.stats
+        report.append({"name": name, "signatures": len(kernel.signatures),
+                       "compiled": sum(stats.cache_misses.values()), "loaded": sum(stats.cache_hits.values()),
+                       "cache_dir": stats.cache_path})
+    dirs = sorted({k["cache_dir"] for k in report})
+    # A kernel called only from other kernels is compiled into them, and gets no
+    # signature of its own when they come from the cache.
+    called = {name for k in kernels.values() for name in k.py_func.__code__.co_names}
+    return {
+        "seconds": round(time.perf_counter() - t_start, 2),
+        "phases": phases,
+        "kernels": report,
+        "compiled": sum(k["compiled"] for k in report),
+        "loaded": sum(k["loaded"] for k in report),
+        "not_exercised": [k["name"] for k in report
+                          if k["signatures"] == 0 and k["name"].rsplit(".", 1)[1] not in called],
+        "cache_dirs": dirs,
+        "cache_writable": all(os.access(d, os.W_OK) for d in dirs),
+    }
