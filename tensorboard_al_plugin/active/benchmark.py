@@ -21,12 +21,24 @@ Protocol (:func:`run_benchmark`):
   weights, ``full_label_epochs`` epochs) per fold; the target is 80% of it.
 - ``actions_to_80`` per fold: the action count of the first retrain whose
   validation accuracy reaches the target (``None`` if it never does within
-  ``max_actions``). ``mean`` averages the folds that reached it (``None`` if
-  none did).
+  ``max_actions``: the fold is *censored*, its true count is above the cap).
+- ``censored``: how many folds never reached the target.
+- ``mean_with_censored``: the mean over all folds with each censored fold
+  counted at the cap ``max_actions``; when ``censored`` > 0 it is a lower
+  bound (printed and plotted as ">=").
+- ``mean``: the mean over the folds that reached the target only (``None`` if
+  none did). Kept for older readers; it is biased low when folds are censored
+  (it drops exactly the slowest folds), so compare strategies by
+  ``mean_with_censored`` and ``censored``.
 - ``curve``: the mean over folds of the validation accuracy after 0, 10, 20, ...
   actions (the latest retrain at or before that count).
+- Top level: ``full_label_accuracy``, ``target_fraction`` (0.8),
+  ``max_actions`` (the cap), ``folds`` and ``classifier_backend`` (the
+  network that produced the numbers: "numpy" or "keras").
 
-Writes ``out_dir/results.json`` and ``out_dir/curves.png``.
+Writes ``out_dir/results.json`` and ``out_dir/curves.png`` (mean curve and
+min-max band per strategy; a dot where each fold reached the target, a
+triangle at the cap for each censored fold).
 """
 from __future__ import annotations
 
@@ -36,14 +48,14 @@ import time
 
 import numpy as np
 
-from .classifier import make_classifier
+from .classifier import make_classifier, resolve_backend
 from .datasets import check_features_labels, stratified_subset
 from .emulation import K_MAX, THETA_K, annotation_emulation
 from .layout import make_layout_run, pca_for_tsne
 from .strategies import (CLASSIFIER_STRATEGIES, TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
                          deepfool_distance, ensemble_entropy, rank)
 
-__all__ = ["run_benchmark", "run_strategy", "plot_curves", "TARGET_FRACTION", "ROUND_SIZE"]
+__all__ = ["run_benchmark", "run_strategy", "plot_curves", "censored_summary", "TARGET_FRACTION", "ROUND_SIZE"]
 
 TARGET_FRACTION = 0.8
 ROUND_SIZE = 10  # rows per round for the baselines; actions between retrains for everyone
@@ -144,6 +156,22 @@ def _actions_to_target(curve, target):
     return None
 
 
+def censored_summary(actions_to_target, cap):
+    """``{"censored", "mean_with_censored", "mean"}`` of per-fold action counts (None = never reached).
+
+    A fold that never reached the target within ``cap`` actions is censored:
+    its count is only known to be above the cap, so it enters
+    ``mean_with_censored`` at the cap (a lower bound of the true mean).
+    ``mean`` averages the folds that reached the target (None if none did).
+    """
+    reached = [a for a in actions_to_target if a is not None]
+    return {
+        "censored": len(actions_to_target) - len(reached),
+        "mean_with_censored": float(np.mean([cap if a is None else a for a in actions_to_target])),
+        "mean": float(np.mean(reached)) if reached else None,
+    }
+
+
 def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, subset=None, out_dir,
                   random_state=0, progress=True, classifier_backend="numpy", tsne_options=None,
                   full_label_epochs=50, pca=None, plot=True):
@@ -160,6 +188,7 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
     Returns the dict written to results.json (see module docstring).
     """
     strategies = check_strategies(strategies)
+    classifier_backend = resolve_backend(classifier_backend)
     X, y, classes = check_features_labels(features, labels)
     if max_actions is None or int(max_actions) < 1:
         raise ValueError(f"max_actions must be a positive integer, got {max_actions}.")
@@ -221,48 +250,75 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
         bar.close()
 
     grid = np.arange(0, max_actions + 1, ROUND_SIZE)
-    results = {"full_label_accuracy": float(np.mean(full_acc)), "strategies": {}}
+    results = {"full_label_accuracy": float(np.mean(full_acc)), "target_fraction": TARGET_FRACTION,
+               "max_actions": max_actions, "folds": folds, "classifier_backend": classifier_backend,
+               "strategies": {}}
     bands = {}
     for s in strategies:
         to80 = [_actions_to_target(c, TARGET_FRACTION * full_acc[f]) for f, c in enumerate(curves[s])]
-        reached = [a for a in to80 if a is not None]
         on_grid = np.stack([_curve_on_grid(c, grid) for c in curves[s]])
-        results["strategies"][s] = {
-            "actions_to_80": to80,
-            "mean": float(np.mean(reached)) if reached else None,
-            "curve": [[int(a), float(m)] for a, m in zip(grid, on_grid.mean(axis=0))],
-        }
+        results["strategies"][s] = {"actions_to_80": to80, **censored_summary(to80, max_actions),
+                                    "curve": [[int(a), float(m)] for a, m in zip(grid, on_grid.mean(axis=0))]}
         bands[s] = on_grid
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as fh:
         json.dump(results, fh, indent=1)
     if plot:
         plot_curves(grid, bands, TARGET_FRACTION * results["full_label_accuracy"],
-                    os.path.join(out_dir, "curves.png"), title=f"{len(X)} rows, {folds}-fold CV")
+                    os.path.join(out_dir, "curves.png"), title=f"{len(X)} rows, {folds}-fold CV",
+                    actions_to_target={s: r["actions_to_80"] for s, r in results["strategies"].items()},
+                    cap=max_actions)
     results_timings = {s: round(t, 1) for s, t in timings.items()}
     run_benchmark.last_timings = results_timings  # seconds per strategy, for reports; not part of the JSON
     return results
 
 
-def plot_curves(grid, per_fold, target, path, title=""):
-    """Validation accuracy against actions: mean line and min-max band over folds per strategy."""
+def plot_curves(grid, per_fold, target, path, title="", actions_to_target=None, cap=None):
+    """Validation accuracy against actions: mean line and min-max band over folds per strategy.
+
+    ``actions_to_target`` ({strategy: [actions or None per fold]}, optional)
+    adds a dot on the target line where each fold reached it and, for each
+    censored fold (None: not reached within ``cap`` actions, default
+    ``grid[-1]``), a triangle at the right edge, stacked below the target
+    line in the strategy's colour. Returns the legend's labels.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    folds_of = actions_to_target or {}
+    reached_at = {name: [a for a in folds if a is not None] for name, folds in folds_of.items()}
+    censored_of = {name: len(folds) - len(reached_at[name]) for name, folds in folds_of.items()}
+    step = min(0.025, 0.9 * target / max(sum(censored_of.values()), 1))
+    stacked = 0
     for name, acc in per_fold.items():
         mean = acc.mean(axis=0)
         style = "-" if name.startswith("tsne") else "--"
         (line,) = ax.plot(grid, mean, style, label=name, linewidth=2 if name.startswith("tsne") else 1.3)
         ax.fill_between(grid, acc.min(axis=0), acc.max(axis=0), color=line.get_color(), alpha=0.12)
+        reached = reached_at.get(name, [])
+        if reached:
+            ax.plot(reached, [target] * len(reached), "o", color=line.get_color(), markersize=4, zorder=3)
+        censored = censored_of.get(name, 0)
+        if censored:
+            ys = [target - step * (stacked + k + 1) for k in range(censored)]
+            x = grid[-1] + 0.015 * (grid[-1] - grid[0])  # just right of the axis, beyond every reached fold
+            ax.plot([x] * censored, ys, ">", color=line.get_color(), markersize=7, clip_on=False, zorder=3)
+            stacked += censored
     ax.axhline(target, color="k", linewidth=0.8, linestyle=":", label="80% of full-label accuracy")
+    if any(reached_at.values()):
+        ax.plot([], [], "o", color="0.3", markersize=4, label="a fold reached 80% here")
+    if stacked:
+        ax.plot([], [], ">", color="0.3", markersize=7,
+                label="censored fold: not reached within %d actions" % (grid[-1] if cap is None else cap))
     ax.set_xlabel("labeling actions")
     ax.set_ylabel("validation accuracy")
     ax.set_xlim(grid[0], grid[-1])
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    legend = ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return [t.get_text() for t in legend.get_texts()]

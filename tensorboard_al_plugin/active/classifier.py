@@ -15,7 +15,8 @@ Two interchangeable backends:
   installed). Same architecture, initialisers, optimiser and batch size, so its
   accuracies agree with the numpy backend within seed noise.
 - ``"auto"``: ``"keras"`` when TensorFlow is installed, else ``"numpy"`` (what
-  the tab's background trainer and the CLI use).
+  the tab's background trainer uses unless ``--al_classifier`` says otherwise;
+  ``tensorboard-al benchmark`` defaults to ``"numpy"``, the fastest).
 
 Shapes: features ``(n, D)`` float, class indices ``(n,)`` int in ``[0, n_classes)``.
 """
