@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a working tab:
-#   bash scripts/install.sh            # install everything
-#   bash scripts/install.sh --serve    # ... then run tensorboard on the bundled demo_logs
+#   bash scripts/install.sh                     # install everything
+#   bash scripts/install.sh --serve             # ... then run tensorboard on the bundled demo_logs (port 6006)
+#   bash scripts/install.sh --serve --port 6007 # ... on another port (--port=6007 works too)
+#   bash scripts/install.sh --serve -- --bind_all  # anything after -- goes to tensorboard as it is
 # Installs: Debian's chromium (for the browser tests), a virtualenv in .venv with
 # the package (editable), TensorFlow (optional at run time, used by tests for
-# checkpoint tensors) and the test tools; builds the frontend bundle with esbuild.
+# checkpoint tensors) and the test tools; builds the frontend bundle with esbuild;
+# compiles the t-SNE kernels (tensorboard-al warmup) so the first layout does not.
 # Safe to run again: steps already done are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PYTHON:-python3}
 SERVE=0
-for arg in "$@"; do
-  case "$arg" in
+PORT=
+TB_ARGS=()
+usage() {
+  echo "usage: bash scripts/install.sh [--serve [--port N] [-- TENSORBOARD_ARGS...]]" >&2
+  exit 2
+}
+set_port() {
+  if ! [[ "$1" =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt 65535 ]; then
+    echo "install.sh: --port takes a port number from 1 to 65535, got '$1'" >&2
+    exit 2
+  fi
+  PORT=$1
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
     --serve) SERVE=1 ;;
-    *) echo "install.sh: unknown option $arg (use --serve)" >&2; exit 2 ;;
+    --port) [ $# -ge 2 ] || { echo "install.sh: --port needs a number, e.g. --port 6007" >&2; exit 2; }
+            set_port "$2"; shift ;;
+    --port=*) set_port "${1#--port=}" ;;
+    --) shift; TB_ARGS=("$@"); break ;;
+    -h|--help) echo "usage: bash scripts/install.sh [--serve [--port N] [-- TENSORBOARD_ARGS...]]"; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; usage ;;
   esac
+  shift
 done
+if [ "$SERVE" = 0 ] && { [ -n "$PORT" ] || [ ${#TB_ARGS[@]} -gt 0 ]; }; then
+  echo "install.sh: --port and tensorboard arguments go with --serve (bash scripts/install.sh --serve --port ${PORT:-6007})" >&2
+  exit 2
+fi
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -68,7 +94,16 @@ if [ ! -f demo_logs/digits/plugins/active_labeling/digits/manifest.json ]; then
   .venv/bin/tensorboard-al demo --out demo_logs --quiet
 fi
 
-say "installed. Run:  .venv/bin/tensorboard --logdir demo_logs   and open the 'Active Labeling' tab"
+# 5. Compile numba's kernels into its on-disk cache now (about 30 s once; seconds
+#    when they are cached already), instead of in the first layout.
+say "compiling the t-SNE kernels (tensorboard-al warmup)"
+.venv/bin/tensorboard-al warmup --quiet
+
+if [ -n "$PORT" ]; then
+  TB_ARGS=(--port "$PORT" ${TB_ARGS[@]+"${TB_ARGS[@]}"})
+fi
+say "installed. Run:  .venv/bin/tensorboard --logdir demo_logs${PORT:+ --port $PORT}   and open http://localhost:${PORT:-6006}, tab 'Active Labeling'"
 if [ "$SERVE" = 1 ]; then
-  exec .venv/bin/tensorboard --logdir "$ROOT/demo_logs"
+  # (the ${a[@]+...} form: an empty array is "unbound" to set -u in bash before 4.4)
+  exec .venv/bin/tensorboard --logdir "$ROOT/demo_logs" ${TB_ARGS[@]+"${TB_ARGS[@]}"}
 fi

@@ -1,8 +1,12 @@
 """The ``tensorboard-al`` command.
 
-Every subcommand explains itself with ``--help``, shows progress on long work,
-and on bad input prints one line ``tensorboard-al: error: ...`` and exits with
-status 2 (usage) or 1 (data).
+Every subcommand explains itself with ``--help`` and shows progress on long
+work. A command line it cannot take (unknown command or option, a missing or
+malformed argument, options that do not go together) prints the usage and
+``tensorboard-al COMMAND: error: ...`` (argparse's form) and exits with status
+2; bad input (a missing log directory or file, an unknown embedding, a file
+that cannot be read or written, a bad CSV line) prints one line
+``tensorboard-al: error: ...`` and exits with status 1.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from typing import List, Optional
 
 class CLIError(Exception):
     """Bad input: printed as one line, exit status 1."""
+
+
+class UsageError(Exception):
+    """Options that do not go together: reported as argparse reports a usage error, exit status 2."""
 
 
 def _demo(args) -> int:
@@ -90,7 +98,8 @@ def _open_store(args):
     if not source.ok:
         raise CLIError("embedding %s of run %s cannot be opened: %s" % (source.name, source.run,
                                                                          "; ".join(source.problems)))
-    return source, LabelStore(source.label_dir, source.rows, default_author=getattr(args, "user", None))
+    return source, LabelStore(source.label_dir, source.rows, default_author=getattr(args, "user", None),
+                              metadata=source.load_metadata)
 
 
 def _metadata_columns(source):
@@ -200,13 +209,13 @@ def _load_xy(args):
 
     if args.dataset:
         if args.features or args.labels:
-            raise CLIError("give either --dataset or --features/--labels, not both")
+            raise UsageError("give either --dataset or --features/--labels, not both")
         try:
             return load_dataset(args.dataset)
         except FileNotFoundError as e:
             raise CLIError(str(e))
     if not (args.features and args.labels):
-        raise CLIError("give --features X.npy and --labels y.npy, or --dataset digits|fashion-mnist|lfw")
+        raise UsageError("give --features X.npy and --labels y.npy, or --dataset digits|fashion-mnist|lfw")
 
     def load(path, what):
         if not os.path.isfile(path):
@@ -230,13 +239,19 @@ def _benchmark(args) -> int:
     result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
                            subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
                            pca=args.pca, classifier_backend=args.classifier)
-    print("full-label accuracy %.3f; 80%% of it = %.3f" % (result["full_label_accuracy"],
-                                                            0.8 * result["full_label_accuracy"]))
-    print("mean actions to reach it (per fold):")
-    for name, r in sorted(result["strategies"].items(), key=lambda kv: (kv[1]["mean"] is None, kv[1]["mean"] or 0)):
-        mean = "never" if r["mean"] is None else "%.1f" % r["mean"]
-        folds = ", ".join("-" if a is None else str(a) for a in r["actions_to_80"])
-        print("  %-17s %7s   (%s)" % (name, mean, folds))
+    print("full-label accuracy %.3f (%s classifier); 80%% of it = %.3f"
+          % (result["full_label_accuracy"], result["classifier_backend"], 0.8 * result["full_label_accuracy"]))
+    cap = result["max_actions"]
+    print("actions to reach it (folds that never did within %d actions are censored: counted as %d and marked >=):"
+          % (cap, cap))
+    rows = sorted(result["strategies"].items(), key=lambda kv: (kv[1]["mean_with_censored"], kv[1]["censored"]))
+    width = max(len(name) for name, _ in rows)
+    print("  %-*s  %8s  %8s  %s" % (width, "strategy", "mean", "censored", "per fold"))
+    for name, r in rows:
+        mark = ">=" if r["censored"] else ""
+        folds = ", ".join(">=%d" % cap if a is None else str(a) for a in r["actions_to_80"])
+        print("  %-*s  %8s  %8s  (%s)" % (width, name, mark + "%.1f" % r["mean_with_censored"],
+                                          "%d of %d" % (r["censored"], len(r["actions_to_80"])), folds))
     print("wrote %s and %s" % (os.path.join(out, "results.json"), os.path.join(out, "curves.png")))
     return 0
 
@@ -257,13 +272,49 @@ def _quality(args) -> int:
     return 0
 
 
+def _warmup(args) -> int:
+    from .warmup import PHASES, warm_up
+
+    bar = None
+    if not args.quiet and not args.json:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(PHASES), unit="phase", desc="warm-up", dynamic_ncols=True)
+
+    def progress(phase, index):
+        if bar is not None:
+            bar.update(index - bar.n)
+            bar.set_description(phase)
+
+    report = warm_up(progress)
+    if bar is not None:
+        bar.update(len(PHASES) - bar.n)
+        bar.close()
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print("numba kernels ready in %.1f s: %d compiled now, %d loaded from the cache (%d kernels)"
+          % (report["seconds"], report["compiled"], report["loaded"], len(report["kernels"])))
+    for phase in report["phases"]:
+        print("  %-26s %6.1f s" % (phase["name"], phase["seconds"]))
+    print("cache: %s" % ", ".join(_printable(d) for d in report["cache_dirs"]))
+    if not report["cache_writable"]:
+        print("warning: the cache folder cannot be written, so every new process compiles again; "
+              "set NUMBA_CACHE_DIR to a writable folder", file=sys.stderr)
+    if report["not_exercised"]:
+        print("warning: the warm-up did not reach %s; the first layout compiles them"
+              % ", ".join(report["not_exercised"]), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .logdir.label_io import MAX_IMPORT_BYTES
 
     parser = argparse.ArgumentParser(
         prog="tensorboard-al",
         description="Active labeling for TensorBoard: build the demo, list embeddings, "
-                    "export and import labels, run the labeling-efficiency benchmark.",
+                    "export and import labels, compile the t-SNE kernels ahead of use, run the "
+                    "labeling-efficiency benchmark.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -326,14 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5, as the paper)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    from .active import STRATEGIES
+    from .active.strategies import STRATEGIES
 
     p = sub.add_parser("benchmark", help="labeling efficiency: t-SNE group labeling against uncertainty sampling",
                        description="Emulate an annotator (Algorithm 1 of Luus et al. 2019) labeling groups in "
                                    "the semi-supervised t-SNE, and compare with uncertainty sampling and random "
                                    "selection (10 points per round, one action each), retraining the paper's "
                                    "classifier every 10 actions. Reports the actions needed to reach 80% of "
-                                   "full-label accuracy per fold; writes OUT/results.json and OUT/curves.png.")
+                                   "full-label accuracy per fold (a fold that never reaches it within "
+                                   "--max-actions is censored: counted at the cap and marked >=); writes "
+                                   "OUT/results.json and OUT/curves.png.")
     data_args(p)
     p.add_argument("--strategies", default=",".join(STRATEGIES),
                    help="comma-separated, from: %s (default: all)" % ", ".join(STRATEGIES))
@@ -341,9 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=None, help="stratified random subset of this many rows first")
     p.add_argument("--pca", type=int, default=None, metavar="N",
                    help="reduce features to N principal components for the classifier and the layout")
-    p.add_argument("--classifier", choices=["auto", "numpy", "keras"], default="auto",
-                   help="classifier implementation: keras (needs TensorFlow), numpy, or auto = keras "
-                        "when TensorFlow is installed, else numpy (default auto)")
+    p.add_argument("--classifier", choices=["numpy", "keras", "auto"], default="numpy",
+                   help="classifier implementation: numpy (default; the same network as keras, about 20x "
+                        "faster on a CPU), keras (needs TensorFlow), or auto = keras when TensorFlow is "
+                        "installed, else numpy")
     p.add_argument("--out", default=None, help="output folder (default benchmark_results/<dataset>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_benchmark)
@@ -354,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_quality)
+
+    p = sub.add_parser("warmup", help="compile the t-SNE and active-learning kernels now, not in the first layout",
+                       description="Run the t-SNE engine once on small seeded inputs (2D and 3D, exact, FFT and "
+                                   "Barnes-Hut, with labels) and the active-learning kernels, so that numba "
+                                   "compiles every kernel into its on-disk cache (about 30 s once after an "
+                                   "install or upgrade; seconds when the cache is already warm). Prints what "
+                                   "was compiled, what came from the cache, and where the cache is.")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_warmup)
+    for p in sub.choices.values():
+        p.set_defaults(usage_error=p.error)
     return parser
 
 
@@ -380,13 +446,19 @@ def _one_line_logging() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    # TensorFlow, when installed and needed (checkpoints, remote logdirs), is chatty at import.
+    # TensorFlow, when installed and needed (checkpoints, remote logdirs, the
+    # keras classifier), is chatty at import: INFO lines from its C++ logging
+    # and a oneDNN notice printed whatever TF_CPP_MIN_LOG_LEVEL says. Only
+    # defaults: the user's own settings win.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     _one_line_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except UsageError as e:
+        args.usage_error(str(e))  # usage and message on stderr, exit status 2
     except CLIError as e:
         print("tensorboard-al: error: %s" % _printable(e), file=sys.stderr)
         return 1

@@ -85,3 +85,35 @@ def test_unknown_embedding_lists_what_exists(logdir):
     r = cli("export", logdir, "--run", "digits", "--embedding", "nope")
     assert r.returncode == 1
     assert "found: --run digits --embedding digits" in r.stderr
+
+
+@pytest.mark.parametrize("args, where", [
+    (["export"], "the following arguments are required"),
+    (["export", "LOGDIR", "--embedding", "digits"], "the following arguments are required: --run"),
+    (["ls", "LOGDIR", "--bogus"], "unrecognized arguments: --bogus"),
+    (["benchmark", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["benchmark", "--dataset", "digits", "--features", "x.npy"], "give either --dataset or --features/--labels"),
+    (["benchmark"], "give --features X.npy and --labels y.npy, or --dataset"),
+    (["quality", "--labels", "y.npy"], "give --features X.npy and --labels y.npy, or --dataset"),
+])
+def test_usage_errors_exit_2_with_the_usage_line(logdir, args, where):
+    r = cli(*[logdir if a == "LOGDIR" else a for a in args])
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: tensorboard-al")
+    assert lines[-1].startswith("tensorboard-al") and ": error: " in lines[-1] and where in lines[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ls", "MISSING"], "log directory MISSING does not exist"),
+    (["export", "LOGDIR", "--run", "digits", "--embedding", "nope"], "no embedding 'nope' in run 'digits'"),
+    (["import", "LOGDIR", "--run", "digits", "--embedding", "digits", "MISSING"], "MISSING"),
+    (["benchmark", "--features", "MISSING", "--labels", "MISSING"], "features file MISSING does not exist"),
+])
+def test_bad_input_exits_1_with_one_line(logdir, tmp_path, args, message):
+    missing = str(tmp_path / "missing")
+    r = cli(*[{"LOGDIR": logdir, "MISSING": missing}.get(a, a) for a in args])
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tensorboard-al: error: ")
+    assert message.replace("MISSING", missing) in lines[0]
