@@ -372,7 +372,8 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         with self._stores_lock:
             hit = self._stores.get(source.key)
             if hit is None or hit[0] is not source:
-                store = LabelStore(source.label_dir, source.rows, default_author=self._default_author)
+                store = LabelStore(source.label_dir, source.rows, default_author=self._default_author,
+                                   metadata=source.load_metadata)
                 hit = self._stores[source.key] = (source, store)
                 if store.version > 0:
                     self._publish_label_metadata(source, store)

@@ -93,10 +93,12 @@ def test_projector_shows_labels_of_a_projector_embedding(tsv_logdir):
         assert emb["sprite"]["singleImageDim"] == [10, 10]
 
         header, rows = _metadata_once_labeled(tb, 5, "odd")
-        assert header == ["label", "author", "index"]
+        # The user's metadata columns follow ours, so the entry can be coloured by them too.
+        assert header == ["label", "author", "index", "name", "kind"]
         assert len(rows) == ROWS and [int(r[2]) for r in rows] == list(range(ROWS))
         assert [r[0] for r in rows[:6]] == ["even one", "", "even one", "", "", "odd"]
         assert rows[5][1] == "ann"
+        assert [r[3:] for r in rows[:3]] == [["item0", "even"], ["item1", "odd"], ["item2", "even"]]
 
         # The tensor and sprite the Projector serves for that entry are the user's.
         r = tb.get(PROJECTOR + "/tensor?" + urlencode(dict(run=ROOT_RUN, name="vectors (labels)")))
@@ -287,3 +289,59 @@ def test_a_relative_logdir_publishes_labels_too(tmp_path):
         _, rows = _metadata_once_labeled(tb, 0, "served")
         assert [r[0] for r in rows[:2]] == ["served", "from csv"]
         assert "not in the store folder" not in tb.log()
+
+
+def test_label_entry_of_a_written_embedding_shows_without_restart(tmp_path):
+    """The stock Projector reads a run's config once and re-reads it only when the list of runs changes.
+
+    Before, the "(labels)" entry of a ``write_embedding`` embedding was added to
+    its run's config at the first label, after the Projector had cached that
+    config: it appeared only once TensorBoard restarted.  The writer now puts it
+    there (with a labels.tsv) when it writes the embedding.
+    """
+    from tensorboard_al_plugin import write_embedding
+
+    logdir = str(tmp_path / "logs")
+    rng = np.random.default_rng(0)
+    write_embedding(logdir, rng.normal(size=(ROWS, DIMS)), name="pts", run="r1",
+                    metadata={"class": ["c%d" % (i % 3) for i in range(ROWS)], "note": ["n%d" % i for i in range(ROWS)]})
+    with TensorBoard(logdir) as tb:
+        tb.wait_for_embeddings()
+        # A person opens the Projector first: it reads (and caches) the run's config.
+        runs = _wait_for_run(tb, "r1")
+        assert "r1" in runs
+        names = [e["tensorName"] for e in tb.get_json(PROJECTOR + "/info?run=r1")["embeddings"]]
+        assert names == ["pts", "pts (labels)"]
+        header, rows = _metadata(tb, "r1", "pts (labels)")
+        assert header == ["label", "author", "index", "class", "note"]
+        assert rows[4] == ["", "", "4", "c1", "n4"]
+        # Then labels in the tab: the same TensorBoard shows them, no restart.
+        r = tb.post(PLUGIN + "/labels/assign", dict(run="r1", embedding="pts", rows=[4], label="four"),
+                    headers={"X-AL-User": "ann"})
+        assert r.status == 200, r.body
+        deadline = time.time() + 15
+        while rows[4][0] != "four" and time.time() < deadline:
+            time.sleep(0.5)
+            header, rows = _metadata(tb, "r1", "pts (labels)")
+        assert rows[4] == ["four", "ann", "4", "c1", "n4"]
+        assert [e["tensorName"] for e in tb.get_json(PROJECTOR + "/info?run=r1")["embeddings"]] == names
+
+
+def test_metadata_columns_named_like_ours_are_renamed(tmp_path):
+    """A single-column metadata file (no header: the Projector calls that column "label") keeps its values."""
+    from tensorboard_al_plugin.logdir.catalog import scan_logdir
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+
+    logdir = str(tmp_path / "logs")
+    write_projector_tsv_log(logdir)
+    [source] = [s for s in scan_logdir(logdir) if s.name == "single"]
+    store = LabelStore(source.label_dir, source.rows, metadata=source.load_metadata)
+    store.assign([1], "mine")
+    with open(store.projector_metadata_path) as f:
+        lines = f.read().splitlines()
+    names, _ = source.load_metadata()
+    assert lines[0].split("\t")[:3] == ["label", "author", "index"]
+    assert lines[0].split("\t")[3:] == [n + " (metadata)" if n in ("label", "author", "index") else n
+                                        for n in names]
+    assert [line.split("\t")[0] for line in lines[1:]] == ["", "mine", "", "", ""]
+    assert [line.split("\t")[3] for line in lines[1:]] == ["c0", "c1", "c2", "c3", "c4"]

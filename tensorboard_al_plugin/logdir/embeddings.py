@@ -226,10 +226,18 @@ def write_embedding(
         manifest["sprite"] = {"thumb_width": layout.thumb_width, "thumb_height": layout.thumb_height,
                               "per_row": layout.per_row, "per_page": layout.per_page, "pages": pages}
     fs.write_bytes(fs.join(emb_dir, MANIFEST), json.dumps(manifest, indent=1).encode("utf-8"))
+    # The label store (and its labels.tsv) before the config that names it: the
+    # stock Projector reads a run's config once and re-reads it only when the
+    # list of runs changes, so a "(labels)" entry added at the first label
+    # would stay invisible there until TensorBoard restarts.
+    from .labels import LabelStore
+
+    store = LabelStore(label_dir_for(run_dir, name, False), n, default_author=author or "write_embedding",
+                       metadata=(lambda: (list(columns), list(columns.values()))) if columns else None)
+    if labels is not None:
+        _write_initial_labels(store, labels, author)
     _add_projector_entry(run_dir, name, n, d, manifest)
     _ensure_run_is_visible(run_dir)
-    if labels is not None:
-        _write_initial_labels(label_dir_for(run_dir, name, False), n, labels, author)
     return emb_dir
 
 
@@ -369,7 +377,22 @@ def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
         # The Projector takes one sprite image; larger atlases are ours only.
         entry.sprite.image_path = rel + sprite["pages"][0]
         entry.sprite.single_image_dim.extend([sprite["thumb_width"], sprite["thumb_height"]])
+    from .labels import PROJECTOR_TSV
+
+    _add_labels_entry(config, entry, rel + "labels/" + PROJECTOR_TSV)
     fs.write_bytes(path, text_format.MessageToString(config).encode("utf-8"))
+
+
+def _add_labels_entry(config, base, metadata_path) -> None:
+    """Put a "<name> (labels)" copy of ``base`` showing ``metadata_path`` into ``config`` (replacing an old one)."""
+    name = "%s (labels)" % base.tensor_name
+    kept = [e for e in config.embeddings if e.tensor_name != name]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    entry = config.embeddings.add()
+    entry.CopyFrom(base)
+    entry.tensor_name = name
+    entry.metadata_path = metadata_path
 
 
 def publish_labels_entry(source: EmbeddingSource, labels_tsv: str) -> bool:
@@ -397,10 +420,9 @@ def publish_labels_entry(source: EmbeddingSource, labels_tsv: str) -> bool:
         return False
     if any(e.tensor_name == entry_name for e in config.embeddings):
         return True
-    entry = config.embeddings.add()
-    entry.CopyFrom(base)
-    entry.tensor_name = entry_name
-    entry.metadata_path = fs.relpath(labels_tsv, run_dir)
+    # Only logdirs written before the writer added this entry itself get here;
+    # the Projector shows it after TensorBoard restarts (it caches each run's config).
+    _add_labels_entry(config, base, fs.relpath(labels_tsv, run_dir))
     fs.write_bytes(path, text_format.MessageToString(config).encode("utf-8"))
     return True
 
@@ -425,8 +447,9 @@ def _ensure_run_is_visible(run_dir) -> None:
     fs.write_bytes(fs.join(run_dir, name), buf.getvalue())
 
 
-def _write_initial_labels(label_dir, n, labels, author) -> None:
+def _write_initial_labels(store, labels, author) -> None:
     values = list(labels)
+    n = store.n_rows
     if len(values) != n:
         raise ValueError("labels has %d entries, features have %d rows" % (len(values), n))
     groups: dict = {}
@@ -434,10 +457,5 @@ def _write_initial_labels(label_dir, n, labels, author) -> None:
         if v is None or (isinstance(v, (int, np.integer)) and v < 0) or v == "":
             continue
         groups.setdefault(str(v), []).append(i)
-    if not groups:
-        return
-    from .labels import LabelStore
-
-    store = LabelStore(label_dir, n, default_author=author or "write_embedding")
     for label, rows in groups.items():
         store.assign(rows, label, author=author or "write_embedding")

@@ -49,7 +49,7 @@ import unicodedata
 import uuid
 import warnings
 import zlib
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 try:  # fcntl is POSIX only; without it local stores fall back to segments.
     import fcntl
@@ -496,18 +496,30 @@ class _Model:
         model.version = int(snap["version"])
         return model
 
-    def projector_tsv(self) -> str:
+    def projector_tsv(self, columns: Optional[Tuple[List[str], List[List[str]]]] = None) -> str:
+        """labels.tsv: ``label``, ``author``, ``index``, then ``columns`` (names, one list of N values each).
+
+        ``columns`` are the embedding's own metadata, so the Projector entry of
+        the labels can also be coloured and searched by them; a name that clashes
+        with ours gets " (metadata)" appended.
+        """
         # Several columns, so the Projector expects (and gets) a header row.  The
         # row number keeps an unlabelled row's line from being blank: the
         # Projector skips whitespace-only lines, which would shift every later
         # row onto the wrong point.  An empty field reads there as "missing".
-        out = ["label\tauthor\tindex\n"]
+        names, values = columns if columns else ([], [])
+        values = [v for v in values if len(v) == len(self.labels)]
+        names = names[:len(values)]
+        ours = ("label", "author", "index")
+        header = list(ours) + [n + " (metadata)" if n in ours else n for n in names]
+        out = ["\t".join(header) + "\n"]
         stamps, row_stamp = self.stamps, self.row_stamp
         for i, (label, s) in enumerate(zip(self.labels, row_stamp)):
+            extra = "".join("\t" + v[i] for v in values)
             if label is None:
-                out.append("\t\t%d\n" % i)
+                out.append("\t\t%d%s\n" % (i, extra))
             else:
-                out.append("%s\t%s\t%d\n" % (label, stamps[s][0], i))
+                out.append("%s\t%s\t%d%s\n" % (label, stamps[s][0], i, extra))
         return "".join(out)
 
 
@@ -947,6 +959,10 @@ class LabelStore:
         paths, ``"segments"`` for the rest.  ``"segments"`` works on local
         paths too (through gfile), which is how its two-process test runs.
       durable: fsync every history append (default True; about 0.2 ms).
+      metadata: the embedding's metadata as ``() -> (names, columns)`` (an
+        ``EmbeddingSource.load_metadata``), called once, at the first
+        labels.tsv: its columns follow ours there, so the Projector entry of
+        the labels can be coloured by them too.  The user's files stay as they are.
 
     Every method is safe to call from several threads; several stores (in one
     or many processes) may share one directory.  Each write first reads what
@@ -955,7 +971,8 @@ class LabelStore:
     """
 
     def __init__(self, directory: str, n_rows: int, *, default_author: Optional[str] = None,
-                 gfile=None, storage: Optional[str] = None, durable: bool = True):
+                 gfile=None, storage: Optional[str] = None, durable: bool = True,
+                 metadata: Optional[Callable[[], Tuple[List[str], List[List[str]]]]] = None):
         if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
             raise LabelError("n_rows must be a whole number >= 0, got %r" % (n_rows,))
         if storage is None:
@@ -976,6 +993,8 @@ class LabelStore:
         self.n_rows = n_rows
         self.default_author = validate_author(default_author) if default_author is not None else os_user()
         self.problems: List[str] = []  # one line per record skipped, for the UI
+        self._metadata = metadata
+        self._metadata_columns = None
         self._lock = threading.RLock()
         self._snapshot_version = 0
         # The first write of every process snapshots, so labels.tsv appears at once.
@@ -1003,7 +1022,8 @@ class LabelStore:
 
     @property
     def projector_metadata_path(self) -> str:
-        """Path of ``labels.tsv`` (columns ``label``, ``author``, ``index``; header row; one line per row).
+        """Path of ``labels.tsv`` (columns ``label``, ``author``, ``index``, then the ``metadata``
+        columns; header row; one line per row).
 
         Written when a store opens a directory without one, then rewritten
         with every snapshot: by the first write of each store object, by a
@@ -1257,10 +1277,21 @@ class LabelStore:
                 self._write_snapshot()
             return m.state()
 
+    def _columns(self) -> Optional[Tuple[List[str], List[List[str]]]]:
+        """The embedding's metadata columns for labels.tsv, read once; None when there are none or they fail."""
+        if self._metadata is not None and self._metadata_columns is None:
+            try:
+                names, values = self._metadata()
+                self._metadata_columns = (list(names), [list(v) for v in values])
+            except Exception as e:  # a broken metadata file must not stop the labels
+                self._problem("labels.tsv without the metadata columns: %s" % e)
+                self._metadata_columns = ([], [])
+        return self._metadata_columns
+
     def _write_snapshot(self) -> None:
         snap = self._model.to_snapshot()
         snap.update(self._storage.snapshot_extra())
-        self._storage.write_snapshot(snap, self._model.version, self._model.projector_tsv())
+        self._storage.write_snapshot(snap, self._model.version, self._model.projector_tsv(self._columns()))
         self._snapshot_version = self._model.version
         self._snapshot_time = time.monotonic()
 
