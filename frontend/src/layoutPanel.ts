@@ -107,7 +107,8 @@ export class LayoutPanel {
     }
     const clearSel = h("button", { testid: "al-clear-selection", title: "Deselect every point (Esc); labels stay" }, "Clear selection");
     clearSel.addEventListener("click", () => ctl.clearSelection());
-    toolRow.append(clearSel);
+    // On a row of its own: with the tools beside it, "Clear selection" would wrap.
+    const clearRow = h("div", { class: "al-row" }, clearSel);
 
     const size = h("input", { type: "range", min: 0.3, max: 4, step: 0.05, value: s.display.size, testid: "al-point-size" });
     size.addEventListener("input", () => store.set({ display: { ...store.get().display, size: Number(size.value) } }));
@@ -166,6 +167,7 @@ export class LayoutPanel {
       h("div", { class: "al-row" }, this.knn),
       h("div", { class: "al-row" }, h("label", {}, "distance in"), this.space),
       toolRow,
+      clearRow,
       h("h2", {}, "Display"),
       h("div", { class: "al-row" }, h("label", {}, "colour by"), this.colorBy),
       this.rampLegend,

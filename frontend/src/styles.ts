@@ -60,9 +60,9 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-selgrid .thumb[role=checkbox] { cursor:pointer; }
 .al-selgrid .thumb[role=checkbox]:focus-visible { outline:2px solid var(--al-accent); outline-offset:1px; }
 .al-selgrid .thumb button { position:absolute; top:-4px; right:-4px; width:15px; height:15px; padding:0; line-height:11px; font-size:11px; border-radius:8px; background:rgba(255,255,255,.9); color:#444; border-color:#999; }
-.al-selgrid .thumb.off { opacity:.35; border-style:dashed; border-color:#999; }
-.al-selgrid .thumb.off canvas { filter:grayscale(1); }
-.al-selgrid .thumb.off button { color:#2e7d32; font-weight:bold; }
+.al-selgrid .thumb.off { border-style:dashed; border-color:#999; background:#ccc; }
+.al-selgrid .thumb.off canvas, .al-selgrid .thumb.off .dot { opacity:.3; filter:grayscale(1); }
+.al-selgrid .thumb.off button { color:#2e7d32; font-weight:bold; border-color:#2e7d32; }
 .al-more { color:var(--al-muted); font-size:11px; margin-top:4px; }
 .al-list table { border-collapse:collapse; width:100%; background:var(--al-panel); }
 .al-list th, .al-list td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--al-border); vertical-align:top; }
