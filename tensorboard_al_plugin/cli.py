@@ -452,6 +452,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # defaults: the user's own settings win.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # ... and Keras warns through the Python logger about retracing the small network each round.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _one_line_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
