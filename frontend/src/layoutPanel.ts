@@ -15,6 +15,8 @@ export class LayoutPanel {
   private stateText: HTMLElement;
   private knn: HTMLInputElement;
   private knnValue: HTMLInputElement;
+  /** Says when the selection is an accepted suggestion's group rather than the k nearest. */
+  private knnNote: HTMLElement;
   private space: HTMLSelectElement;
   private searchMsg: HTMLElement;
   private fields = new Map<keyof LayoutForm, HTMLInputElement | HTMLSelectElement>();
@@ -71,6 +73,7 @@ export class LayoutPanel {
     // the number field beside it takes any k exactly.
     this.knn = h("input", { type: "range", min: 0, max: knnSliderMax(s.rows), step: 1, value: sliderOfK(s.spec.k, s.rows), testid: "al-knn-slider", title: "Neighbours of the focus point in the group (fine steps up to 30, then coarser; type any number beside)" });
     this.knnValue = h("input", { type: "text", inputmode: "numeric", value: String(s.spec.k), testid: "al-knn-value", style: "width:52px", title: "Neighbours of the focus point in the group (0 to rows - 1)" });
+    this.knnNote = h("div", { class: "al-small", testid: "al-knn-note", hidden: true });
     const fromSlider = () => ctl.setK(kAtSlider(Number(this.knn.value), store.get().rows));
     this.knn.addEventListener("input", fromSlider);
     this.knn.addEventListener("change", fromSlider);
@@ -165,6 +168,7 @@ export class LayoutPanel {
       this.searchMsg,
       h("div", { class: "al-row" }, h("label", {}, "neighbours"), this.knnValue),
       h("div", { class: "al-row" }, this.knn),
+      this.knnNote,
       h("div", { class: "al-row" }, h("label", {}, "distance in"), this.space),
       toolRow,
       clearRow,
@@ -199,6 +203,11 @@ export class LayoutPanel {
       }
     }
     if (changed.has("rows")) this.knn.max = String(knnSliderMax(s.rows));
+    if (changed.has("spec") || changed.has("members")) {
+      const suggested = s.spec.focus >= 0 && !s.spec.withNeighbours;
+      this.knnNote.hidden = !suggested;
+      this.knnNote.textContent = suggested ? `Selected: the suggested group (${s.members.length}). The slider regroups #${s.spec.focus} with its k nearest.` : "";
+    }
     if (changed.has("spec") || changed.has("rows")) {
       // Leave the slider where the user holds it (a position maps to one k, but a typed k may fall between two).
       if (kAtSlider(Number(this.knn.value), s.rows) !== s.spec.k) this.knn.value = String(sliderOfK(s.spec.k, s.rows));

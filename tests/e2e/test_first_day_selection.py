@@ -89,6 +89,8 @@ def test_accepting_a_suggestion_keeps_the_users_k_for_later_clicks_and_other_emb
     # ... and leaves the neighbours setting alone (it used to become 0).
     assert k_field(frame) == "12"
     assert debug(frame, "d.k()") == 12
+    note = "[data-testid=al-knn-note]"
+    assert frame.is_visible(note) and "suggested group (1)" in frame.text_content(note)
 
     # A later click on the map brings the user's 12 neighbours again.
     debug(frame, "d.resetView()")
@@ -99,6 +101,7 @@ def test_accepting_a_suggestion_keeps_the_users_k_for_later_clicks_and_other_emb
     wait_for(lambda: debug(frame, "d.focus()") >= 0 and debug(frame, "d.focus()") != first, 10,
              "a click to focus a row (first=%d, row 5 at %r, box %r)" % (first, (x, y), box), frame)
     wait_for(lambda: selection_count(frame) == 13, 10, "the clicked row and its 12 neighbours", frame)
+    assert not frame.is_visible(note)
 
     # Switching embedding carries 12 over, not 0.
     frame.click("[data-testid=al-suggest-list] [data-row='%d']" % first)
