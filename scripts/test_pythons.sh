@@ -37,7 +37,7 @@ TESTS=(
   tests/test_labels.py tests/test_labels_processes.py tests/test_projector_labels.py  # label store
   tests/test_http_labels.py tests/test_http_layout.py tests/test_http_active.py  # HTTP
   tests/test_logdir_http.py tests/test_catalog.py
-  tests/test_cli_labels.py tests/test_writer_cli.py                             # CLI
+  tests/test_cli_labels.py tests/test_writer_cli.py tests/test_cli_speed.py     # CLI
   tests/test_hostile_logdir.py tests/test_hostile_input.py
 )
 
