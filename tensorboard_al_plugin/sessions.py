@@ -93,7 +93,7 @@ class _Session:
         self.method = method
         self.state = "preparing"
         self.progress = 0.0
-        self.phase = None                # one of PHASES while preparing, else None
+        self.phase = "loading"           # one of PHASES while preparing, else None
         self.phase_fraction = 0.0
         self.costs = {}                  # phase -> expected cost (phase_costs)
         self.cost_done = 0.0             # expected cost of the work done so far
@@ -263,8 +263,8 @@ class SessionManager:
                 "error": s.error,
                 "freed": s.freed,
                 "waiting": s.state == "waiting",
-                "phase": s.phase,
-                "phase_progress": float(s.phase_fraction),
+                "phase": s.phase if s.state == "preparing" else None,
+                "phase_progress": float(s.phase_fraction) if s.state == "preparing" else 0.0,
                 "eta_s": self._eta(s),
             }
 

@@ -66,7 +66,16 @@ export interface SessionStatus {
   error: string | null;
   /** Memory released while nobody watched; resume rebuilds it. */
   freed?: boolean;
+  /** While preparing: the step under way (absent from servers before phases were reported). */
+  phase?: LayoutPhase | null;
+  /** Fraction of that step done. */
+  phase_progress?: number;
+  /** Seconds left of the preparation at the speed so far; null when not known yet. */
+  eta_s?: number | null;
 }
+
+/** The preparation steps of a layout session, in order (sessions.PHASES). */
+export type LayoutPhase = "loading" | "neighbors" | "affinities" | "pca" | "first_iterations";
 
 export interface LayoutFrame {
   positions: Float32Array;

@@ -4,7 +4,9 @@ import { Api, ApiError, type EmbeddingInfo, type EmbeddingList } from "./api";
 import { clear, h } from "./dom";
 import { LabelingView } from "./labelingView";
 import { describeEmbedding, embeddingKey, embeddingTitle, renderOverview, shapeText } from "./overview";
+import { readPref, writePref } from "./prefs";
 
+/** localStorage key prefix of the embedding last open, per log directory (one browser may see several). */
 const LAST_KEY = "tensorboard-al:last-embedding";
 
 export class App {
@@ -61,8 +63,7 @@ export class App {
     this.clearMessages();
     const keep = this.select.value;
     this.fillSelect();
-    // After a reload, come back to the embedding the user was labeling.
-    const want = keep || safeStorage()?.getItem(LAST_KEY) || "";
+    const want = refresh ? keep : keep || this.firstChoice(this.list);
     if (want && this.list.embeddings.some((e) => e.ok && embeddingKey(e) === want)) this.select.value = want;
     this.opened = null;
     this.renderBody();
@@ -70,6 +71,19 @@ export class App {
       // Discovery runs in the background on the server: ask again shortly.
       setTimeout(() => void this.loadList(false), 1500);
     }
+  }
+
+  /**
+   * What to show when the tab opens: the embedding last open in this browser for this log
+   * directory (if it is still there), else the only embedding when there is just one, else the
+   * table ("").
+   */
+  private firstChoice(list: EmbeddingList): string {
+    const openable = (key: string) => list.embeddings.some((e) => e.ok && embeddingKey(e) === key);
+    const last = readPref(lastKey(list));
+    if (last && openable(last)) return last;
+    if (list.embeddings.length === 1 && list.embeddings[0].ok) return embeddingKey(list.embeddings[0]);
+    return "";
   }
 
   private fillSelect(): void {
@@ -104,11 +118,7 @@ export class App {
     this.opened = key;
     clear(this.body);
     this.clearMessages();
-    try {
-      safeStorage()?.setItem(LAST_KEY, key);
-    } catch {
-      // Storage full or blocked: only the convenience of reopening is lost.
-    }
+    if (this.list) writePref(lastKey(this.list), key);
     if (!e) {
       this.view?.close();
       if (this.list) this.body.append(renderOverview(this.list, (x) => this.open(x)));
@@ -124,7 +134,7 @@ export class App {
       }
     }
     this.body.append(this.view.el);
-    void this.view.open(e);
+    void this.view.open(e, this.list?.logdir ?? "");
   }
 
   /** fraction in [0,1], -1 for indeterminate, null hides the bar. */
@@ -165,12 +175,8 @@ export class App {
   }
 }
 
-function safeStorage(): Storage | null {
-  try {
-    return window.localStorage;
-  } catch {
-    return null;
-  }
+function lastKey(list: EmbeddingList): string {
+  return `${LAST_KEY}:${list.logdir}`;
 }
 
 export function messageOf(e: unknown): string {

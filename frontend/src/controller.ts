@@ -2,10 +2,15 @@
 // the live layout session. Views call these and read the store; only this
 // module talks to the server for the labeling view.
 import { parsePredictions, selectionConsensus, suggestionSpec } from "./active";
+import { type Alignment, applyAlignment, bestAlignment, IDENTITY } from "./align";
 import { type Api, ApiError, type EmbeddingInfo, type EmbeddingRef, type LabelState, type SessionStatus, type Strategy, type SuggestionItem } from "./api";
 import { normalizePositions } from "./camera";
 import { indexLabels, validateLabel } from "./labels";
+import { sampleBackground } from "./background";
+import { embeddingKey } from "./overview";
 import { pcaProject } from "./pca";
+import { readPref, writePref } from "./prefs";
+import { preparingProgress } from "./progress";
 import type { Scene } from "./scene";
 import {
   carriedK,
@@ -32,6 +37,8 @@ export interface Host {
 }
 
 const POLL_MIN_MS = 120;
+/** The first frames of a layout unfold the map shown before (the PCA preview) over at least this long. */
+const INTRO_MS = 800;
 /** How often to ask for predictions while the classifier trains. */
 const PREDICTIONS_POLL_MS = 1200;
 /** Wait this long after a label write before asking for predictions (writes come in bursts). */
@@ -49,6 +56,12 @@ export class Controller {
   private lastFrameAt = 0;
   /** The quick client-side PCA (3 components, normalised), kept to switch 2D/3D without a session. */
   private pca3: Float32Array | null = null;
+  /** How the session's frames are turned to match the map they replaced (null: decide at the next frame). */
+  private align: Alignment | null = null;
+  /** Until then, frames keep the unhurried pace of the transition from the PCA preview. */
+  private introUntil = 0;
+  /** Distinguishes browser preferences of embeddings of different log directories (the logdir). */
+  private prefScope = "";
 
   constructor(
     readonly api: Api,
@@ -67,10 +80,13 @@ export class Controller {
 
   // ---------------------------------------------------------------- loading
 
-  async open(e: EmbeddingInfo): Promise<void> {
+  /** Load embedding `e`; `scope` tells apart the browser preferences of different log directories. */
+  async open(e: EmbeddingInfo, scope = ""): Promise<void> {
+    this.prefScope = scope;
     const token = ++this.loadToken;
     this.pollToken++;
     this.knnCache = null;
+    this.align = null;
     const ref = { run: e.run, embedding: e.name };
     const s0 = this.store.get();
     this.store.set({
@@ -99,6 +115,10 @@ export class Controller {
       suggestMessage: "",
       acceptedSuggestion: -1,
     });
+    // "Hide dark pixels": the user's own setting for this embedding, else chosen once the sprite is read.
+    const userThreshold = Number(readPref(this.thresholdKey()) ?? NaN);
+    const hasUser = Number.isFinite(userThreshold);
+    this.store.set({ thresholdAuto: null, thresholdUser: hasUser, display: { ...this.store.get().display, threshold: hasUser ? userThreshold : 0 } });
     this.cancelPredictions();
     const pages = e.sprite ? e.sprite.pages : 0;
     // Progress: tensor bytes are half the bar, sprite pages the other half.
@@ -157,6 +177,7 @@ export class Controller {
         }
         if (stale()) return;
         this.scene?.setAtlasPage(p, bitmap);
+        if (p === 0 && e.sprite) this.chooseThreshold(bitmap, e.sprite, Math.min(e.rows, e.sprite.per_page));
         bitmap.close();
         this.store.set({ pagesLoaded: p + 1 });
       }
@@ -167,6 +188,38 @@ export class Controller {
       this.host.setProgress(null);
       this.host.showError(`Could not open ${e.name}: ${messageOf(err)}`, () => void this.open(e));
     }
+  }
+
+  private thresholdKey(): string {
+    const e = this.store.get().embedding;
+    return `tensorboard-al:threshold:${this.prefScope}:${e ? embeddingKey(e) : ""}`;
+  }
+
+  /** Read the sprite's background and, unless the user set their own, use the threshold it suggests. */
+  private chooseThreshold(page: ImageBitmap, sprite: NonNullable<EmbeddingInfo["sprite"]>, rows: number): void {
+    let est;
+    try {
+      est = sampleBackground(page, sprite, rows);
+    } catch {
+      est = { kind: "mixed" as const, level: 0, threshold: 0, text: "auto: could not read the thumbnails, nothing hidden (0)" };
+    }
+    const s = this.store.get();
+    this.store.set({ thresholdAuto: est, display: s.thresholdUser ? s.display : { ...s.display, threshold: est.threshold } });
+  }
+
+  /** The user's "hide dark pixels" setting, remembered for this embedding in this browser. */
+  setThreshold(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const v = Math.max(0, Math.min(1, value));
+    this.store.set({ thresholdUser: true, display: { ...this.store.get().display, threshold: v } });
+    writePref(this.thresholdKey(), String(v));
+  }
+
+  /** Back to the threshold chosen from the sprite (forgets the user's setting). */
+  autoThreshold(): void {
+    writePref(this.thresholdKey(), null);
+    const s = this.store.get();
+    this.store.set({ thresholdUser: false, display: { ...s.display, threshold: s.thresholdAuto?.threshold ?? 0 } });
   }
 
   private partFailed(part: string, err: unknown): null {
@@ -500,7 +553,10 @@ export class Controller {
     if (f.method === "pca") delete body.n_iter;
     try {
       const st = await this.api.layoutStart(ref, body);
+      // A new run: its first frame is turned to match whatever the map shows now.
+      this.align = null;
       this.store.set({ session: st });
+      if (st.state === "preparing") this.showPreparing(st);
       this.startPolling(true);
     } catch (err) {
       this.host.showError(`Could not start the layout: ${messageOf(err)}`);
@@ -559,7 +615,7 @@ export class Controller {
             this.host.setProgress(null);
             return;
           }
-          if (next.state === "preparing") this.host.setProgress(`Preparing the layout (affinities)… ${Math.round((next.progress ?? 0) * 100)}%`, next.progress ?? 0);
+          if (next.state === "preparing") this.showPreparing(next);
           else if (next.state === "waiting") this.host.setProgress("Waiting for a free layout slot (other layouts are running)…", -1);
           else this.host.setProgress(null);
         } else {
@@ -606,6 +662,12 @@ export class Controller {
     }
   }
 
+  /** The header's progress bar while a session prepares: the step, how far, the time left. */
+  private showPreparing(st: SessionStatus): void {
+    const p = preparingProgress(st);
+    this.host.setProgress(p.text, p.fraction);
+  }
+
   /** New labels or parameters restart a finished t-SNE for a while: follow it again. */
   private followFinishedLayout(): void {
     const st = this.store.get().session;
@@ -615,16 +677,23 @@ export class Controller {
   private acceptFrame(raw: Float32Array, rows: number, dims: number): void {
     const s = this.store.get();
     if (rows !== s.rows) throw new ApiError(`The layout has ${rows} rows, the embedding ${s.rows}.`, 200, "layout/positions");
-    const next = normalizePositions(raw, rows, dims);
+    let next = normalizePositions(raw, rows, dims);
     const viewDims: 2 | 3 = dims >= 3 ? 3 : 2;
     const now = performance.now();
     // Animate over the time frames actually take to arrive, so motion is continuous.
     const interval = this.lastFrameAt ? Math.min(1000, Math.max(100, now - this.lastFrameAt)) : 400;
     this.lastFrameAt = now;
-    if (this.scene) {
-      if (viewDims !== s.viewDims || s.positionsSource !== "session") this.scene.moveTo(next, 600, now);
-      else this.scene.moveTo(next, interval, now);
+    const first = viewDims !== s.viewDims || s.positionsSource !== "session" || !this.align;
+    if (first) {
+      // The run's axes may be flipped or swapped against the map shown (the PCA preview):
+      // turn its frames to match, so the preview unfolds into the t-SNE instead of scattering.
+      const shown = this.scene ? this.scene.positionsAt(now) : s.positions;
+      this.align = shown && shown.length === next.length ? bestAlignment(shown, next, rows, viewDims) : IDENTITY;
+      this.introUntil = now + INTRO_MS;
     }
+    next = applyAlignment(next, this.align ?? IDENTITY);
+    // Frames arriving during the transition keep its pace instead of hurrying it.
+    this.scene?.moveTo(next, Math.max(interval, this.introUntil - now), now);
     this.store.set({ positions: next, positionsRevision: s.positionsRevision + 1, positionsSource: "session", viewDims });
   }
 }

@@ -65,10 +65,16 @@ export class LabelingView {
     suggested: (): number[] => this.map.suggestedMarks(),
     predictionStatus: (): string | null => this.store.get().predictions?.status ?? null,
     labelVersion: (): number | null => this.store.get().labelState?.version ?? null,
+    /** Where `rows` are drawn now (mid-animation included) and where they are heading, as [x, y, z]. */
+    drawnAt: (rows: number[]): number[][] => pick(this.map.scene.positionsAt(), rows),
+    headingTo: (rows: number[]): number[][] => pick(this.map.scene.targetPositions(), rows),
+    positionsSource: (): string => this.store.get().positionsSource,
+    threshold: (): number => this.store.get().display.threshold,
   };
 
-  open(e: EmbeddingInfo): Promise<void> {
-    return this.ctl.open(e);
+  /** `scope`: what tells this log directory's browser preferences apart (its path). */
+  open(e: EmbeddingInfo, scope = ""): Promise<void> {
+    return this.ctl.open(e, scope);
   }
 
   close(): void {
@@ -105,4 +111,8 @@ export class LabelingView {
       this.labelPanel.focusInput();
     }
   }
+}
+
+function pick(pos: Float32Array, rows: number[]): number[][] {
+  return rows.map((r) => [pos[3 * r], pos[3 * r + 1], pos[3 * r + 2]]);
 }

@@ -25,6 +25,9 @@ export class LayoutPanel {
   /** Where the labeling view puts the Suggest panel (after the layout controls). */
   readonly slot: HTMLElement;
   private colorBy: HTMLSelectElement;
+  private threshold: HTMLInputElement;
+  private thresholdNote: HTMLElement;
+  private thresholdAuto: HTMLButtonElement;
   private rampLegend: HTMLElement;
 
   constructor(
@@ -115,8 +118,12 @@ export class LayoutPanel {
 
     const size = h("input", { type: "range", min: 0.3, max: 4, step: 0.05, value: s.display.size, testid: "al-point-size" });
     size.addEventListener("input", () => store.set({ display: { ...store.get().display, size: Number(size.value) } }));
-    const threshold = h("input", { type: "range", min: 0, max: 0.6, step: 0.01, value: s.display.threshold, testid: "al-threshold", title: "Do not draw thumbnail pixels darker than this (for dark backgrounds such as MNIST)" });
-    threshold.addEventListener("input", () => store.set({ display: { ...store.get().display, threshold: Number(threshold.value) } }));
+    const threshold = h("input", { type: "range", min: 0, max: 0.6, step: 0.01, value: s.display.threshold, testid: "al-threshold", title: "Do not draw thumbnail pixels darker than this (for dark backgrounds such as MNIST). Chosen from the thumbnails' background unless you move it; your setting is remembered for this embedding." });
+    threshold.addEventListener("input", () => ctl.setThreshold(Number(threshold.value)));
+    this.threshold = threshold;
+    this.thresholdNote = h("span", { testid: "al-threshold-note" });
+    this.thresholdAuto = h("button", { testid: "al-threshold-auto", title: "Forget your setting and use the one chosen from the thumbnails" }, "use auto");
+    this.thresholdAuto.addEventListener("click", () => ctl.autoThreshold());
     const tint = h("input", { type: "checkbox", testid: "al-tint", checked: s.display.tint });
     tint.addEventListener("change", () => store.set({ display: { ...store.get().display, tint: tint.checked } }));
     const dim = h("input", { type: "checkbox", testid: "al-dim-others", checked: s.display.dimOthers });
@@ -177,11 +184,28 @@ export class LayoutPanel {
       this.rampLegend,
       h("div", { class: "al-row" }, h("label", {}, "thumbnail size"), size),
       h("div", { class: "al-row" }, h("label", {}, "hide dark pixels"), threshold),
+      h("div", { class: "al-row al-small" }, this.thresholdNote, this.thresholdAuto),
       h("div", { class: "al-row" }, h("label", {}, "tint by label"), tint),
       h("div", { class: "al-row" }, h("label", {}, "dim unselected"), dim),
     );
     store.subscribe((st, changed) => this.update(st, changed));
     this.update(store.get(), new Set(Object.keys(s) as (keyof AppState)[]));
+  }
+
+  /** The slider and, beside it, what was chosen: automatically from the sprite, or by the user. */
+  private showThreshold(s: AppState): void {
+    const v = s.display.threshold;
+    if (document.activeElement !== this.threshold) this.threshold.value = String(v);
+    const auto = s.thresholdAuto;
+    const sprite = !!s.embedding?.sprite;
+    this.threshold.disabled = !sprite;
+    this.thresholdAuto.hidden = !s.thresholdUser;
+    let note = "";
+    if (!sprite) note = s.embedding ? "no thumbnails" : "";
+    else if (s.thresholdUser) note = `yours (${v.toFixed(2)})${auto ? `; auto would be ${auto.threshold.toFixed(2)}` : ""}`;
+    else note = auto ? auto.text : "auto: reading the thumbnails…";
+    this.thresholdNote.textContent = note;
+    this.thresholdNote.dataset.mode = s.thresholdUser ? "user" : auto ? auto.kind : "pending";
   }
 
   private select(key: keyof LayoutForm, options: [string, string][], testid: string): HTMLSelectElement {
@@ -215,6 +239,7 @@ export class LayoutPanel {
     }
     if (changed.has("knnSpace")) this.space.value = s.knnSpace;
     if (changed.has("tool")) for (const [t, b] of this.tools) b.classList.toggle("active", t === s.tool);
+    if (changed.has("display") || changed.has("thresholdAuto") || changed.has("thresholdUser") || changed.has("embedding")) this.showThreshold(s);
     if (changed.has("display")) {
       this.colorBy.value = s.display.colorBy;
       this.rampLegend.hidden = s.display.colorBy !== "uncertainty";

@@ -1,6 +1,7 @@
 // The shape of the one store every view reads (see store.ts).
 import type { Predictions } from "./active";
 import type { EmbeddingInfo, LabelState, Metadata, SessionStatus, Strategy, SuggestResponse } from "./api";
+import type { BackgroundEstimate } from "./background";
 import type { LabelIndex } from "./labels";
 import { EMPTY_SPEC, type KnnSpace, type SelectionSpec } from "./selection";
 
@@ -62,6 +63,10 @@ export interface AppState {
   hover: number;
   tool: Tool;
   display: Display;
+  /** The thumbnails' background as read from the sprite, and the threshold chosen from it (null until read). */
+  thresholdAuto: BackgroundEstimate | null;
+  /** display.threshold is the user's own setting for this embedding (remembered in the browser), not the automatic one. */
+  thresholdUser: boolean;
   /** The classifier's last answer (GET active/predictions), or null before the first. */
   predictions: Predictions | null;
   /** Why predictions could not be fetched (network, old server), or null. */
@@ -121,6 +126,8 @@ export function initialState(): AppState {
     hover: -1,
     tool: "pan",
     display: { size: 1, threshold: 0, tint: false, dimOthers: true, colorBy: "label" },
+    thresholdAuto: null,
+    thresholdUser: false,
     predictions: null,
     predictionsError: null,
     strategy: "tsne",

@@ -3,6 +3,7 @@ hangs silently. Everything here is a real failure of a real `tensorboard`:
 broken files in the logdir, a tensor file that vanished, a server that stopped."""
 import os
 
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import error_messages, open_tab, pick_embedding, wait_for, wait_ready
@@ -55,7 +56,13 @@ def test_overview_lists_problems_of_broken_embeddings_and_keeps_the_good_one(pag
 
 
 def test_a_failing_tensor_request_shows_the_servers_message_with_retry(page, tb):
+    # A second embedding, so that the tab opens on the table (a single one opens by itself).
+    from tensorboard_al_plugin import write_embedding
+
+    write_embedding(tb.logdir, np.random.default_rng(0).normal(size=(10, 4)), name="other", run="other")
+    tb.get(PLUGIN + "/embeddings?refresh=1")
     frame = open_tab(page, tb.url)
+    frame.wait_for_selector("[data-testid=al-embedding-list]")
     # The tensor file disappears after the tab listed the embedding: the server's
     # answer to the tensor request is an error, which the tab must show.
     tensor = os.path.join(tb.logdir, "digits", "plugins", "active_labeling", "digits", "tensor.bin")
@@ -83,6 +90,7 @@ def test_a_stopped_server_is_reported_not_waited_for(page, demo_logdir):
         page.goto(server.url + "/data/plugin_entry.html?name=active_labeling")
         frame = page.main_frame
         frame.wait_for_selector("[data-testid=al-embedding-select] option >> nth=1", state="attached")
+        wait_ready(frame)  # the only embedding opens by itself: let it finish loading
     # The server is gone; asking it to rescan must end in a clear message.
     frame.click("[data-testid=al-refresh]")
     msgs = wait_for(lambda: error_messages(frame), 30, "an error banner", frame)
