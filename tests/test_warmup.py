@@ -88,3 +88,12 @@ def test_a_second_warmup_only_loads_from_the_cache_and_says_so(warmed):
     assert lines[5] == "cache: " + ", ".join(first["cache_dirs"])
     assert r.stderr == ""
 
+
+
+def test_every_kernel_is_cached_on_disk_or_inlined_into_one_that_is():
+    from tensorboard_al_plugin.warmup import package_kernels
+
+    # A kernel without cache=True would be compiled again by every new process, warm-up or not.
+    uncached = [name for name, k in package_kernels().items()
+                if k.stats.cache_path is None and k.targetoptions.get("inline") != "always"]
+    assert uncached == []
