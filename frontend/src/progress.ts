@@ -31,8 +31,8 @@ export function preparingProgress(st: SessionStatus): { text: string; fraction: 
     return { text: `Preparing the layout… ${Math.round(overall * 100)}%`, fraction: overall };
   }
   const parts = [`${PHASE_TEXT[phase]}…`];
-  // Loading and the first iterations report no fraction of their own.
-  const measured = phase !== "loading" && phase !== "first_iterations";
+  // Only the neighbour search and the calibration report a fraction of their own.
+  const measured = phase === "neighbors" || phase === "affinities";
   if (measured) parts[0] += ` ${Math.round(Math.max(0, Math.min(1, st.phase_progress ?? 0)) * 100)}%`;
   if (phase === "first_iterations") parts.push("the map follows in a moment");
   const eta = etaText(st.eta_s);

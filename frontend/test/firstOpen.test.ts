@@ -66,6 +66,7 @@ test("the progress line names the phase, its share and the time left", () => {
   const st = (p: Partial<SessionStatus>): SessionStatus => ({ run: ".", embedding: "e", method: "tsne", state: "preparing", progress: 0.5, iteration: 0, objective: null, n_components: 2, params: {}, error: null, ...p });
   assert.deepEqual(preparingProgress(st({ phase: "neighbors", phase_progress: 0.4, eta_s: 25 })), { text: "Nearest neighbours… 40% · about 25 s left", fraction: 0.5 });
   assert.equal(preparingProgress(st({ phase: "loading", eta_s: null })).text, "Loading the features…");
+  assert.equal(preparingProgress(st({ phase: "pca", phase_progress: 0, eta_s: 3 })).text, "PCA initialisation… · about 3 s left");
   assert.equal(preparingProgress(st({ phase: "first_iterations" })).fraction, -1);
   // an older server without phases
   assert.equal(preparingProgress(st({ progress: 0.3 })).text, "Preparing the layout… 30%");
