@@ -14,9 +14,9 @@ Two interchangeable backends:
 - ``"keras"``: the same network built with ``tf.keras`` (TensorFlow must be
   installed). Same architecture, initialisers, optimiser and batch size, so its
   accuracies agree with the numpy backend within seed noise.
-- ``"auto"``: ``"keras"`` when TensorFlow is installed, else ``"numpy"`` (what
-  the tab's background trainer uses unless ``--al_classifier`` says otherwise;
-  ``tensorboard-al benchmark`` defaults to ``"numpy"``, the fastest).
+- ``"auto"``: ``"keras"`` when TensorFlow is installed, else ``"numpy"``. Both
+  the tab's background trainer (``--al_classifier``) and ``tensorboard-al
+  benchmark`` default to ``"numpy"``, the fastest.
 
 Shapes: features ``(n, D)`` float, class indices ``(n,)`` int in ``[0, n_classes)``.
 """
