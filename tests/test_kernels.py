@@ -141,8 +141,11 @@ def check_pair_weights():
     u = rng.random(n)
     u[::7] = 0.0
     f, r, floor = 0.3, 0.7, supervision.ATTRACTION_FLOOR
+    # a class-size cap that binds for the smaller classes only
+    cap = float(np.median(n / counts))
+    assert (n / counts < cap).any() and (n / counts > cap).any()
     (a, log_b), _ = _both(supervision._pair_weights, indptr, indices, codes, counts.astype(np.float64),
-                          float(n_labeled), u, f, r, float(n), floor)
+                          float(n_labeled), u, f, r, float(n), floor, cap)
     rows = np.repeat(np.arange(n), np.diff(indptr))
     ci, cj = codes[rows], codes[indices]
     uu = u[rows] * u[indices]
@@ -151,7 +154,7 @@ def check_pair_weights():
     other = on & (ci != cj)
     ref_a = np.ones(indices.shape[0])
     ref_b = np.zeros(indices.shape[0])
-    ref_a[same] = 1.0 + uu[same] * f * n / counts[ci[same]]
+    ref_a[same] = 1.0 + uu[same] * f * np.minimum(n / counts[ci[same]], cap)
     no_i = n_labeled - counts[ci[other]]
     no_j = n_labeled - counts[cj[other]]
     ref_a[other] = np.maximum(1.0 - uu[other] * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j), floor)

@@ -109,10 +109,10 @@ export function initialState(): AppState {
       n_components: 2,
       perplexity: 20,
       learning_rate: "auto",
-      // The engine's supervised preset (tensorboard_al_plugin/active/layout.py SUPERVISED): labels
-      // pull a class together without tearing it away from its unlabeled neighbours.
+      // The engine's defaults (tensorboard_al_plugin/tsne/supervision.py DEFAULT_*, chosen with
+      // benchmarks/label_legibility.py): labels pull a class together without clumping its thumbnails.
       label_importance: 0.1,
-      repulsion_emphasis: 0.1,
+      repulsion_emphasis: 1,
       supervision_start: 0,
       point_learning_rate_epochs: 50,
       random_state: 0,

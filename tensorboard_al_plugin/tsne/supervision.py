@@ -5,7 +5,9 @@ Labels enter the t-SNE gradient in two places:
 * attraction priors a_ij on the input affinities: with both i and j labeled,
   a_ij = 1/N + u_i u_j f / N_s for the same label and 1/N - u_i u_j f / N_o
   for different labels (else 1/N), symmetrised and clipped at a floor; the
-  attraction uses p'_ij = a_ij p_ij / sum_kl a_kl p_kl.
+  attraction uses p'_ij = a_ij p_ij / sum_kl a_kl p_kl. Unlike the paper, the
+  same-label term's N / N_s (in units of 1/N) is capped at
+  CLASS_SIZE_FACTOR_CAP, so that few labels in a large map do not collapse.
 * repulsion weights b_ij = 1 + u_i u_j r for two labeled points of different
   labels (else 1); the repulsion uses q'_ij = b_ij t_ij / sum_kl b_kl t_kl.
 
@@ -20,6 +22,25 @@ import numpy as np
 # a_ij is clipped here (in units of 1/N) so that a large label importance
 # cannot make an attraction weight zero or negative.
 ATTRACTION_FLOOR = 1e-3
+# The class-size factor N / N_s of the same-label prior is capped here (K):
+# a_ij = 1 + u_i u_j f min(N / N_s, K). Uncapped, it grows with N / N_s: the
+# first few groups labeled in a large map (N_s = 21 of N = 70,000: 3,333) pull
+# together with thousands of times the attraction of their unlabeled
+# neighbours and collapse into one clump that hides their thumbnails. With
+# K = 2.5 and the default f = 0.1 the same-label attraction is at most 1.25
+# times the unlabeled one, which keeps labeled thumbnails about as far apart
+# as in the unsupervised layout (benchmarks/label_legibility.py measures it;
+# README "Layout parameters" has the numbers). inf gives the paper's formula.
+CLASS_SIZE_FACTOR_CAP = 2.5
+# Defaults of f and r (the engine's, the live sessions' and the tab's, whose
+# form repeats them in frontend/src/state.ts), chosen with
+# benchmarks/label_legibility.py: with the cap above, labeled thumbnails stay
+# 0.83 to 0.86 times as far apart as in unsupervised t-SNE (uncapped f = r = 0.1:
+# 0.17 to 0.47 times), and the unlabeled points' 4-NN accuracy from the labeled
+# ones is the unsupervised layout's within 0.005 (uncapped: up to 0.024 lower;
+# r = 1 and r = 0.1 tie within noise).
+DEFAULT_LABEL_IMPORTANCE = 0.1
+DEFAULT_REPULSION_EMPHASIS = 1.0
 
 
 def point_learning_rates(labels, labeled_since, iteration, supervision_start, epochs):
@@ -56,8 +77,8 @@ def class_counts(labels):
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_weights(indptr, indices, codes, counts, n_labeled, u, f, r, n, floor):
-    """a_ij * N and log b_ij for every stored entry of the sparse P."""
+def _pair_weights(indptr, indices, codes, counts, n_labeled, u, f, r, n, floor, cap):
+    """a_ij * N and log b_ij for every stored entry of the sparse P (cap: CLASS_SIZE_FACTOR_CAP)."""
     a = np.ones(indices.shape[0])
     log_b = np.zeros(indices.shape[0])
     for i in numba.prange(indptr.shape[0] - 1):
@@ -71,7 +92,7 @@ def _pair_weights(indptr, indices, codes, counts, n_labeled, u, f, r, n, floor):
                 continue
             uu = u[i] * u[j]
             if ci == cj:
-                a[e] = 1.0 + uu * f * n / counts[ci]
+                a[e] = 1.0 + uu * f * min(n / counts[ci], cap)
             else:
                 # N_o differs between the two classes; the mean keeps a symmetric.
                 no_i = n_labeled - counts[ci]
@@ -92,4 +113,5 @@ def pair_weights(P, codes, counts, n_labeled, u, label_importance, repulsion_emp
         raise ValueError("labels: length does not match the number of points")
     return _pair_weights(P.indptr, P.indices, codes, counts.astype(np.float64),
                          float(n_labeled), u, float(label_importance),
-                         float(repulsion_emphasis), float(n), ATTRACTION_FLOOR)
+                         float(repulsion_emphasis), float(n), ATTRACTION_FLOOR,
+                         float(CLASS_SIZE_FACTOR_CAP))

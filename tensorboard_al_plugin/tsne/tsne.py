@@ -163,8 +163,10 @@ class SemiSupervisedTSNE:
     learning_rate : "auto" or float > 0. "auto" is max(N / (4 alpha), 50) with
         alpha the current exaggeration (lr * alpha ~ N, Belkina et al. 2019).
     theta : Barnes-Hut opening angle (cell side / distance), default 0.5.
-    label_importance : f >= 0, default 0.
-    repulsion_emphasis : r >= 0, default 0.
+    label_importance : f >= 0, default ``supervision.DEFAULT_LABEL_IMPORTANCE``
+        (0.1); 0 with r = 0 is plain t-SNE.
+    repulsion_emphasis : r >= 0, default ``supervision.DEFAULT_REPULSION_EMPHASIS``
+        (1). Both were chosen with benchmarks/label_legibility.py.
     supervision_start : s, iteration before which labels have no effect. Default 0.
     point_learning_rate_epochs : K, iterations over which u_i ramps 0 -> 1 after
         a point is labeled (0: at once). Default 50.
@@ -181,7 +183,8 @@ class SemiSupervisedTSNE:
     """
 
     def __init__(self, n_components=2, perplexity=20.0, learning_rate="auto", theta=0.5,
-                 label_importance=0.0, repulsion_emphasis=0.0, supervision_start=0,
+                 label_importance=supervision.DEFAULT_LABEL_IMPORTANCE,
+                 repulsion_emphasis=supervision.DEFAULT_REPULSION_EMPHASIS, supervision_start=0,
                  point_learning_rate_epochs=50, method="auto", random_state=None,
                  n_iter=750, early_exaggeration=4.0, exaggeration_iter=(100, 250),
                  momentum=(0.5, 0.8), initialization="pca", n_neighbors=None):
