@@ -127,6 +127,7 @@ def hostile(tmp_path_factory):
     os.makedirs(os.path.join(outside, "labels"))
     with open(os.path.join(outside, "labels", "notes.tmp-1"), "w") as f:
         f.write("keep me")
+    shutil.rmtree(os.path.join(emb, "labels"))  # the writer's own (empty) label store
     os.symlink(os.path.join(outside, "labels"), os.path.join(emb, "labels"))
     # A parent of the label folder a symlink: a Projector run whose plugins/active_labeling leads outside.
     run_dir = _projector_run(logdir, "link_plugin_folder")
@@ -135,6 +136,7 @@ def hostile(tmp_path_factory):
     os.symlink(os.path.join(outside, "plugin_folder"), os.path.join(run_dir, "plugins", "active_labeling"))
     # Files of the label folder that are symlinks: the history, and a dangling lock.
     emb = _own(logdir, "link_history")
+    shutil.rmtree(os.path.join(emb, "labels"))  # the writer's own (empty) label store
     os.makedirs(os.path.join(emb, "labels"))
     with open(os.path.join(outside, "history.jsonl"), "wb") as f:
         f.write(b"")
