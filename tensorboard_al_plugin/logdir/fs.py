@@ -430,27 +430,49 @@ def is_within_lexically(path: str, root: str) -> bool:
     return p == r or p.startswith(r.rstrip("/" if scheme_p else os.sep) + ("/" if scheme_p else os.sep))
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Write a whole file; local files go through a temp name and rename.
+def temp_path(path: str) -> str:
+    """A new temporary name beside local ``path``, unique to this call (not only to this process).
 
-    The temp name is new (random, created exclusively, never through a
-    symlink), so a link planted under a guessable name cannot redirect the
-    write; the rename replaces a link at ``path`` itself, never its target.
+    ``<path>.tmp-<pid>-<8 random hex digits>``: two threads replacing one file
+    never share a temp file, and a link planted under a guessable name is
+    never the one written.  The label store deletes stray ``.tmp-`` files of
+    killed writers by this pattern.
     """
-    if not is_remote(path):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(4).hex())
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        try:
-            with os.fdopen(os.open(tmp, flags, 0o666), "wb") as f:
-                f.write(data)
+    return "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(4).hex())
+
+
+def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o666) -> None:
+    """Replace the local file ``path`` by ``data`` all at once: temp file, then ``os.replace``.
+
+    The one atomic write of ``logdir/``.  The temp file (:func:`temp_path`)
+    is created exclusively and never through a symlink, so nothing planted
+    there is written through; the rename replaces a link at ``path`` itself,
+    never its target.  Readers see the old bytes or the new ones, never a
+    part.  ``durable``: fsync the data before the rename (so it survives a power
+    loss, not only a killed process).  ``mode``: permission bits of a new
+    file, before the umask.  On any error the temp file is removed.
+    """
+    tmp = temp_path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode)  # fails on anything already there, which is then not ours to remove
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.lexists(tmp):
-                os.remove(tmp)
-            raise
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file, making its folder: locally with :func:`write_atomic` (fsynced), else one gfile write."""
+    if not is_remote(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_atomic(path, data)
         return
     g = gfile(path)
     parent = dirname(path)
