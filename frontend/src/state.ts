@@ -3,7 +3,7 @@ import type { Predictions } from "./active";
 import type { EmbeddingInfo, LabelState, Metadata, SessionStatus, Strategy, SuggestResponse } from "./api";
 import type { BackgroundEstimate } from "./background";
 import type { LabelIndex } from "./labels";
-import { EMPTY_SPEC, type KnnSpace, type SelectionSpec } from "./selection";
+import { carriedK, clearSelection, EMPTY_SPEC, type KnnSpace, type SelectionSpec } from "./selection";
 
 export type Tool = "pan" | "box" | "lasso";
 
@@ -140,5 +140,44 @@ export function initialState(): AppState {
     writing: false,
     pagesLoaded: 0,
     ready: false,
+  };
+}
+
+/**
+ * What the person chose that stays when they open another embedding: the layout
+ * settings, how the map draws and is worked (view dimensions, tool, display,
+ * neighbours space), the active-learning settings. `positionsRevision` only ever
+ * grows, so a view never mistakes a new map for the one it drew; `writing` is
+ * cleared by the write still in flight.
+ */
+export const CARRIED_ACROSS_EMBEDDINGS = [
+  "form",
+  "viewDims",
+  "positionsRevision",
+  "knnSpace",
+  "tool",
+  "display",
+  "strategy",
+  "suggestCount",
+  "sureThreshold",
+  "writing",
+] as const satisfies readonly (keyof AppState)[];
+
+/**
+ * The state when embedding `e` opens: everything from initialState() except
+ * what is carried over from `prev`; the neighbours setting carries too, fitted
+ * to `e` (never a 0), with nothing selected.
+ */
+export function stateForEmbedding(prev: AppState, e: EmbeddingInfo): AppState {
+  const carried: Partial<AppState> = {};
+  for (const k of CARRIED_ACROSS_EMBEDDINGS) Object.assign(carried, { [k]: prev[k] });
+  return {
+    ...initialState(),
+    ...carried,
+    embedding: e,
+    rows: e.rows,
+    dims: e.dims,
+    spec: { ...clearSelection(prev.spec), k: carriedK(prev.spec.k, e.rows) },
+    mask: new Uint8Array(e.rows),
   };
 }

@@ -1,0 +1,123 @@
+// Selection actions: focus a row with its neighbour group, widen or narrow the
+// group, take rows out, box/lasso regions, search, select a class. The group is
+// resolved from the neighbour order of the focused row (feature space or the
+// layout), cached until the focus, the space or the layout changes.
+import type { ActionContext } from "./actionContext";
+import {
+  clearSelection,
+  focusRow,
+  type KnnSpace,
+  knnOrder,
+  parseSearch,
+  removeRows,
+  resolveSelection,
+  searchMetadata,
+  type SelectionSpec,
+  selectRegion,
+  toggleRow,
+  withK,
+} from "./selection";
+
+export class SelectionController {
+  private knnCache: { key: string; order: Uint32Array } | null = null;
+  private revealListeners = new Set<(row: number, zoom: boolean) => void>();
+
+  constructor(private readonly ctx: ActionContext) {}
+
+  /** Forget the cached neighbour order (another embedding, another space). */
+  forgetNeighbours(): void {
+    this.knnCache = null;
+  }
+
+  private neighbours(spec: SelectionSpec, space: KnnSpace): Uint32Array | null {
+    const s = this.ctx.store.get();
+    if (spec.focus < 0 || spec.k <= 0) return null;
+    let data: Float32Array | null;
+    let dims: number;
+    if (space === "feature") {
+      data = s.tensor;
+      dims = s.dims;
+    } else {
+      data = this.ctx.scene ? this.ctx.scene.targetPositions() : s.positions;
+      dims = 3;
+    }
+    if (!data) return null;
+    const key = `${space}:${spec.focus}:${space === "layout" ? s.positionsRevision : 0}`;
+    if (this.knnCache?.key !== key) this.knnCache = { key, order: knnOrder(data, s.rows, dims, spec.focus) };
+    return this.knnCache.order;
+  }
+
+  setSpec(spec: SelectionSpec, space = this.ctx.store.get().knnSpace): void {
+    const s = this.ctx.store.get();
+    const { members, mask, listed } = resolveSelection(spec, this.neighbours(spec, space), s.rows);
+    this.ctx.store.set({ spec, knnSpace: space, members, mask, listed });
+  }
+
+  focus(row: number): void {
+    this.setSpec(focusRow(this.ctx.store.get().spec, row));
+  }
+
+  /** The neighbours setting (slider or number field): 0..rows-1. */
+  setK(k: number): void {
+    if (!Number.isFinite(k)) return;
+    const rows = this.ctx.store.get().rows;
+    this.setSpec(withK(this.ctx.store.get().spec, Math.max(0, Math.min(rows - 1, Math.round(k)))));
+  }
+
+  setKnnSpace(space: KnnSpace): void {
+    this.knnCache = null;
+    this.setSpec(this.ctx.store.get().spec, space);
+  }
+
+  toggle(row: number): void {
+    const s = this.ctx.store.get();
+    this.setSpec(toggleRow(s.spec, row, s.mask[row] === 1));
+  }
+
+  remove(rows: Iterable<number>): void {
+    this.setSpec(removeRows(this.ctx.store.get().spec, rows));
+  }
+
+  region(rows: Uint32Array, additive: boolean): void {
+    this.setSpec(selectRegion(this.ctx.store.get().spec, rows, additive));
+  }
+
+  clearSelection(): void {
+    this.setSpec(clearSelection(this.ctx.store.get().spec));
+  }
+
+  selectClass(classIndex: number, additive: boolean): void {
+    const li = this.ctx.store.get().labelIndex;
+    if (!li) return;
+    const rows: number[] = [];
+    for (let i = 0; i < li.perRow.length; i++) if (li.perRow[i] === classIndex) rows.push(i);
+    this.region(Uint32Array.from(rows), additive);
+  }
+
+  /** `#123` focuses row 123 (and its neighbour group); other text selects matching metadata rows. Returns a message or "". */
+  search(text: string): string {
+    const s = this.ctx.store.get();
+    const q = parseSearch(text);
+    if (q.kind === "empty") return "";
+    if (q.kind === "row") {
+      if (q.row >= s.rows) return `There is no row ${q.row} (rows 0..${s.rows - 1}).`;
+      this.focus(q.row);
+      this.reveal(q.row, true);
+      return "";
+    }
+    if (!s.metadata) return "This embedding has no metadata to search; use #row.";
+    const rows = searchMetadata(s.metadata.data, q.text, s.rows);
+    if (rows.length === 0) return `No row has metadata matching “${q.text}”.`;
+    this.region(rows, false);
+    return "";
+  }
+
+  onReveal(fn: (row: number, zoom: boolean) => void): void {
+    this.revealListeners.add(fn);
+  }
+
+  /** Bring a row into view: centre and zoom in (`zoom`), or only pan to it when it is off-screen. */
+  reveal(row: number, zoom = true): void {
+    for (const fn of this.revealListeners) fn(row, zoom);
+  }
+}
