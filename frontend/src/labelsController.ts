@@ -39,7 +39,9 @@ export class LabelsController {
     }
     this.ctx.store.set({ writing: true });
     try {
-      this.setLabels(await fn(ref, s.labelState.version));
+      const next = await fn(ref, s.labelState.version);
+      // Saved; but if another embedding opened meanwhile, these labels are not its labels.
+      if (sameRef(currentRef(this.ctx.store), ref)) this.setLabels(next);
       return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) this.ctx.host.showNotice(err.message);

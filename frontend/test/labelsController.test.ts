@@ -100,6 +100,24 @@ test("while a write is in flight the view says so", async () => {
   assert.equal(ctx.store.get().writing, false);
 });
 
+test("a write that lands after another embedding opened is saved but not shown on the other one", async () => {
+  const ctx = loaded(2);
+  const answer = deferred<LabelState>();
+  const server = fakeLabelServer(labelState([null, null], 1));
+  let moved = 0;
+  const labels = new LabelsController({ ...server.api, assign: () => answer.promise }, ctx, () => moved++);
+  labels.setLabels(server.get());
+  ctx.store.set({ members: Uint32Array.from([0]) });
+  const pending = labels.apply("cat");
+  const other = labelState([null, null, null], 7);
+  ctx.store.set({ embedding: { ...ctx.store.get().embedding!, name: "other" }, rows: 3, labelState: other });
+  answer.resolve(labelState(["cat", null], 2));
+  assert.equal(await pending, "");
+  assert.equal(ctx.store.get().labelState, other);
+  assert.equal(moved, 0);
+  assert.equal(ctx.store.get().writing, false);
+});
+
 test("an embedding without label support refuses writes with an error", async () => {
   const ctx = loaded(2, labelState([null, null], 0), { labels_supported: false });
   const server = fakeLabelServer(labelState([null, null], 0));
