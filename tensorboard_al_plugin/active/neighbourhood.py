@@ -9,9 +9,28 @@ from point i as Barnes-Hut-SNE does: a cell is *resolved* when
 is reached through resolved cells and is itself resolved. Leaf cells are small
 in dense regions and large in sparse ones, so the kernel reaches about
 1/theta_k leaf widths: far in sparse regions, near in dense clusters; distant
-clusters collapse into summaries and do not count. It is the same tree and the
-same criterion the t-SNE engine uses for its repulsion, so the focus kernel
-tracks what the layout resolves.
+clusters collapse into summaries and do not count.
+
+The t-SNE engine's repulsion (``tsne/repulsion.py``) builds a tree of the same
+kind (2^d children, one point per leaf) with the same opening criterion
+(cell side / distance to the centre of mass against theta), but not the same
+tree, and the two are kept apart on purpose:
+
+- the cells differ: here the root cube starts at the layout's lower corner,
+  there it is centred on the bounding box, so along every axis but the
+  longest the two cut the layout at different places;
+- each needs what the other lacks: here a cell's points are one slice of a
+  permutation (a top-down partition), because a resolved leaf must list its
+  points; there a node holds per-class masses, summed bottom-up in the order
+  the nodes were inserted, and no point lists;
+- here the split stops at a cell 1e-10 of the root wide, there at 48 levels
+  or at identical points; the walks differ too (here one point at a time,
+  there groups of 32 targets with a conservative test).
+
+Sharing one builder would move points between neighbourhoods (and so the
+emulated annotator's actions and the published labeling-benchmark numbers),
+or change the order of the engine's force sums; either is a change of
+results, to be made with a benchmark re-run, not in passing.
 
 Why a real tree instead of a cKDTree radius query: a radius ball has one fixed
 scale, whereas the Barnes-Hut kernel adapts to local density (cell sizes shrink

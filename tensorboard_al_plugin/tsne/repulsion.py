@@ -23,6 +23,13 @@ with t_ij = 1 / (1 + |y_i - y_j|^2); the repulsive gradient is 4 rep_i / Z.
 
 The trees are built serially by insertion (structure only), then the masses
 are swept up from the leaves; walks and sums are numba-parallel.
+
+The annotation emulation's focus kernel (``active/neighbourhood.py``) has a
+Barnes-Hut tree of its own: its cells start at the layout's lower corner
+(here: centred on the bounding box), it lists each cell's points (here: per-
+class masses only), and it stops splitting at a width, not a depth. Sharing
+one builder would change either its neighbourhoods or the order of the sums
+here; that module's docstring says more.
 """
 import math
 
