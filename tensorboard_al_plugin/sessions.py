@@ -33,7 +33,9 @@ import traceback
 
 import numpy as np
 
+from .threads import passive_openmp_wait
 from .tsne import SemiSupervisedTSNE
+from .tsne.pca import principal_components
 from .tsne.tsne import _LIVE_PARAMS, _check_live_param, check_labels
 
 TSNE_PARAMS = ("n_components", "perplexity", "learning_rate", "theta", "label_importance",
@@ -134,6 +136,8 @@ class SessionManager:
         self._queue = []                 # sessions waiting for a slot, oldest first
         self._cond = threading.Condition()
         self._closed = False
+        # the server's first parallel loop runs in a session: before it, not at import
+        passive_openmp_wait()
 
     # ------------------------------------------------------------ public API
     def start(self, key, load_features, labels, params: dict, method: str = "tsne") -> dict:
@@ -416,14 +420,10 @@ class SessionManager:
         d = int(s.params["n_components"])
         if X.ndim != 2 or X.shape[0] < 1:
             raise ValueError(f"features: expected a 2D array, got shape {X.shape}")
-        Xc = X - X.mean(axis=0)
-        if X.shape[0] > 5000 and X.shape[1] > 50:
-            from sklearn.decomposition import PCA
-            Y = PCA(n_components=min(d, X.shape[1]), svd_solver="randomized",
-                    random_state=0).fit_transform(Xc)
-        else:
-            _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-            Y = Xc @ vt[:d].T
+        # one LAPACK SVD is fastest up to a few thousand rows; beyond, with
+        # many columns, the randomized SVD of the few axes wanted
+        Y = principal_components(X, min(d, *X.shape), random_state=0,
+                                 solver="randomized" if X.shape[0] > 5000 and X.shape[1] > 50 else "exact")
         if Y.shape[1] < d:
             Y = np.hstack([Y, np.zeros((Y.shape[0], d - Y.shape[1]))])
         with self._cond:

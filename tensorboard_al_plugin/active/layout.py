@@ -46,8 +46,8 @@ def pca_for_tsne(X, n_components=50, random_state=0):
     X = np.asarray(X, dtype=np.float32)
     if X.shape[1] <= n_components:
         return X
-    from sklearn.decomposition import PCA
-    return PCA(n_components=n_components, random_state=random_state).fit_transform(X).astype(np.float32)
+    from tensorboard_al_plugin.tsne.pca import principal_components
+    return principal_components(X, n_components, random_state=random_state)
 
 
 def make_layout_run(X, *, n_components=2, supervised=False, random_state=0, engine="ours", labels=None):

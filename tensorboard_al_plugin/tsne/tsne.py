@@ -22,6 +22,7 @@ import numpy as np
 
 from . import repulsion, supervision
 from .affinity import check_affinities, perplexity_affinities
+from .pca import principal_components
 
 # Up to this many points "auto" uses the exact all-pairs repulsion: there it
 # costs no more than the approximations, and it is exact.
@@ -259,10 +260,8 @@ class SemiSupervisedTSNE:
         if init not in ("pca", "random"):
             raise ValueError(f"initialization: expected 'pca', 'random' or an array, got {init!r}")
         if init == "pca" and X is not None and X.shape[1] >= d:
-            from sklearn.decomposition import PCA
-            Y = PCA(n_components=d, random_state=int(rng.integers(2**31)),
-                    svd_solver="randomized" if X.shape[0] > 5000 else "auto"
-                    ).fit_transform(X).astype(np.float64)
+            Y = principal_components(X, d, solver="randomized" if X.shape[0] > 5000 else "auto",
+                                     random_state=int(rng.integers(2**31))).astype(np.float64)
             std = Y[:, 0].std()
             if std > 0:
                 # openTSNE's convention: tiny, so early exaggeration can act
