@@ -205,7 +205,7 @@ def _load_xy(args):
     """Features and labels from --dataset or --features/--labels (.npy, .csv or .tsv)."""
     import numpy as np
 
-    from .active import load_dataset
+    from .research.datasets import load_dataset
 
     if args.dataset:
         if args.features or args.labels:
@@ -232,7 +232,7 @@ def _load_xy(args):
 
 
 def _benchmark(args) -> int:
-    from .active import run_benchmark
+    from .research.benchmark import run_benchmark
 
     x, y = _load_xy(args)
     out = args.out or os.path.join("benchmark_results", args.dataset or "custom")
@@ -257,7 +257,7 @@ def _benchmark(args) -> int:
 
 
 def _quality(args) -> int:
-    from .active import quality_report
+    from .research.quality import quality_report
 
     x, y = _load_xy(args)
     report = quality_report(x, y, folds=args.folds, random_state=args.seed)
@@ -452,6 +452,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     # defaults: the user's own settings win.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # Before any command starts the engine's threads (benchmark, quality, warmup, demo).
+    from .threads import passive_openmp_wait
+    passive_openmp_wait()
     # ... and Keras warns through the Python logger about retracing the small network each round.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _one_line_logging()

@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from tensorboard_al_plugin.active import STRATEGIES, load_dataset, quality_report, run_benchmark
+from tensorboard_al_plugin.active import STRATEGIES
+from tensorboard_al_plugin.research import load_dataset, quality_report, run_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_benchmark_runs_all_strategies_end_to_end_on_a_small_subset_within_a_min
 
 
 def test_folds_that_never_reach_the_target_are_censored_at_the_cap_not_dropped():
-    from tensorboard_al_plugin.active.benchmark import censored_summary
+    from tensorboard_al_plugin.research.benchmark import censored_summary
 
     # The example: "tsne 53.7 (-, 54, 57, 50, -)" averaged only the three folds that got there.
     got = censored_summary([None, 54, 57, 50, None], 300)
@@ -55,7 +56,7 @@ def test_folds_that_never_reach_the_target_are_censored_at_the_cap_not_dropped()
 
 
 def test_censored_folds_are_marked_in_the_plot_legend(tmp_path):
-    from tensorboard_al_plugin.active.benchmark import plot_curves
+    from tensorboard_al_plugin.research.benchmark import plot_curves
 
     grid = np.arange(0, 301, 10)
     acc = {"tsne": np.tile(np.linspace(0.1, 0.9, len(grid)), (5, 1)),
@@ -98,7 +99,7 @@ def test_cli_benchmark_uses_the_numpy_network_by_default_and_prints_censored_fol
 
 
 def test_tsne_labeling_labels_many_rows_per_action(digits, tmp_path):
-    from tensorboard_al_plugin.active.benchmark import run_strategy
+    from tensorboard_al_plugin.research.benchmark import run_strategy
     X, y = digits
     X, y = X[:300], y[:300]
     curve = run_strategy("tsne", X[:240], y[:240], X[240:], y[240:], n_classes=10, max_actions=20,

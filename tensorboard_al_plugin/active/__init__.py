@@ -1,21 +1,23 @@
-"""Active labeling: classifier, query strategies, Algorithm 1 emulation, benchmark, quality report.
+"""Active labeling: classifier, query strategies, Algorithm 1 emulation, Barnes-Hut neighbourhoods.
 
-Numeric core: arrays in, arrays out; no HTTP, no TensorBoard. Entry points:
+Numeric core: arrays in, arrays out; no HTTP, no TensorBoard, no files.
+Entry points:
 
-- :func:`run_benchmark` (:mod:`.benchmark`): the labeling-efficiency benchmark
-  (five-fold CV, actions to 80% of full-label accuracy), writes results.json
-  and curves.png.
-- :func:`quality_report` (:mod:`.quality`): 4-NN accuracy in a 3D t-SNE.
-- :func:`load_dataset` (:mod:`.datasets`): digits, fashion-mnist, lfw.
 - :func:`suggest`, :func:`train_classifier`, :func:`predictions`
   (:mod:`.suggest`): the tab's "Suggest" panel.
+- :func:`annotation_emulation` (:mod:`.emulation`): Algorithm 1, the
+  annotator the benchmark emulates, on a live layout (:mod:`.layout`).
 - :data:`STRATEGIES`: tsne, tsne-supervised, random, least-confidence, margin,
   entropy, ensemble, adversarial.
+
+The benchmark, the quality report and the datasets reader, which write
+files and plots and read datasets, live in :mod:`tensorboard_al_plugin.research`;
+``run_benchmark``, ``quality_report``, ``load_dataset`` and ``DATASETS`` are
+still answered here, from there, on first use.
 """
 import importlib
 
 from .classifier import MLPClassifier, make_classifier
-from .datasets import DATASETS, load_dataset
 from .strategies import STRATEGIES
 from .suggest import ClassifierState, predictions, suggest, train_classifier
 
@@ -24,22 +26,25 @@ from .suggest import ClassifierState, predictions, suggest, train_classifier
 # imported above: its name is also its module's, which an import of the
 # submodule would otherwise rebind.)
 _LAZY = {
-    "run_benchmark": "benchmark", "annotation_emulation": "emulation", "emulation_step": "emulation",
-    "BarnesHutTree": "neighbourhood", "best_knn_group": "neighbourhood", "bh_neighbourhood": "neighbourhood",
-    "focus_counts": "neighbourhood", "quality_report": "quality",
+    "annotation_emulation": ".emulation", "emulation_step": ".emulation",
+    "BarnesHutTree": ".neighbourhood", "best_knn_group": ".neighbourhood", "bh_neighbourhood": ".neighbourhood",
+    "focus_counts": ".neighbourhood",
+    # moved to the research package (older code imports them from here)
+    "run_benchmark": "..research.benchmark", "quality_report": "..research.quality",
+    "load_dataset": "..research.datasets", "DATASETS": "..research.datasets",
 }
 
 __all__ = [
-    "run_benchmark", "quality_report", "load_dataset", "DATASETS", "STRATEGIES", "suggest", "train_classifier",
-    "predictions", "ClassifierState", "MLPClassifier", "make_classifier", "annotation_emulation",
-    "emulation_step", "BarnesHutTree", "best_knn_group", "bh_neighbourhood", "focus_counts",
+    "STRATEGIES", "suggest", "train_classifier", "predictions", "ClassifierState", "MLPClassifier",
+    "make_classifier", "annotation_emulation", "emulation_step", "BarnesHutTree", "best_knn_group",
+    "bh_neighbourhood", "focus_counts",
 ]
 
 
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
     globals()[name] = value
     return value
 

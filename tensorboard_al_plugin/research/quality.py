@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..active.layout import make_layout_run, pca_for_tsne
+from ..tsne.metrics import knn_cv_accuracy
 from .datasets import check_features_labels
-from .layout import make_layout_run, pca_for_tsne
 
-__all__ = ["quality_report", "knn_accuracy"]
-
-
-def knn_accuracy(points, y, *, folds=5, k=4, random_state=0):
-    """Per-fold accuracy of a k-NN classifier on ``points`` (n, d) with stratified k-fold CV."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    return cross_val_score(KNeighborsClassifier(n_neighbors=k), points, y, cv=cv)
+__all__ = ["quality_report"]
 
 
 def quality_report(features, labels, *, folds=5, random_state=0, n_components=3, n_iter=1000, k=4,
@@ -37,8 +30,8 @@ def quality_report(features, labels, *, folds=5, random_state=0, n_components=3,
                           random_state=random_state, engine=engine)
     run.step(n_iter)
     positions = np.asarray(run.positions)
-    tsne_acc = knn_accuracy(positions, y, folds=folds, k=k, random_state=random_state)
-    feat_acc = knn_accuracy(X, y, folds=folds, k=k, random_state=random_state)
+    tsne_acc = knn_cv_accuracy(positions, y, folds=folds, k=k, random_state=random_state)
+    feat_acc = knn_cv_accuracy(X, y, folds=folds, k=k, random_state=random_state)
 
     def summary(acc):
         return {"mean": float(np.mean(acc)), "std": float(np.std(acc)), "folds": [float(a) for a in acc]}

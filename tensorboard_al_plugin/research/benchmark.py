@@ -4,7 +4,7 @@ Protocol (:func:`run_benchmark`):
 
 - Stratified k-fold cross-validation (5 folds by default): each fold's training
   part is the pool the annotator labels, its held-out part the validation set.
-- The classifier is the paper's D -> D/4 network (:mod:`.classifier`), trained
+- The classifier is the paper's D -> D/4 network (:mod:`tensorboard_al_plugin.active.classifier`), trained
   from its current state for 50 epochs after every 10 actions. Features are
   standardised (mean 0, variance 1 per column, fitted on all rows: no labels
   involved) before they reach it. With ``pca=k`` both the classifier and the
@@ -12,7 +12,7 @@ Protocol (:func:`run_benchmark`):
 - ``random`` and the classifier strategies label 10 rows per round, one action
   per row; their first round is random (no classifier exists yet).
 - ``tsne`` / ``tsne-supervised`` run the annotation emulation (Algorithm 1,
-  :mod:`.emulation`) on a live layout of the pool from the project's t-SNE
+  :mod:`tensorboard_al_plugin.active.emulation`) on a live layout of the pool from the project's t-SNE
   engine: unsupervised (f = r = 0) or with the paper's supervision. The layout
   sees the features reduced to 50 dimensions with PCA when they have more. It
   first runs ``initial_iterations`` unlabeled iterations; the classifier is
@@ -48,12 +48,13 @@ import time
 
 import numpy as np
 
-from .classifier import make_classifier, resolve_backend
+from ..active.classifier import make_classifier, resolve_backend
+from ..active.emulation import K_MAX, THETA_K, annotation_emulation
+from ..active.layout import make_layout_run, pca_for_tsne
+from ..active.strategies import (CLASSIFIER_STRATEGIES, TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
+                                 deepfool_distance, ensemble_entropy, rank)
+from ..tsne.pca import principal_components
 from .datasets import check_features_labels, stratified_subset
-from .emulation import K_MAX, THETA_K, annotation_emulation
-from .layout import make_layout_run, pca_for_tsne
-from .strategies import (CLASSIFIER_STRATEGIES, TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
-                         deepfool_distance, ensemble_entropy, rank)
 
 __all__ = ["run_benchmark", "run_strategy", "plot_curves", "censored_summary", "TARGET_FRACTION", "ROUND_SIZE"]
 
@@ -203,8 +204,7 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
     if pca is not None:
         if int(pca) < 1:
             raise ValueError(f"pca must be a positive number of components, got {pca}.")
-        from sklearn.decomposition import PCA
-        X = PCA(n_components=min(int(pca), *X.shape), random_state=random_state).fit_transform(X).astype(np.float32)
+        X = principal_components(X, min(int(pca), *X.shape), random_state=random_state)
     n_classes = len(classes)
     Xc = _standardise(X)
     need_tsne = any(s in TSNE_STRATEGIES for s in strategies)
