@@ -35,6 +35,7 @@ TESTS=(
   tests/test_kernels.py tests/test_tsne.py tests/test_sessions.py              # engine
   tests/test_active_emulation.py tests/test_active_strategies.py               # (active/ numba kernels)
   tests/test_labels.py tests/test_labels_processes.py tests/test_projector_labels.py  # label store
+  tests/test_label_storage.py tests/test_fs_atomic.py
   tests/test_http_labels.py tests/test_http_layout.py tests/test_http_active.py  # HTTP
   tests/test_logdir_http.py tests/test_catalog.py
   tests/test_cli_labels.py tests/test_writer_cli.py tests/test_cli_speed.py     # CLI

@@ -274,7 +274,7 @@ def _random_actions(store, rng, n_actions):
 
 
 def test_replay_of_history_equals_live_state_and_reload(backend, monkeypatch):
-    monkeypatch.setattr(labels, "SNAPSHOT_EVERY_RECORDS", 7)  # several snapshots on the way
+    monkeypatch.setattr(labels.store, "SNAPSHOT_EVERY_RECORDS", 7)  # several snapshots on the way
     s = backend.open(n_rows=30)
     _random_actions(s, random.Random(5), 120)
     live = s.state()
