@@ -182,6 +182,47 @@ def test_copies_where_links_are_impossible(tmp_path, monkeypatch):
     assert open(copy, "rb").read() == open(original, "rb").read()
 
 
+def test_two_threads_publishing_one_embedding_at_once_both_succeed(tmp_path):
+    """Each hard link is made under a temp name of its own call (one per process would be shared:
+    one thread's link is removed or renamed away under the other)."""
+    import contextlib
+    import threading
+
+    from tensorboard_al_plugin.logdir.catalog import scan_logdir
+    from tensorboard_al_plugin.logdir.labels import LabelStore
+    from tensorboard_al_plugin.logdir.projector_labels import publish_labels
+
+    logdir = str(tmp_path / "logs")
+    write_projector_tsv_log(logdir)
+    [source] = [s for s in scan_logdir(logdir) if s.name == "vectors"]
+    store = LabelStore(source.label_dir, source.rows)
+    store.assign([0], "x")
+    start = threading.Barrier(2)
+    errors = []
+
+    def publish():
+        start.wait()
+        try:
+            for _ in range(100):
+                with contextlib.suppress(FileNotFoundError):  # so that every call links anew
+                    os.remove(os.path.join(logdir, ROOT_RUN, "tensor.tsv"))
+                publish_labels(source, store.projector_metadata_path)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    publish_labels(source, store.projector_metadata_path)
+    threads = [threading.Thread(target=publish) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    publish_labels(source, store.projector_metadata_path)
+    pub = os.path.join(logdir, ROOT_RUN)
+    assert os.path.samefile(os.path.join(pub, "tensor.tsv"), os.path.join(logdir, "vectors.tsv"))
+    assert [n for n in os.listdir(pub) if ".tmp-" in n] == []
+
+
 def test_memory_filesystem_gets_copies(tmp_path):
     """Object stores cannot hard-link: the publication copies, through TensorBoard's file layer."""
     script = r"""

@@ -33,6 +33,7 @@ column: colour by ``label``, search it, or see who labelled a point
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -157,15 +158,19 @@ def _provide(src: str, run_dir: str, stem: str, record: dict) -> str:
     how = "copy"
     if local:
         os.makedirs(run_dir, exist_ok=True)
-        tmp = "%s.tmp-%d" % (dst, os.getpid())
-        if os.path.lexists(tmp):
-            os.remove(tmp)
+        tmp = fs.temp_path(dst)  # new per call, as in fs.write_atomic: two publishes never share it
         try:
-            os.link(src, tmp)
-            how = "link"
-        except OSError:  # another device, or a filesystem without hard links
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+            try:
+                os.link(src, tmp)
+                how = "link"
+            except OSError:  # another device, or a filesystem without hard links
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            # Left after an error, and after a rename that did nothing: rename() leaves both
+            # names when they are links to one file (another call linked dst meanwhile).
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
     else:
         # src was resolved inside the log directory by the reader that found it.
         fs.write_bytes(dst, fs.read_bytes(src, fs.dirname(src), fs.MAX_TENSOR_BYTES))
