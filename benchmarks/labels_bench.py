@@ -9,7 +9,8 @@ SNAPSHOT_EVERY_RECORDS - 1 actions after the last snapshot that a load must
 replay from the history.  Load = ``LabelStore(...)`` plus ``state()``, the
 median of 7 runs in a fresh store object.  Throughput = ``assign`` calls per
 second of one row each, with and without fsync, on a local disk and on
-``memory://`` (segment files through TensorBoard's stub gfile).
+``memory://`` (segment files through TensorBoard's stub gfile).  The machine's
+load average at the start and the end is written beside the times.
 """
 import argparse
 import json
@@ -69,6 +70,8 @@ def main():
     n = args.rows
     from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
 
+    load_before = os.getloadavg()  # the machine may be shared: times mean little without it
+
     tmp = tempfile.mkdtemp(prefix="labels-bench-")
     try:
         local = os.path.join(tmp, "local")
@@ -120,7 +123,9 @@ def main():
             },
             "load_under_1s": load_s < 1.0,
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "platform": platform.platform()},
+                        "platform": platform.platform(),
+                        "load_average_1_5_15_min": {"start": [round(x, 2) for x in load_before],
+                                                    "end": [round(x, 2) for x in os.getloadavg()]}},
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     finally:
