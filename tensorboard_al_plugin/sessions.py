@@ -422,8 +422,10 @@ class SessionManager:
             raise ValueError(f"features: expected a 2D array, got shape {X.shape}")
         # one LAPACK SVD is fastest up to a few thousand rows; beyond, with
         # many columns, the randomized SVD of the few axes wanted
-        Y = principal_components(X, min(d, *X.shape), random_state=0,
-                                 solver="randomized" if X.shape[0] > 5000 and X.shape[1] > 50 else "exact")
+        k = min(d, *X.shape)
+        solver = "randomized" if X.shape[0] > 5000 and X.shape[1] > 50 else "exact"
+        # features of no columns have no axes: the layout is all zeros
+        Y = principal_components(X, k, solver=solver, random_state=0) if k else np.zeros((X.shape[0], 0))
         if Y.shape[1] < d:
             Y = np.hstack([Y, np.zeros((Y.shape[0], d - Y.shape[1]))])
         with self._cond:
