@@ -626,3 +626,23 @@ def test_a_70000_row_store_loads_in_under_a_second(tmp_path):
     st = LabelStore(d, n, durable=False).state()
     assert time.perf_counter() - t < 1.0
     assert st["labels"][:51] == ["tail"] * 50 + ["c0"]
+
+
+def test_undo_never_reads_a_record_outside_the_segments_folder(tmp_path):
+    """A snapshot is a file anyone who can write the log directory can edit: an undo
+    target pointing out of the segments folder must be refused, not read (before, a
+    well-formed record placed outside was read and undone)."""
+    b = Backend("local-segments", tmp_path)
+    store = b.open()
+    store.assign([0, 1], "a")
+    store.snapshot()
+    segment = b.history_names()[-1]
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(b.read(segment))
+    name = sorted(n for n in os.listdir(b.directory) if n.startswith("snapshot-"))[-1]
+    snap = json.loads(b.read(name))
+    snap["undo"] = [[snap["undo"][0][0], "../../outside.json"]]
+    b.write(name, json.dumps(snap).encode("utf-8"))
+    with pytest.raises(ConflictError, match="is not a segment of this store"):
+        b.open().undo()
+    assert b.open().state()["labels"][:2] == ["a", "a"]

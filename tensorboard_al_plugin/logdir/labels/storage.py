@@ -522,6 +522,10 @@ class SegmentStorage:
         return name
 
     def read_at(self, loc) -> dict:
+        # loc comes from a snapshot, which anyone who can write the log directory can edit:
+        # only a segment file name of this store is read, never a path leading elsewhere.
+        if not isinstance(loc, str) or not _SEGMENT_RE.match(loc):
+            raise ValueError("%r is not a segment of this store" % (loc,))
         return decode_record(self._read(self._segment_path(loc)).rstrip(b"\n"))
 
     def iter_all(self) -> Iterator[Read]:
