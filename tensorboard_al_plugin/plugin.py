@@ -567,6 +567,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             "/layout/pause": self._layout_call("pause"),
             "/layout/resume": self._layout_call("resume"),
             "/layout/params": self._layout_params,
+            "/layout/schema": self._layout_schema,
             "/layout/status": self._layout_status,
             "/layout/positions": self._layout_positions,
         }
@@ -620,6 +621,12 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
         except (ValueError, TypeError) as e:
             raise HTTPError(400, str(e))
+
+    def _layout_schema(self, request):
+        """The layout's parameters (tsne/params.py): what the tab builds its form from."""
+        from .tsne import params
+
+        return _respond_json(request, params.schema())
 
     def _session_key(self, request):
         return (_arg(request, "run"), _arg(request, "embedding"))

@@ -25,8 +25,6 @@ there is enough to go on). "first_iterations" is the first chunk of
 iterations of a fresh run (it pays the kernels' compilation on a first
 use); the state stays "preparing" until it is done, then ``phase`` is None.
 """
-import math
-import numbers
 import threading
 import time
 import traceback
@@ -35,14 +33,14 @@ import numpy as np
 
 from .threads import passive_openmp_wait
 from .tsne import SemiSupervisedTSNE
+from .tsne import params as layout_params
 from .tsne.pca import principal_components
-from .tsne.tsne import _LIVE_PARAMS, _check_live_param, check_labels
+from .tsne.tsne import check_labels
 
-TSNE_PARAMS = ("n_components", "perplexity", "learning_rate", "theta", "label_importance",
-               "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs",
-               "random_state", "method")
-# Session-level parameters (not of the estimator).
-SESSION_DEFAULTS = {"n_iter": 1000, "extra_iter": 300}
+# The parameters a session takes (declared in tsne/params.py): the estimator's,
+# and the session's own with their defaults.
+TSNE_PARAMS = layout_params.ESTIMATOR_PARAMS
+SESSION_DEFAULTS = layout_params.defaults(scope="session")
 
 PHASES = ("loading", "neighbors", "affinities", "pca", "first_iterations")
 # Share of the progress bar for loading the features, whose size is unknown until loaded.
@@ -68,22 +66,6 @@ def phase_costs(n: int, dim: int, k: int, pca: bool, tsne: bool = True) -> dict:
 # label changes take effect quickly and positions are fresh for the poller.
 _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 50
-
-
-def _check_start_params(kw: dict) -> None:
-    """What _check_params can only check once N is known, as far as it can be checked before.
-
-    A bad value here would otherwise fail the session in the background, after
-    the start was answered with success (and a NaN would then break every
-    status answer, which is JSON).
-    """
-    p = kw.get("perplexity", 20.0)
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p) or p <= 0:
-        raise ValueError(f"perplexity: expected a finite number > 0, got {p!r}")
-    rs = kw.get("random_state")
-    if rs is not None and not isinstance(rs, np.random.Generator) and (
-            isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0):
-        raise ValueError(f"random_state: expected a whole number >= 0 or null, got {rs!r}")
 
 
 class _Session:
@@ -155,21 +137,13 @@ class SessionManager:
         """
         if method not in ("tsne", "pca"):
             raise ValueError(f"method: expected 'tsne' or 'pca', got {method!r}")
-        params = dict(params or {})
-        unknown = set(params) - set(TSNE_PARAMS) - set(SESSION_DEFAULTS)
-        if unknown:
-            raise ValueError(f"params: unknown parameter(s) {sorted(unknown)}; expected some of "
-                             f"{sorted(TSNE_PARAMS + tuple(SESSION_DEFAULTS))}")
+        # Checked here, as far as they can be before the features are loaded (the
+        # perplexity's upper bound needs N): a bad value would otherwise fail the
+        # session in the background, after the start was answered with success
+        # (and a NaN would then break every status answer, which is JSON).
         full = dict(SESSION_DEFAULTS)
-        full.update(params)
-        for name in SESSION_DEFAULTS:
-            v = full[name]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name}: expected a whole number >= 0, got {v!r}")
+        full.update(layout_params.check_params(dict(params or {})))
         tsne_kw = {k: v for k, v in full.items() if k in TSNE_PARAMS}
-        # check what can be checked before the features are loaded
-        SemiSupervisedTSNE(**tsne_kw)._check_params(None)
-        _check_start_params(tsne_kw)
         full["n_components"] = tsne_kw.get("n_components", 2)
         labels = None if labels is None else check_labels(labels, len(labels))
         session = _Session(key, load_features, labels, full, method)
@@ -216,7 +190,7 @@ class SessionManager:
         """Change live parameters (label_importance, repulsion_emphasis,
         supervision_start, point_learning_rate_epochs, learning_rate, theta)
         without restarting. ValueError on unknown names or bad values."""
-        checked = {k: _check_live_param(k, v) for k, v in params.items()}
+        checked = {k: layout_params.check_live_param(k, v) for k, v in params.items()}
         with self._cond:
             s = self._get(key)
             s.pending_params.update(checked)

@@ -126,3 +126,16 @@ def test_preparing_layout_names_its_phases_with_monotone_progress(tmp_path):
     # the existing keys stay; a running layout has no phase left
     assert seen[-1]["iteration"] > 0 and seen[-1]["phase"] is None and seen[-1]["eta_s"] is None
     assert {"method", "state", "progress", "iteration", "objective", "n_points", "waiting"} <= set(seen[-1])
+
+
+def test_layout_schema_route_serves_the_parameter_table(demo_logdir):
+    """GET layout/schema is tsne/params.py's table: what the tab builds its form from."""
+    from tensorboard_al_plugin.tsne import params
+
+    with TensorBoard(demo_logdir) as tb:
+        r = tb.get(PLUGIN + "/layout/schema")
+        assert r.status == 200 and r.headers["Content-Type"].startswith("application/json")
+        served = r.json()
+        assert served == params.schema()
+        live = [p["name"] for p in served["params"] if p["live"]]
+        assert "theta" in live and "perplexity" not in live

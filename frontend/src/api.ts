@@ -2,6 +2,7 @@
 // resolves with data or rejects with an ApiError whose message is one clear
 // sentence fit to show the user; nothing waits forever (each request has a
 // timeout).
+import type { LayoutSchema } from "./layoutParams";
 
 export interface SpriteInfo {
   thumb_width: number;
@@ -246,6 +247,11 @@ export class Api {
 
   exportUrl(ref: EmbeddingRef): string {
     return this.url("labels/export", { run: ref.run, embedding: ref.embedding });
+  }
+
+  /** The layout's parameters: kinds, bounds, defaults, which are live (tsne/params.py). */
+  layoutSchema(): Promise<LayoutSchema> {
+    return this.getJson("layout/schema");
   }
 
   layoutStart(ref: EmbeddingRef, params: Record<string, unknown>): Promise<SessionStatus> {

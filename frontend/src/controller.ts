@@ -44,6 +44,7 @@ export class Controller {
     this.selection = new SelectionController(this.ctx);
     this.predictions = new PredictionsFollower(api, this.ctx);
     this.layout = new LayoutSession(api, this.ctx);
+    void this.layout.loadSchema();
     this.labels = new LabelsController(api, this.ctx, () => {
       // New labels: the server retrains the classifier and resumes a finished t-SNE; follow both.
       if (store.get().embedding?.labels_supported) this.predictions.schedule(PREDICTIONS_DEBOUNCE_MS);

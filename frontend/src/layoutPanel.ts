@@ -2,6 +2,7 @@
 // distance space, box/lasso) and display options.
 import type { Controller } from "./controller";
 import { h } from "./dom";
+import { parseField, specOf } from "./layoutParams";
 import { kAtSlider, knnSliderMax, sliderOfK } from "./selection";
 import type { AppState, ColorBy, LayoutForm, Tool } from "./state";
 import type { Store } from "./store";
@@ -20,6 +21,8 @@ export class LayoutPanel {
   private space: HTMLSelectElement;
   private searchMsg: HTMLElement;
   private fields = new Map<keyof LayoutForm, HTMLInputElement | HTMLSelectElement>();
+  /** Each number field's label and row, named and explained by the served schema. */
+  private fieldRows = new Map<keyof LayoutForm, { row: HTMLElement; label: HTMLElement; input: HTMLInputElement }>();
   private tools = new Map<Tool, HTMLButtonElement>();
   private source: HTMLElement;
   /** Where the labeling view puts the Suggest panel (after the layout controls). */
@@ -46,30 +49,28 @@ export class LayoutPanel {
 
     const method = this.select("method", [["tsne", "semi-supervised t-SNE"], ["pca", "PCA"]], "al-layout-method");
     const dims = this.select("n_components", [["2", "2D"], ["3", "3D"]], "al-layout-dims");
-    const num = (key: keyof LayoutForm, label: string, title: string, step = "any", min = "0") => {
-      const input = h("input", { type: "text", inputmode: "decimal", testid: `al-param-${key}`, title, "data-step": step, "data-min": min });
+    // A number field of the schema's parameter `key` (its label, help and bounds come from
+    // the schema once served); `floor`: the tab asks for at least this much (e.g. 1 iteration).
+    const num = (key: keyof LayoutForm, floor: number | null = null) => {
+      const input = h("input", { type: "text", inputmode: "decimal", testid: `al-param-${key}` });
       input.addEventListener("change", () => {
-        const raw = input.value.trim();
-        if (key === "learning_rate" && (raw === "" || raw === "auto")) {
-          ctl.setForm({ learning_rate: "auto" });
-          return;
-        }
-        if (key === "random_state" && raw === "") {
-          ctl.setForm({ random_state: null });
-          return;
-        }
-        const v = Number(raw);
-        if (!Number.isFinite(v) || v < Number(min)) {
-          input.value = String(store.get().form[key] ?? "");
-          input.setCustomValidity("Not a valid number");
+        const st = store.get();
+        const got = parseField(specOf(st.layoutSchema, key), input.value, st.rows);
+        const error = "error" in got ? got.error : floor !== null && typeof got.value === "number" && got.value < floor ? `At least ${floor}` : "";
+        if (error || !("value" in got)) {
+          input.value = String(st.form[key] ?? "");
+          input.setCustomValidity(error);
           input.reportValidity();
           return;
         }
         input.setCustomValidity("");
-        ctl.setForm({ [key]: v } as Partial<LayoutForm>);
+        ctl.setForm({ [key]: got.value } as Partial<LayoutForm>);
       });
       this.fields.set(key, input);
-      return h("div", { class: "al-row", title }, h("label", {}, label), input);
+      const label = h("label", {}, key.replace(/_/g, " "));
+      const row = h("div", { class: "al-row" }, label, input);
+      this.fieldRows.set(key, { row, label, input });
+      return row;
     };
 
     // The slider moves k one by one up to 30, then in steps of about 3% of k (up to N-1):
@@ -148,13 +149,14 @@ export class LayoutPanel {
       "details",
       { class: "al-advanced", testid: "al-layout-advanced" },
       h("summary", {}, "more t-SNE parameters"),
-      num("learning_rate", "learning rate", "auto or a number"),
-      num("label_importance", "label importance f", "How strongly same-label points attract (f)"),
-      num("repulsion_emphasis", "repulsion emphasis r", "How strongly different-label points repel (r)"),
-      num("supervision_start", "supervision start s", "Iteration before which labels have no effect (s)"),
-      num("point_learning_rate_epochs", "label ramp (iterations)", "Iterations over which a new label's effect ramps up (point learning rate u_i)"),
-      num("random_state", "seed", "Random seed of the initialisation (empty: random)"),
-      num("n_iter", "iterations", "Iterations before the layout stops (new labels then add a few hundred more)", "1", "1"),
+      num("learning_rate"),
+      num("theta"),
+      num("label_importance"),
+      num("repulsion_emphasis"),
+      num("supervision_start"),
+      num("point_learning_rate_epochs"),
+      num("random_state"),
+      num("n_iter", 1),
     );
 
     this.el = h(
@@ -163,7 +165,7 @@ export class LayoutPanel {
       h("h2", {}, "Layout"),
       h("div", { class: "al-row" }, h("label", {}, "method"), method),
       h("div", { class: "al-row" }, h("label", {}, "dimensions"), dims),
-      num("perplexity", "perplexity", "Effective number of neighbours (paper: 20)", "any", "1"),
+      num("perplexity"),
       advanced,
       h("div", { class: "al-row" }, this.toggle, this.restart),
       h("div", { class: "al-row" }, h("label", {}, "state"), this.stateText),
@@ -220,6 +222,15 @@ export class LayoutPanel {
   }
 
   private update(s: AppState, changed: ReadonlySet<keyof AppState>): void {
+    if (changed.has("layoutSchema")) {
+      for (const [k, { row, label, input }] of this.fieldRows) {
+        const spec = specOf(s.layoutSchema, k);
+        if (!spec) continue;
+        label.textContent = spec.label;
+        row.title = input.title = spec.help + (spec.live ? " (changes a running t-SNE at once)" : "");
+        input.inputMode = spec.kind === "int" ? "numeric" : "decimal";
+      }
+    }
     if (changed.has("form")) {
       for (const [k, el] of this.fields) {
         const v = s.form[k];

@@ -5,16 +5,14 @@ import { type ActionContext, currentRef, messageOf, sleep } from "./actionContex
 import { type Alignment, applyAlignment, bestAlignment, IDENTITY } from "./align";
 import { type Api, ApiError, type EmbeddingInfo, type SessionStatus } from "./api";
 import { normalizePositions } from "./camera";
+import { formWithDefaults, liveParams } from "./layoutParams";
 import { preparingProgress } from "./progress";
-import type { LayoutForm } from "./state";
+import { initialState, type LayoutForm } from "./state";
 
 const POLL_MIN_MS = 120;
 /** The first frames of a layout unfold the map shown before (the PCA preview) over at least this long. */
 const INTRO_MS = 800;
-/** Supervision settings a running t-SNE takes without restarting. */
-const LIVE_PARAMS: (keyof LayoutForm)[] = ["label_importance", "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs", "learning_rate"];
-
-export type LayoutApi = Pick<Api, "layoutStart" | "layoutPause" | "layoutResume" | "layoutParams" | "layoutStatus" | "layoutPositions">;
+export type LayoutApi = Pick<Api, "layoutSchema" | "layoutStart" | "layoutPause" | "layoutResume" | "layoutParams" | "layoutStatus" | "layoutPositions">;
 
 export class LayoutSession {
   private pollToken = 0;
@@ -31,6 +29,22 @@ export class LayoutSession {
     private readonly api: LayoutApi,
     private readonly ctx: ActionContext,
   ) {}
+
+  /**
+   * Fetch the layout's parameters from the server: the form takes their
+   * defaults (where still at the built-in ones) and the list of settings a
+   * running t-SNE takes live. If the fetch fails the built-in defaults stay,
+   * and a changed setting applies at the next start.
+   */
+  async loadSchema(): Promise<void> {
+    const { store } = this.ctx;
+    try {
+      const schema = await this.api.layoutSchema();
+      store.set({ layoutSchema: schema, form: formWithDefaults(store.get().form, initialState().form, schema) });
+    } catch (err) {
+      console.warn(`tensorboard-al: no layout schema, using the built-in defaults: ${messageOf(err)}`);
+    }
+  }
 
   /** Stop following the session (another embedding opens, or the view closes); the next frame is aligned afresh. */
   stop(): void {
@@ -66,7 +80,7 @@ export class LayoutSession {
       this.ctx.scene?.moveTo(next, 500);
       store.set({ positions: next, positionsRevision: s.positionsRevision + 1, viewDims: patch.n_components });
     }
-    const changed = LIVE_PARAMS.filter((k) => k in patch);
+    const changed = liveParams(s.layoutSchema, form).filter((k) => k in patch);
     const ref = currentRef(store);
     if (ref && changed.length && s.session && s.session.method === "tsne" && (s.session.state === "running" || s.session.state === "paused")) {
       const params: Record<string, unknown> = {};
@@ -250,6 +264,7 @@ export function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm
     n_components: st.n_components === 3 ? 3 : 2,
     perplexity: num("perplexity", form.perplexity),
     learning_rate: p.learning_rate === "auto" ? "auto" : typeof p.learning_rate === "number" ? p.learning_rate : form.learning_rate,
+    theta: num("theta", form.theta),
     label_importance: num("label_importance", form.label_importance),
     repulsion_emphasis: num("repulsion_emphasis", form.repulsion_emphasis),
     supervision_start: num("supervision_start", form.supervision_start),

@@ -3,6 +3,7 @@ import type { Predictions } from "./active";
 import type { EmbeddingInfo, LabelState, Metadata, SessionStatus, Strategy, SuggestResponse } from "./api";
 import type { BackgroundEstimate } from "./background";
 import type { LabelIndex } from "./labels";
+import type { LayoutSchema } from "./layoutParams";
 import { carriedK, clearSelection, EMPTY_SPEC, type KnnSpace, type SelectionSpec } from "./selection";
 
 export type Tool = "pan" | "box" | "lasso";
@@ -15,6 +16,7 @@ export interface LayoutForm {
   n_components: 2 | 3;
   perplexity: number;
   learning_rate: "auto" | number;
+  theta: number;
   label_importance: number;
   repulsion_emphasis: number;
   supervision_start: number;
@@ -53,6 +55,8 @@ export interface AppState {
   /** 2 or 3: how the map draws (camera mode). */
   viewDims: 2 | 3;
   session: SessionStatus | null;
+  /** The layout's parameters as the server declares them (null until fetched, or if that failed). */
+  layoutSchema: LayoutSchema | null;
   form: LayoutForm;
   spec: SelectionSpec;
   knnSpace: KnnSpace;
@@ -104,11 +108,15 @@ export function initialState(): AppState {
     positionsSource: "none",
     viewDims: 2,
     session: null,
+    layoutSchema: null,
+    // The built-in defaults, until the server's schema (tsne/params.py) replaces them (see
+    // layoutParams.ts); tests/test_layout_params.py checks they are the schema's.
     form: {
       method: "tsne",
       n_components: 2,
       perplexity: 20,
       learning_rate: "auto",
+      theta: 0.5,
       // The engine's defaults (tensorboard_al_plugin/tsne/supervision.py DEFAULT_*, chosen with
       // benchmarks/label_legibility.py): labels pull a class together without clumping its thumbnails.
       label_importance: 0.1,
@@ -152,6 +160,7 @@ export function initialState(): AppState {
  */
 export const CARRIED_ACROSS_EMBEDDINGS = [
   "form",
+  "layoutSchema",
   "viewDims",
   "positionsRevision",
   "knnSpace",

@@ -2,9 +2,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiError, type EmbeddingRef, type LayoutFrame, type SessionStatus } from "../src/api";
+import { formWithDefaults, type LayoutSchema, liveParams, parseField, specOf } from "../src/layoutParams";
 import { flatten, formFromSession, type LayoutApi, LayoutSession } from "../src/layoutSession";
 import { initialState } from "../src/state";
 import { loaded } from "./fakes";
+// What GET layout/schema serves (tests/test_layout_params.py checks it is tsne/params.py's schema()).
+import served from "./layoutSchema.json";
+
+const SCHEMA = served as LayoutSchema;
 
 function session(patch: Partial<SessionStatus> = {}): SessionStatus {
   return {
@@ -32,6 +37,10 @@ function frame(rows: number, dims: number, state: string, iteration = 10): Layou
 function fakeLayoutApi(patch: Partial<LayoutApi> = {}) {
   const calls: string[] = [];
   const api: LayoutApi = {
+    layoutSchema: async () => {
+      calls.push("schema");
+      return SCHEMA;
+    },
     layoutStart: async (_r: EmbeddingRef, params: Record<string, unknown>) => {
       calls.push(`start ${JSON.stringify(params)}`);
       return session({ method: String(params.method), n_components: Number(params.n_components) });
@@ -143,6 +152,8 @@ test("supervision settings reach a running t-SNE at once; others wait for the ne
   const ctx = loaded(4);
   const { api, calls } = fakeLayoutApi();
   const layout = new LayoutSession(api, ctx);
+  await layout.loadSchema();
+  calls.length = 0;
   ctx.store.set({ session: session({ state: "running" }) });
   layout.setForm({ perplexity: 9 });
   assert.deepEqual(calls, []);
@@ -205,4 +216,66 @@ test("stop ends the following: an answer on its way is dropped", async () => {
   release();
   await following;
   assert.equal(ctx.store.get().positionsSource, "none");
+});
+
+test("the form's defaults and the live list come from the served schema", async () => {
+  const ctx = loaded(4);
+  const changed: LayoutSchema = {
+    params: SCHEMA.params.map((p) =>
+      p.name === "label_importance" ? { ...p, default: 0.25 } : p.name === "perplexity" ? { ...p, live: true } : p.name === "supervision_start" ? { ...p, live: false } : p,
+    ),
+  };
+  const { api, calls } = fakeLayoutApi({ layoutSchema: async () => changed });
+  const layout = new LayoutSession(api, ctx);
+  // A field the person set before the schema came keeps its value.
+  layout.setForm({ repulsion_emphasis: 3 });
+  await layout.loadSchema();
+  const s = ctx.store.get();
+  assert.equal(s.layoutSchema, changed);
+  assert.equal(s.form.label_importance, 0.25);
+  assert.equal(s.form.repulsion_emphasis, 3);
+  assert.equal(s.form.random_state, 0, "the tab's own seed, not the engine's random default");
+  ctx.store.set({ session: session({ state: "running" }) });
+  layout.setForm({ perplexity: 9, supervision_start: 5, theta: 0.8 });
+  assert.deepEqual(calls, ['params {"perplexity":9,"theta":0.8}']);
+});
+
+test("the served schema's live list has theta and its defaults are the built-in form's", () => {
+  const builtIn = initialState().form;
+  assert.deepEqual(liveParams(SCHEMA, builtIn), ["label_importance", "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs", "learning_rate", "theta"]);
+  assert.deepEqual(formWithDefaults(builtIn, builtIn, SCHEMA), builtIn);
+  assert.deepEqual(liveParams(null, builtIn), [], "no schema: changes wait for the next start");
+});
+
+test("without the schema the built-in defaults stay and nothing is sent live", async () => {
+  const ctx = loaded(4);
+  const { api, calls } = fakeLayoutApi({
+    layoutSchema: async () => {
+      throw new ApiError("Not found", 404, "layout/schema");
+    },
+  });
+  const layout = new LayoutSession(api, ctx);
+  await layout.loadSchema();
+  assert.equal(ctx.store.get().layoutSchema, null);
+  assert.deepEqual(ctx.store.get().form, initialState().form);
+  ctx.store.set({ session: session({ state: "running" }) });
+  layout.setForm({ label_importance: 0.5 });
+  assert.deepEqual(calls, []);
+});
+
+test("typed values are checked against the schema's kind and bounds", () => {
+  const spec = (name: string) => specOf(SCHEMA, name);
+  assert.deepEqual(parseField(spec("learning_rate"), " auto "), { value: "auto" });
+  assert.deepEqual(parseField(spec("learning_rate"), ""), { value: "auto" });
+  assert.deepEqual(parseField(spec("learning_rate"), "0"), { error: "A number > 0" });
+  assert.deepEqual(parseField(spec("learning_rate"), "x"), { error: "auto or a number" });
+  assert.deepEqual(parseField(spec("theta"), "0"), { value: 0 });
+  assert.deepEqual(parseField(spec("label_importance"), "-0.1"), { error: "A number >= 0" });
+  assert.deepEqual(parseField(spec("supervision_start"), "2.5"), { error: "A whole number" });
+  assert.deepEqual(parseField(spec("random_state"), ""), { value: null });
+  assert.deepEqual(parseField(spec("n_iter"), ""), { error: "Not a valid number" });
+  assert.deepEqual(parseField(spec("perplexity"), "0"), { error: "A number > 0" });
+  assert.deepEqual(parseField(spec("perplexity"), "100", 100), { error: "A number < 100" });
+  assert.deepEqual(parseField(spec("perplexity"), "99.5", 100), { value: 99.5 });
+  assert.deepEqual(parseField(spec("perplexity"), "1e6"), { value: 1e6 }, "no rows known: no upper bound");
 });

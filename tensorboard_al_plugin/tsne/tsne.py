@@ -22,6 +22,7 @@ import numpy as np
 
 from . import repulsion, supervision
 from .affinity import check_affinities, perplexity_affinities
+from .params import ESTIMATOR_PARAMS, LIVE_PARAMS, check_live_param, check_params
 from .pca import principal_components
 
 # Up to this many points "auto" uses the exact all-pairs repulsion: there it
@@ -35,8 +36,9 @@ FFT_MIN_POINTS = 5000
 # step() refreshes last_objective at most this often (iterations)
 OBJECTIVE_EVERY = 25
 
-_LIVE_PARAMS = ("label_importance", "repulsion_emphasis", "supervision_start",
-                "point_learning_rate_epochs", "learning_rate", "theta")
+# Old private names, kept for code that imported them: params.py declares the parameters.
+_LIVE_PARAMS = LIVE_PARAMS
+_check_live_param = check_live_param
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -120,23 +122,6 @@ def _check_nonneg(name, value, integer=False):
     return int(value) if integer else float(value)
 
 
-def _check_live_param(name, value):
-    if name in ("label_importance", "repulsion_emphasis", "theta"):
-        return _check_nonneg(name, value)
-    if name in ("supervision_start", "point_learning_rate_epochs"):
-        return _check_nonneg(name, value, integer=True)
-    if name == "learning_rate":
-        if isinstance(value, str):
-            if value != "auto":
-                raise ValueError(f"learning_rate: expected 'auto' or a number > 0, got {value!r}")
-            return value
-        v = _check_nonneg(name, value)
-        if v <= 0:
-            raise ValueError(f"learning_rate: expected 'auto' or a number > 0, got {value!r}")
-        return v
-    raise ValueError(f"unknown parameter {name!r}; live parameters are {', '.join(_LIVE_PARAMS)}")
-
-
 def check_labels(labels, n):
     """labels as int64 (N,) with -1 for unlabeled; ValueError otherwise."""
     arr = np.asarray(labels)
@@ -208,14 +193,10 @@ class SemiSupervisedTSNE:
 
     # ------------------------------------------------------------ checks
     def _check_params(self, n):
-        if isinstance(self.n_components, bool) or self.n_components not in (2, 3):
-            raise ValueError(f"n_components: expected 2 or 3, got {self.n_components!r}")
-        if self.method not in ("auto", "exact", "fast", "fft", "bh"):
-            raise ValueError("method: expected 'auto', 'exact', 'fast', 'fft' or 'bh', "
-                             f"got {self.method!r}")
-        if self.method == "fft" and self.n_components != 2:
-            raise ValueError("method: 'fft' supports n_components=2 only; use 'bh' or 'fast'")
-        live = {k: _check_live_param(k, getattr(self, k)) for k in _LIVE_PARAMS}
+        """The live parameters, checked; ValueError at the first bad argument.
+        ``n`` (points, None: not known yet) bounds the perplexity."""
+        checked = check_params({k: getattr(self, k) for k in ESTIMATOR_PARAMS}, n_samples=n)
+        live = {k: checked[k] for k in LIVE_PARAMS}
         ee = _check_nonneg("early_exaggeration", self.early_exaggeration)
         if ee < 1:
             raise ValueError(f"early_exaggeration: expected a value >= 1, got {ee!r}")
@@ -227,10 +208,6 @@ class SemiSupervisedTSNE:
         if not (0 <= m0 < 1 and 0 <= m1 < 1):
             raise ValueError(f"momentum: expected (start, end) in [0, 1), got {self.momentum!r}")
         _check_nonneg("n_iter", self.n_iter, integer=True)
-        if n is not None:
-            p = self.perplexity
-            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not (0 < p < n):
-                raise ValueError(f"perplexity: expected a number in (0, n_samples={n}), got {p!r}")
         return live
 
     def _check_X(self, X):
@@ -425,7 +402,7 @@ class TSNERun:
     def set_params(self, **params):
         """Change any of label_importance, repulsion_emphasis, supervision_start,
         point_learning_rate_epochs, learning_rate, theta without restarting."""
-        checked = {k: _check_live_param(k, v) for k, v in params.items()}
+        checked = {k: check_live_param(k, v) for k, v in params.items()}
         self.params.update(checked)
         self._weights_key = None
         self.last_objective_iteration = None
