@@ -3,7 +3,8 @@
 ``SemiSupervisedTSNE`` is the entry point; ``TSNERun`` is the live run that
 ``prepare`` returns. See ``tsne.py`` for the objective and ``supervision.py``
 for the label terms of Luus et al. (arXiv:1901.00675). ``principal_components``
-(``pca.py``) is the package's one PCA.
+(``pca.py``) is the package's one PCA. ``params.py`` declares the layout's
+parameters once (kinds, bounds, defaults, which are live) and checks them.
 
 Importing the engine changes nothing in the environment: on a shared machine,
 call ``tensorboard_al_plugin.threads.passive_openmp_wait()`` (or set
