@@ -1,0 +1,118 @@
+"""Features from the pixels themselves: flattened (``pixels``) or their leading principal components (``pca``).
+
+These are the paper's "Pix" and "Pre" columns of Table 1. PCA is fitted with
+scikit-learn's ``IncrementalPCA`` so that the images stream: each
+``partial_fit`` sees a chunk of at least ``n_components`` rows, and no pass
+holds more than one chunk. (The package's one batch PCA, ``tsne.pca.
+principal_components``, needs every row at once; the streaming fit is what
+this extractor adds.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FeatureError, FeatureExtractor, check_batch
+
+__all__ = ["PixelFeatures", "PCAFeatures", "DEFAULT_PCA_COMPONENTS"]
+
+DEFAULT_PCA_COMPONENTS = 50
+
+
+class PixelFeatures(FeatureExtractor):
+    """Each image flattened: H * W * C features in [0, 1]. All images must have one size."""
+
+    input_shape = (None, None, 3)
+    needs_fit = False
+
+    def __init__(self):
+        self.shape_ = None
+
+    def transform(self, batches):
+        self._batch_shape = self.shape_
+        out = []
+        for i, b in enumerate(batches):
+            b = check_batch(b, i, self._batch_shape)
+            self._batch_shape = b.shape[1:]
+            out.append(b.reshape(len(b), -1))
+        if not out:
+            raise FeatureError("transform: no images (the batches were empty)")
+        self.shape_ = self._batch_shape
+        return np.concatenate(out)
+
+    def describe(self):
+        if self.shape_ is None:
+            return "pixels, flattened"
+        h, w, c = self.shape_
+        return f"pixels {h}x{w}x{c}, flattened, {h * w * c}-d"
+
+
+class PCAFeatures(FeatureExtractor):
+    """The first ``n_components`` principal components of the flattened pixels, fitted on the stream.
+
+    n_components : int >= 1 (default 50). Fewer are kept when the images have
+        fewer pixels or there are fewer images than that (``n_components_``
+        says how many). Components are centred projections, not whitened.
+    chunk_rows : rows gathered before each ``IncrementalPCA.partial_fit``
+        (at least n_components; larger chunks fit better and cost memory
+        chunk_rows * H * W * C * 4 bytes).
+    """
+
+    input_shape = (None, None, 3)
+    needs_fit = True
+
+    def __init__(self, n_components=DEFAULT_PCA_COMPONENTS, *, chunk_rows=1000):
+        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
+            raise FeatureError(f"pca: n_components must be a whole number >= 1, got {n_components!r}")
+        self.n_components = int(n_components)
+        self.chunk_rows = max(int(chunk_rows), self.n_components)
+        self.pca_ = None
+        self.shape_ = None
+        self.n_components_ = None
+
+    def fit(self, batches):
+        super().fit(batches)
+        from sklearn.decomposition import IncrementalPCA
+        pending, held, n_seen, shape = [], None, 0, None
+        pca = None
+
+        def fit_chunk(chunk):
+            nonlocal pca
+            if pca is None:
+                k = min(self.n_components, chunk.shape[1], len(chunk))
+                pca = IncrementalPCA(n_components=k)
+            pca.partial_fit(chunk)
+
+        for i, b in enumerate(batches()):
+            b = check_batch(b, i, shape)
+            shape = b.shape[1:]
+            pending.append(b.reshape(len(b), -1))
+            n_seen += len(b)
+            if sum(len(p) for p in pending) >= self.chunk_rows:
+                # hold one chunk back, so that a short last chunk (fewer rows
+                # than components, which partial_fit refuses) joins it
+                if held is not None:
+                    fit_chunk(held)
+                held, pending = np.concatenate(pending), []
+        rest = [held] if held is not None else []
+        rest += pending
+        if not rest:
+            raise FeatureError("pca: no images to fit on (the batches were empty)")
+        last = np.concatenate(rest)
+        if len(last) < 2:
+            raise FeatureError(f"pca: needs at least 2 images to fit, got {n_seen}")
+        fit_chunk(last)
+        self.pca_, self.shape_, self.n_components_ = pca, shape, int(pca.n_components_)
+        self._batch_shape = shape
+        return self
+
+    def _transform_batch(self, batch):
+        if self.pca_ is None:
+            raise FeatureError("pca: call fit(batches) before transform (PCA learns its axes from the images)")
+        return self.pca_.transform(batch.reshape(len(batch), -1)).astype(np.float32)
+
+    def describe(self):
+        if self.pca_ is None:
+            return f"pixels, first {self.n_components} principal components (not fitted yet)"
+        h, w, c = self.shape_
+        return f"pixels {h}x{w}x{c}, first {self.n_components_} principal components (incremental PCA), " \
+               f"{self.n_components_}-d"
