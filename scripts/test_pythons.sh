@@ -39,6 +39,7 @@ TESTS=(
   tests/test_http_labels.py tests/test_http_layout.py tests/test_http_active.py  # HTTP
   tests/test_logdir_http.py tests/test_catalog.py
   tests/test_cli_labels.py tests/test_writer_cli.py tests/test_cli_speed.py     # CLI
+  tests/test_embed_images.py tests/test_embed_cli.py                           # embed (pixels, pca)
   tests/test_hostile_logdir.py tests/test_hostile_input.py
 )
 

@@ -272,6 +272,40 @@ def _quality(args) -> int:
     return 0
 
 
+def _embed(args) -> int:
+    from .embed import WARN_LINES, embed_images
+
+    def warn(line):
+        if args.quiet:
+            print("tensorboard-al: %s" % _printable(line), file=sys.stderr)
+        else:
+            from tqdm.auto import tqdm
+
+            tqdm.write("tensorboard-al: %s" % _printable(line), file=sys.stderr)
+
+    exemplar = None if args.exemplar in (None, "none") else args.exemplar
+    result = embed_images(args.source, args.logdir, run=args.run, name=args.name, features=args.features,
+                          layer=args.layer, weights=args.weights, exemplar=exemplar, epochs=args.epochs,
+                          size=args.size, thumbnail=args.thumbnail, batch_size=args.batch_size, seed=args.seed,
+                          progress=not args.quiet, warn=warn)
+    if result.skipped:
+        more = len(result.skipped) - WARN_LINES
+        print("tensorboard-al: skipped %d input%s%s; all are listed in %s"
+              % (len(result.skipped), "s" if len(result.skipped) != 1 else "",
+                 " (%d more than shown above)" % more if more > 0 else "",
+                 _printable(os.path.join(result.emb_dir, "skipped.tsv"))), file=sys.stderr)
+    if result.ignored:
+        print("tensorboard-al: ignored %d file%s that are not images by their extension or are hidden (e.g. %s)"
+              % (len(result.ignored), "s" if len(result.ignored) != 1 else "", _printable(result.ignored[0])),
+              file=sys.stderr)
+    h, w, c = result.input_shape
+    print("wrote %d images as %s (images at %dx%dx%d; %d px thumbnails) to %s in %.1f s"
+          % (result.rows, _printable(result.features), w, h, c, result.thumbnail, _printable(result.emb_dir),
+             result.seconds["total"]))
+    print("open it with: tensorboard --logdir %s" % _printable(args.logdir))
+    return 0
+
+
 def _warmup(args) -> int:
     from .warmup import PHASES, warm_up
 
@@ -312,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tensorboard-al",
-        description="Active labeling for TensorBoard: build the demo, list embeddings, "
+        description="Active labeling for TensorBoard: build the demo, embed a folder of images, list embeddings, "
                     "export and import labels, compile the t-SNE kernels ahead of use, run the "
                     "labeling-efficiency benchmark.",
     )
@@ -408,6 +442,60 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_quality)
+
+    p = sub.add_parser(
+        "embed", help="from a folder of images (or a CSV list, or an .npy array) to an embedding to label",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read SOURCE, compute features, and write one embedding with thumbnails and metadata into "
+                    "LOGDIR, ready for the Active Labeling tab.\n\n"
+                    "SOURCE is\n"
+                    "  a folder: every PNG, JPEG, WebP, TIFF and BMP file below it (any size, grey or colour,\n"
+                    "    palette, 16-bit, alpha, CMYK); other files and hidden ones (.name) are ignored;\n"
+                    "  a .csv or .tsv file with a header row: the column named path, file, filename or image\n"
+                    "    (the first of these) holds image paths relative to the CSV's folder; every other\n"
+                    "    column becomes metadata;\n"
+                    "  an .npy array of images, (N, H, W) or (N, H, W, C) with C 1, 3 or 4.\n"
+                    "Metadata: path (relative), folder, width, height and the CSV's columns; the tab shows\n"
+                    "them on hover and its search box finds a path or any part of it.\n\n"
+                    "Bad inputs (unreadable, truncated or not images, paths or symlinks leading outside the\n"
+                    "source folder, duplicate paths, malformed CSV lines) are skipped, each named on stderr\n"
+                    "and all listed in skipped.tsv in the embedding's folder; no usable image is an error.\n"
+                    "The embedding is built in a hidden folder and appears only once it is complete.")
+    p.add_argument("source", metavar="SOURCE", help="a folder of images, a .csv/.tsv list of them, or an .npy array")
+    p.add_argument("--logdir", required=True, help="the log directory TensorBoard reads (local)")
+    p.add_argument("--run", default=".", help="run folder inside LOGDIR (default: LOGDIR itself)")
+    p.add_argument("--name", default=None, metavar="E",
+                   help="embedding name (default: SOURCE's folder or file name); an existing one is never replaced")
+    p.add_argument("--features", default="pca", metavar="SPEC",
+                   help="pixels | pca[:N] | cnn[:name] | model:PATH | rn. Default pca (50 principal components of "
+                        "the pixels): as cheap as pixels to compute, and a 50-d tensor keeps the tab's kNN and "
+                        "t-SNE fast where raw pixels give thousands of columns. pixels: the resized image "
+                        "flattened. cnn: ImageNet features of a Keras application (resnet50 by default; vgg16, "
+                        "efficientnetb0...), weights from Keras' cache or --weights; much better groups on "
+                        "photos, about 100x slower without a GPU. model:PATH: your own .keras file or "
+                        "SavedModel, --layer picks the layer. rn: a small CNN trained from scratch as a "
+                        "rotation Exemplar-CNN (--epochs passes)")
+    p.add_argument("--layer", default=None, help="the layer of model:PATH whose output are the features "
+                                                  "(default: its last pooling or flatten layer)")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="a local weights file for cnn (instead of Keras' cache in ~/.keras/models)")
+    p.add_argument("--exemplar", choices=["frozen", "full", "none"], default=None,
+                   help="train a rotation Exemplar-CNN layer on top of cnn or model:PATH (Luus et al. 2019, "
+                        "section 2): frozen keeps the CNN fixed (Transfer-Frozen), full trains it too (Transfer)")
+    p.add_argument("--epochs", type=int, default=10, help="most Exemplar-CNN training passes (default 10; "
+                                                          "stops early when the loss stops improving)")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="side in px every image is resized to before pixels, pca or rn (default: the images' own "
+                        "size when they all share one of at most 64 px, else 32 for pixels/pca and 64 for rn); "
+                        "a CNN takes the size it was built for")
+    p.add_argument("--thumbnail", type=int, default=None, metavar="PX",
+                   help="thumbnail side in px (default: small square images of one size upscaled by a whole "
+                        "factor to at least 32 px, else 64)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="images per batch of feature extraction and training (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of PCA and training (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_embed)
 
     p = sub.add_parser("warmup", help="compile the t-SNE and active-learning kernels now, not in the first layout",
                        description="Run the t-SNE engine once on small seeded inputs (2D and 3D, exact, FFT and "

@@ -186,6 +186,119 @@ def write_embedding(
     Returns:
       The embedding's directory.
     """
+    x = _checked_features(features)
+    _check_name_and_run(name, run)
+    n, d = x.shape
+    columns = _metadata_columns(metadata, n)
+    thumbs = _thumbnails(images, n, thumbnail_size) if images is not None else None
+
+    run_dir = logdir if run in (".", "") else fs.join(logdir, run)
+    emb_dir = fs.join(run_dir, "plugins", PLUGIN_NAME, name)
+    fs.makedirs(emb_dir)
+    manifest = _write_embedding_files(emb_dir, name, x, columns, thumbs, progress)
+    # The label store (and its labels.tsv) before the config that names it: the
+    # stock Projector reads a run's config once and re-reads it only when the
+    # list of runs changes, so a "(labels)" entry added at the first label
+    # would stay invisible there until TensorBoard restarts.
+    _create_label_store(label_dir_for(run_dir, name, False), n, columns, labels, author)
+    _add_projector_entry(run_dir, name, n, d, manifest)
+    _ensure_run_is_visible(run_dir)
+    return emb_dir
+
+
+#: Prefix of the hidden folder an atomic write builds an embedding in (beside the finished ones).
+PARTIAL_PREFIX = ".partial-"
+
+
+def write_embedding_atomically(
+    logdir: str,
+    features: Any,
+    *,
+    name: str,
+    run: str = ".",
+    thumbnails: Optional[np.ndarray] = None,
+    metadata: Any = None,
+    extra_files: Optional[Mapping[str, bytes]] = None,
+    author: Optional[str] = None,
+    progress: bool = False,
+) -> str:
+    """Write a new embedding so that it appears whole or not at all (local log directories).
+
+    Like :func:`write_embedding`, for writers that stream: ``thumbnails`` is
+    an (N, h, w, C) uint8 array (C in 1, 3, 4) that is read one sprite page at
+    a time, so an ``np.memmap`` on disk never comes into memory whole.  The
+    files are written into a hidden folder
+    ``<run>/plugins/active_labeling/.partial-<name>.tmp-.../<name>/`` (which a
+    scan does not list), renamed into place once complete, and the
+    projector config entry is written last.  On any error, or an interrupt,
+    the hidden folder is removed and nothing else was touched.
+    ``extra_files``: name -> bytes written into the embedding's folder as
+    well (plain file names, e.g. a list of skipped inputs).
+
+    Raises FileExistsError when the embedding already exists (it may hold
+    labels: it is never replaced).  Returns the embedding's directory.
+    """
+    import shutil
+
+    check_new_embedding(logdir, name, run)
+    x = _checked_features(features)
+    n, d = x.shape
+    columns = _metadata_columns(metadata, n)
+    if thumbnails is not None:
+        shape = getattr(thumbnails, "shape", ())
+        if (len(shape) != 4 or shape[0] != n or shape[3] not in (1, 3, 4)
+                or getattr(thumbnails, "dtype", None) != np.uint8):
+            raise ValueError("thumbnails must be (N, h, w, C) uint8 with N = %d rows and C in 1, 3, 4; got %s %s"
+                             % (n, getattr(thumbnails, "dtype", type(thumbnails).__name__), shape))
+    files = dict(extra_files or {})
+    for fname in files:
+        _child(fname)
+    run_dir = logdir if run in (".", "") else fs.join(logdir, run)
+    plugin_dir = fs.join(run_dir, "plugins", PLUGIN_NAME)
+    emb_dir = fs.join(plugin_dir, name)
+    os.makedirs(plugin_dir, exist_ok=True)
+    fs.check_dir(plugin_dir, logdir, "plugin folder")
+    partial = fs.temp_path(fs.join(plugin_dir, PARTIAL_PREFIX + name))
+    os.mkdir(partial)
+    try:
+        tmp_dir = fs.join(partial, name)
+        os.mkdir(tmp_dir)
+        for fname, data in files.items():
+            fs.write_atomic(fs.join(tmp_dir, fname), data)
+        manifest = _write_embedding_files(tmp_dir, name, x, columns, thumbnails, progress)
+        _create_label_store(fs.join(tmp_dir, "labels"), n, columns, None, author)
+        if os.path.lexists(emb_dir):  # written meanwhile by someone else: theirs stays
+            raise FileExistsError("embedding %r appeared in %s while this one was written; not replacing it"
+                                  % (name, emb_dir))
+        os.rename(tmp_dir, emb_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    _add_projector_entry(run_dir, name, n, d, manifest)
+    _ensure_run_is_visible(run_dir)
+    return emb_dir
+
+
+def check_new_embedding(logdir: str, name: str, run: str = ".") -> None:
+    """What :func:`write_embedding_atomically` checks before it writes, for callers with long work to do first.
+
+    ValueError for a remote log directory, a bad name or run, or a run whose
+    projector_config.pbtxt does not parse (the entry could not be added);
+    FileExistsError when the embedding exists already.
+    """
+    if fs.is_remote(logdir):
+        raise ValueError("%s: an atomic write needs a local log directory (write locally, then copy the "
+                         "run folder to the object store)" % logdir)
+    _check_name_and_run(name, run)
+    run_dir = logdir if run in (".", "") else fs.join(logdir, run)
+    emb_dir = fs.join(run_dir, "plugins", PLUGIN_NAME, name)
+    if os.path.lexists(emb_dir):
+        raise FileExistsError("embedding %r already exists in %s; choose another name or remove that folder"
+                              % (name, emb_dir))
+    _run_projector_config(run_dir)  # a config that would refuse the entry refuses the write now, not after it
+
+
+def _checked_features(features) -> np.ndarray:
+    """``features`` as a finite (N >= 2, D >= 1) little-endian float32 array, or ValueError naming the problem."""
     x = np.asarray(features)
     if x.ndim != 2:
         raise ValueError("features must be a 2-D array (rows x dims), got shape %s" % (x.shape,))
@@ -198,17 +311,19 @@ def write_embedding(
     if not np.all(np.isfinite(x)):
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise ValueError("features row %d holds NaN or infinity" % bad)
+    return x
+
+
+def _check_name_and_run(name, run) -> None:
     if not name or not set(name) <= _NAME_CHARS or name in (".", ".."):
         raise ValueError("name %r must be letters, digits, '.', '_' or '-'" % name)
     if run not in (".", "") and (run.startswith("/") or ".." in run.replace("\\", "/").split("/")):
         raise ValueError("run %r must be a relative path inside the logdir" % run)
-    n, d = x.shape
-    columns = _metadata_columns(metadata, n)
-    thumbs = _thumbnails(images, n, thumbnail_size) if images is not None else None
 
-    run_dir = logdir if run in (".", "") else fs.join(logdir, run)
-    emb_dir = fs.join(run_dir, "plugins", PLUGIN_NAME, name)
-    fs.makedirs(emb_dir)
+
+def _write_embedding_files(emb_dir, name, x, columns, thumbs, progress) -> dict:
+    """Tensor, metadata, sprite pages, then the manifest (last) into ``emb_dir``; returns the manifest."""
+    n, d = x.shape
     fs.write_bytes(fs.join(emb_dir, "tensor.bin"), x.tobytes())
     manifest = {"format": FORMAT, "name": name, "rows": n, "dims": d, "tensor": "tensor.bin",
                 "metadata": None, "metadata_columns": [], "sprite": None,
@@ -226,19 +341,16 @@ def write_embedding(
         manifest["sprite"] = {"thumb_width": layout.thumb_width, "thumb_height": layout.thumb_height,
                               "per_row": layout.per_row, "per_page": layout.per_page, "pages": pages}
     fs.write_bytes(fs.join(emb_dir, MANIFEST), json.dumps(manifest, indent=1).encode("utf-8"))
-    # The label store (and its labels.tsv) before the config that names it: the
-    # stock Projector reads a run's config once and re-reads it only when the
-    # list of runs changes, so a "(labels)" entry added at the first label
-    # would stay invisible there until TensorBoard restarts.
+    return manifest
+
+
+def _create_label_store(label_dir, n, columns, labels, author) -> None:
     from .labels import LabelStore
 
-    store = LabelStore(label_dir_for(run_dir, name, False), n, default_author=author or "write_embedding",
+    store = LabelStore(label_dir, n, default_author=author or "write_embedding",
                        metadata=(lambda: (list(columns), list(columns.values()))) if columns else None)
     if labels is not None:
         _write_initial_labels(store, labels, author)
-    _add_projector_entry(run_dir, name, n, d, manifest)
-    _ensure_run_is_visible(run_dir)
-    return emb_dir
 
 
 def _metadata_columns(metadata, n) -> dict:
@@ -283,7 +395,7 @@ def _thumbnails(images, n, thumbnail_size) -> np.ndarray:
             raise ValueError("images has %d entries, features have %d rows" % (arr.shape[0], n))
         if arr.dtype.kind == "f":
             arr = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255)
-        arr = arr.astype(np.uint8)
+        arr = arr.astype(np.uint8, copy=False)  # a uint8 np.memmap stays on disk
         h, w = arr.shape[1:3]
         side = thumbnail_size or (max(h, w) * max(1, int(np.ceil(32 / max(h, w)))))
         if (h, w) == (side, side):
@@ -349,8 +461,11 @@ def _write_sprite_pages(emb_dir, thumbs, layout: SpriteLayout, progress) -> list
     return names
 
 
-def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
-    """Add or replace this embedding's entry in the run's projector_config.pbtxt."""
+def _run_projector_config(run_dir):
+    """(path, parsed ProjectorConfig) of the run's projector_config.pbtxt (empty when there is none).
+
+    ValueError when the file exists but does not parse: it is the user's, never overwritten.
+    """
     from google.protobuf import text_format
     from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
@@ -362,6 +477,14 @@ def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
         except Exception as e:
             raise ValueError("%s exists but is not a valid projector config (%s); not overwriting it"
                              % (path, str(e).splitlines()[0]))
+    return path, config
+
+
+def _add_projector_entry(run_dir, name, n, d, manifest) -> None:
+    """Add or replace this embedding's entry in the run's projector_config.pbtxt."""
+    from google.protobuf import text_format
+
+    path, config = _run_projector_config(run_dir)
     rel = "plugins/%s/%s/" % (PLUGIN_NAME, name)
     kept = [e for e in config.embeddings if e.tensor_name != name]
     del config.embeddings[:]
