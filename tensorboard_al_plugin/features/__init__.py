@@ -34,8 +34,8 @@ EXEMPLAR_MODES = (None, "frozen", "full")
 
 
 def make_extractor(spec: str, *, exemplar: str | None = None, epochs: int = 10, weights: str | None = None,
-                   layer: str | None = None, batch_size: int = 64, seed: int = 0, progress: bool = False
-                   ) -> FeatureExtractor:
+                   layer: str | None = None, batch_size: int = 64, seed: int = 0, progress: bool = False,
+                   max_rotation: float = 30.0) -> FeatureExtractor:
     """A feature extractor for ``spec``.
 
     spec : "pixels" | "pca" | "pca:N" (N components, default 50) | "cnn" (ResNet50) |
@@ -52,6 +52,8 @@ def make_extractor(spec: str, *, exemplar: str | None = None, epochs: int = 10, 
     batch_size : images per training step (the caller's batches are regrouped to it).
     seed : seeds the training (weights, rotations, the sampled surrogate classes).
     progress : show a tqdm bar with the loss while training.
+    max_rotation : the Exemplar-CNN's largest random rotation in degrees (default 30; 180 for
+        images with no "up", see ``features.exemplar.ExemplarCNN``).
 
     Raises FeatureError (a ValueError) with one line saying what is wrong and, for
     missing weights, how to get them.
@@ -83,7 +85,10 @@ def make_extractor(spec: str, *, exemplar: str | None = None, epochs: int = 10, 
                 raise FeatureError(f"feature spec {spec!r}: the number of components after 'pca:' must be "
                                    f"a whole number, e.g. 'pca:50'") from None
         return PCAFeatures(n)
-    train = dict(epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
+    if (isinstance(max_rotation, bool) or not isinstance(max_rotation, (int, float))
+            or not 0 <= max_rotation <= 180):
+        raise FeatureError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
+    train = dict(epochs=epochs, batch_size=batch_size, seed=seed, progress=progress, max_rotation=max_rotation)
     if kind in ("cnn", "model"):
         from .cnn import make_cnn_extractor
         return make_cnn_extractor(kind, arg, spec=spec, exemplar=exemplar, weights=weights, layer=layer, **train)
