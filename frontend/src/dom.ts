@@ -27,3 +27,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
+
+/** `text` with a line-break opportunity after every `/` and `\\`: a long file path wraps at its folders. */
+export function breakAfterSlashes(text: string): Child[] {
+  const out: Child[] = [];
+  for (const part of text.split(/(?<=[/\\])/)) out.push(part, document.createElement("wbr"));
+  out.pop();
+  return out;
+}

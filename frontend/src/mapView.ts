@@ -3,7 +3,7 @@
 import { pct, predictedLegendIndex, predictionOf, uncertaintyColor } from "./active";
 import { type Camera, defaultCamera, fitCamera, orbit, pan, pick, projectAll, viewMatrices, zoomAt } from "./camera";
 import type { Controller } from "./controller";
-import { clear, h } from "./dom";
+import { breakAfterSlashes, clear, h } from "./dom";
 import { classColor } from "./palette";
 import { rowsInBox, rowsInLasso } from "./selection";
 import { COLOR_BY, FLAG_FOCUS, FLAG_SUGGESTED, Scene } from "./scene";
@@ -485,7 +485,7 @@ export class MapView {
     }
     const md = s.metadata;
     if (md) {
-      md.columns.slice(0, 10).forEach((col, ci) => table.append(h("tr", {}, h("td", {}, col), h("td", {}, md.data[ci]?.[row] ?? ""))));
+      md.columns.slice(0, 10).forEach((col, ci) => table.append(h("tr", { "data-column": col }, h("td", {}, col), h("td", {}, ...breakAfterSlashes(md.data[ci]?.[row] ?? "")))));
     }
     this.tooltip.append(table);
   }

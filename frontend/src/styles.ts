@@ -44,6 +44,8 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-tooltip canvas { width:112px; height:112px; image-rendering:pixelated; display:block; margin-bottom:4px; background:#000; }
 .al-tooltip table { border-collapse:collapse; }
 .al-tooltip td { padding:0 4px 0 0; vertical-align:top; }
+.al-tooltip td:first-child { white-space:nowrap; }
+.al-tooltip td + td { overflow-wrap:anywhere; }
 .al-tooltip td:first-child { color:var(--al-muted); }
 .al-classes { list-style:none; padding:0; margin:0; }
 .al-classes li { display:flex; align-items:center; gap:6px; padding:2px 4px; border-radius:3px; cursor:pointer; }
