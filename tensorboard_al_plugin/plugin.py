@@ -1,13 +1,14 @@
 """The TensorBoard plugin: a table of routes and thin handlers.
 
-Each handler parses the request, calls the modules that do the work (logdir/
-for storage, sessions for live layouts, active/ for suggestions) and answers.
+Each handler parses the request, calls the embedding's workspace (workspace.py,
+which owns its labels, layout and classifier) and answers.
 Errors become JSON ``{"error": "..."}`` with a 4xx status, never a traceback;
 see docs/HTTP_API.md for every route.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -16,8 +17,6 @@ import mimetypes
 import os
 import re
 import socket
-import threading
-import time
 import urllib.parse
 
 import numpy as np
@@ -27,8 +26,9 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
 from .logdir.catalog import Catalog, UnknownEmbedding
-from .logdir.labels import LabelError, os_user, validate_author
+from .logdir.labels import ConflictError, LabelError, os_user, validate_author
 from .logdir.source import PLUGIN_NAME, SourceError
+from .workspace import LABEL_ACTIONS, NoLabels, NoLayout, PartMissing, Workspaces
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ WRITE_HEADER_VALUE = "tensorboard-al"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: A write body nests no deeper than this (the deepest route needs 3).
 MAX_BODY_DEPTH = 32
-#: labels.tsv catches up with the history once an embedding had no write for this long...
-FLUSH_QUIET_S = 2.0
-#: ...checked this often.
-FLUSH_CHECK_S = 1.0
 
 
 class HTTPError(Exception):
@@ -64,10 +60,14 @@ def _route(handler, hosts: "AllowedHosts"):
             return handler(request)
         except HTTPError as e:
             return _respond_json(request, {"error": str(e)}, e.code)
-        except UnknownEmbedding as e:
+        except (UnknownEmbedding, NoLayout, PartMissing) as e:
             return _respond_json(request, {"error": str(e)}, 404)
         except SourceError as e:
             return _respond_json(request, {"error": str(e)}, 422)
+        except ConflictError as e:  # well formed but cannot apply now (nothing to undo)
+            return _respond_json(request, {"error": str(e)}, 409)
+        except (LabelError, NoLabels) as e:  # a label the store refuses; an embedding without labels
+            return _respond_json(request, {"error": str(e)}, 400)
         except Exception as e:  # a bug: keep the server up, say what failed
             logger.exception("%s failed", request.path)
             return _respond_json(request, {"error": "internal error in %s: %s" % (request.path, e)}, 500)
@@ -240,23 +240,17 @@ def _field(body, name, kind, *, required=True, default=None):
 
 
 class ActiveLabelingPlugin(base_plugin.TBPlugin):
+    """Routes only: each parses its request, calls the embedding's Workspace (workspace.py) and answers."""
+
     plugin_name = PLUGIN_NAME
 
     def __init__(self, context, *, default_author=None, classifier_backend="numpy"):
         self._logdir = context.logdir
         self._flags = context.flags
         self.catalog = Catalog(context.logdir or None)
+        self.workspaces = Workspaces(self.catalog, default_author=default_author or os_user(),
+                                     classifier_backend=classifier_backend)
         self._hosts = AllowedHosts(context.flags)
-        self._default_author = default_author or os_user()
-        self._classifier_backend = classifier_backend
-        self._stores = {}
-        self._stores_lock = threading.Lock()
-        self._published = {}  # key -> the source object whose labels the Projector was given
-        self._unflushed = {}  # key -> (store, time of the last write not yet in labels.tsv)
-        self._flusher = None
-        self._sessions = None
-        self._trainer = None
-        self._sessions_lock = threading.Lock()
         if self._logdir:
             self.catalog.scan_in_background()
 
@@ -317,193 +311,76 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             "embeddings": [s.to_json() for s in sources],
         })
 
-    def _source(self, request, *, require_ok=True):
-        source = self.catalog.get(_arg(request, "run"), _arg(request, "embedding"))
-        if require_ok and not source.ok:
-            raise SourceError("embedding %s of run %s cannot be opened: %s"
-                              % (source.name, source.run, "; ".join(source.problems)))
-        return source
+    def _workspace(self, request):
+        """The workspace named by the query's run and embedding (404 unknown, 422 broken)."""
+        return self.workspaces.get(_arg(request, "run"), _arg(request, "embedding"))
+
+    def _workspace_for_body(self, body):
+        return self.workspaces.get(_field(body, "run", str), _field(body, "embedding", str))
 
     def _serve_tensor(self, request):
-        source = self._source(request)
-        tensor = self.catalog.tensor(source)
+        tensor = self._workspace(request).features()
         return http_util.Respond(request, tensor.astype("<f4", copy=False).tobytes(), "application/octet-stream",
                                  headers=[("X-Rows", str(tensor.shape[0])), ("X-Dims", str(tensor.shape[1]))])
 
     def _serve_metadata(self, request):
-        source = self._source(request)
-        if source.load_metadata is None:
-            _raise_part_problem(source, "metadata ignored")
-            return _respond_json(request, {"columns": [], "data": []})
-        columns, data = source.load_metadata()
+        columns, data = self._workspace(request).metadata()
         return _respond_json(request, {"columns": columns, "data": data})
 
     def _serve_sprite(self, request):
-        source = self._source(request)
-        if source.sprite is None:
-            _raise_part_problem(source, "sprite ignored")
-            raise HTTPError(404, "embedding %s of run %s has no sprite images" % (source.name, source.run))
-        page = _int_arg(request, "page")
-        if page >= source.sprite.pages:
-            raise HTTPError(400, "page %d does not exist; the sprite has %d page(s)" % (page, source.sprite.pages))
-        data = source.load_sprite_page(page)
+        ws = self._workspace(request)
+        if ws.source.sprite is None:  # before parsing the page: no sprite is the answer for any page
+            ws.sprite_page(0)
+        try:
+            data = ws.sprite_page(_int_arg(request, "page"))
+        except IndexError as e:
+            raise HTTPError(400, str(e))
         return http_util.Respond(request, data, "image/png", expires=3600)
 
     # -- labels ----------------------------------------------------------------------
 
     def _label_routes(self):
-        return {
+        routes = {"/labels/%s" % action: self._labels_write(action) for action in LABEL_ACTIONS}
+        routes.update({
             "/labels": self._serve_labels,
-            "/labels/assign": self._labels_write("assign"),
-            "/labels/clear": self._labels_write("clear"),
-            "/labels/rename": self._labels_write("rename"),
-            "/labels/merge": self._labels_write("merge"),
-            "/labels/undo": self._labels_write("undo"),
-            "/labels/redo": self._labels_write("redo"),
             "/labels/history": self._serve_label_history,
             "/labels/export": self._serve_label_export,
-        }
-
-    def _store(self, source):
-        from .logdir.labels import LabelStore
-
-        if not source.label_dir:
-            raise HTTPError(400, "embedding %s of run %s cannot hold labels" % (source.name, source.run))
-        with self._stores_lock:
-            hit = self._stores.get(source.key)
-            if hit is None or hit[0] is not source:
-                store = LabelStore(source.label_dir, source.rows, default_author=self._default_author,
-                                   metadata=source.load_metadata)
-                hit = self._stores[source.key] = (source, store)
-                if store.version > 0:
-                    self._publish_label_metadata(source, store)
-            return hit[1]
-
-    def _store_for_body(self, body):
-        run, name = _field(body, "run", str), _field(body, "embedding", str)
-        source = self.catalog.get(run, name)
-        if not source.ok:
-            raise SourceError("embedding %s of run %s cannot be opened: %s"
-                              % (name, run, "; ".join(source.problems)))
-        return source, self._store(source)
+        })
+        return routes
 
     def _labels_write(self, action):
         def handler(request):
-            from .logdir.labels import ConflictError, LabelError
-
             body = _json_body(request)
-            source, store = self._store_for_body(body)
-            author = _author_header(request)
-            base = _field(body, "base_version", int, required=False)
-            kw = dict(author=author, base_version=base)
-            try:
-                if action == "assign":
-                    state = store.assign(_rows(body), _field(body, "label", str), **kw)
-                elif action == "clear":
-                    state = store.clear(_rows(body), **kw)
-                elif action == "rename":
-                    state = store.rename(_field(body, "from", str), _field(body, "to", str), **kw)
-                elif action == "merge":
-                    state = store.merge(_field(body, "classes", list), _field(body, "into", str), **kw)
-                else:
-                    state = getattr(store, action)(**kw)
-            except LabelError as e:
-                raise HTTPError(400, str(e))
-            except ConflictError as e:
-                raise HTTPError(409, str(e))
-            self._labels_changed(source, state)
-            self._after_write(source, store)
+            ws = self._workspace_for_body(body)
+            if action == "assign":
+                args = dict(rows=_rows(body), label=_field(body, "label", str))
+            elif action == "clear":
+                args = dict(rows=_rows(body))
+            elif action == "rename":
+                args = dict(old=_field(body, "from", str), new=_field(body, "to", str))
+            elif action == "merge":
+                args = dict(classes=_field(body, "classes", list), into=_field(body, "into", str))
+            else:
+                args = {}
+            state = ws.write_labels(action, author=_author_header(request),
+                                    base_version=_field(body, "base_version", int, required=False), **args)
             return _respond_json(request, state)
 
         return handler
 
     def _serve_labels(self, request):
-        source = self._source(request)
-        return _respond_json(request, self._store(source).state())
+        return _respond_json(request, self._workspace(request).labels())
 
     def _serve_label_history(self, request):
-        source = self._source(request)
+        ws = self._workspace(request)
         since = _int_arg(request, "since") if request.args.get("since") is not None else 0
-        return _respond_json(request, {"records": self._store(source).history(since=since)})
+        return _respond_json(request, {"records": ws.history(since=since)})
 
     def _serve_label_export(self, request):
-        import io
-
-        from .logdir.label_io import export_csv
-
-        source = self._source(request)
-        all_rows = request.args.get("all_rows") in ("1", "true", "yes")
-        columns = {}
-        if source.load_metadata is not None:
-            names, data = source.load_metadata()
-            columns = dict(zip(names, data))
-        from .logdir.labels import LabelError
-
-        out = io.StringIO()
-        try:
-            export_csv(self._store(source), out, metadata_columns=columns, all_rows=all_rows)
-        except LabelError as e:
-            raise HTTPError(400, str(e))
-        filename = "%s-%s-labels.csv" % (_safe_filename(source.run), _safe_filename(source.name))
-        return http_util.Respond(request, out.getvalue(), "text/csv",
+        ws = self._workspace(request)
+        filename, text = ws.export_csv(all_rows=request.args.get("all_rows") in ("1", "true", "yes"))
+        return http_util.Respond(request, text, "text/csv",
                                  headers=[("Content-Disposition", 'attachment; filename="%s"' % filename)])
-
-    def _labels_changed(self, source, state):
-        """Labels reach the running layout at once, and the classifier retrains in the background."""
-        sessions = self._sessions
-        if sessions is not None:
-            sessions.set_labels(source.key, _label_codes(state))
-        if self._trainer is not None and self._trainer.status(source.key)["status"] != "idle":
-            self._request_training(source, state)
-
-    def _request_training(self, source, state):
-        catalog = self.catalog
-        self.trainer().request(source.key, lambda: catalog.tensor(source), state["labels"], state["version"])
-
-    def _publish_label_metadata(self, source, store):
-        """The stock Projector gets an entry showing the labels (logdir/projector_labels.py).
-
-        Done once per discovered source, when its store first holds a label:
-        merely viewing an embedding adds no run to TensorBoard.
-        """
-        from .logdir.projector_labels import publish_labels
-
-        if self._published.get(source.key) is source:
-            return
-        self._published[source.key] = source  # tried once: a read-only logdir logs one error, not one per label
-        try:
-            publish_labels(source, store.projector_metadata_path)
-        except Exception:
-            logger.exception("could not write the Projector entry for labels of %s/%s", source.run, source.name)
-
-    def _after_write(self, source, store):
-        """Publish on the first label; have labels.tsv catch up once writing pauses."""
-        self._publish_label_metadata(source, store)
-        with self._stores_lock:
-            self._unflushed[source.key] = (store, time.monotonic())
-            if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_loop, name="al-labels-flush", daemon=True)
-                self._flusher.start()
-
-    def _flush_loop(self):
-        """A store snapshots on a write only every 100 records or 10 s; this catches the tail.
-
-        Without it the last labels before a pause would reach labels.tsv (what the
-        stock Projector shows) only with the next write.  The history is the
-        record either way; this only refreshes the derived files.
-        """
-        while True:
-            time.sleep(FLUSH_CHECK_S)
-            now = time.monotonic()
-            with self._stores_lock:
-                due = [(k, st) for k, (st, t) in self._unflushed.items() if now - t >= FLUSH_QUIET_S]
-                for k, _ in due:
-                    del self._unflushed[k]
-            for key, store in due:
-                try:
-                    store.flush()
-                except Exception:
-                    logger.exception("could not refresh labels.tsv of %s/%s", *key)
 
     # -- active learning ---------------------------------------------------------------
 
@@ -513,51 +390,25 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             "/active/suggest": self._serve_suggest,
         }
 
-    def trainer(self):
-        with self._sessions_lock:
-            if self._trainer is None:
-                from .trainer import ClassifierTrainer
-
-                self._trainer = ClassifierTrainer(backend=self._classifier_backend)
-            return self._trainer
-
     def _serve_predictions(self, request):
-        """The last trained classifier's prediction per row; asks for a retrain when labels moved on."""
-        source = self._source(request)
-        self._request_training(source, self._store(source).state())
-        status, predicted, confidence, uncertainty = self.trainer().predictions(source.key)
-        body = dict(status)
-        if predicted is not None:
-            body.update(predicted=predicted.tolist(), confidence=np.round(confidence, 4).tolist(),
-                        uncertainty=np.round(uncertainty, 4).tolist())
-        return _respond_json(request, body)
+        return _respond_json(request, self._workspace(request).predictions())
 
     def _serve_suggest(self, request):
-        from .active import STRATEGIES, suggest
+        from .active import STRATEGIES
 
         body = _json_body(request)
-        source, store = self._store_for_body(body)
+        ws = self._workspace_for_body(body)
         strategy = _field(body, "strategy", str)
         if strategy not in STRATEGIES:
             raise HTTPError(400, 'unknown strategy "%s"; choose from %s' % (strategy, ", ".join(STRATEGIES)))
         n = _field(body, "n", int, required=False, default=10)
         if not 1 <= n <= 100:
             raise HTTPError(400, 'field "n" must be between 1 and 100, got %d' % n)
-        state = store.state()
-        layout = None
-        if strategy.startswith("tsne"):
-            got = self._sessions.positions(source.key) if self._sessions is not None else None
-            if got is None:
-                raise HTTPError(409, "strategy %s needs a layout: start the layout first" % strategy)
-            layout = got[0]
-        self._request_training(source, state)
-        model = self.trainer().model(source.key)
         try:
-            items = suggest(strategy, self.catalog.tensor(source), state["labels"], layout=layout,
-                            classifier_state=model, n=n)
-        except ValueError as e:
-            raise HTTPError(400, str(e))
-        return _respond_json(request, {"strategy": strategy, "version": state["version"], "items": items})
+            with _bad_values_are_400():
+                return _respond_json(request, ws.suggest(strategy, n))
+        except NoLayout as e:
+            raise HTTPError(409, str(e))
 
     # -- live layouts ----------------------------------------------------------------
 
@@ -566,61 +417,36 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             "/layout/start": self._layout_start,
             "/layout/pause": self._layout_call("pause"),
             "/layout/resume": self._layout_call("resume"),
-            "/layout/params": self._layout_params,
+            "/layout/params": self._layout_call("params"),
             "/layout/schema": self._layout_schema,
             "/layout/status": self._layout_status,
             "/layout/positions": self._layout_positions,
         }
 
-    def sessions(self):
-        with self._sessions_lock:
-            if self._sessions is None:
-                from .sessions import SessionManager
-
-                self._sessions = SessionManager()
-            return self._sessions
-
     def _layout_start(self, request):
         body = _json_body(request)
-        source, store = self._store_for_body(body)
-        method = body.get("method", "tsne")
-        if method not in ("tsne", "pca"):
-            raise HTTPError(400, 'field "method" must be "tsne" or "pca", got %r' % (method,))
+        ws = self._workspace_for_body(body)
         params = {k: v for k, v in body.items() if k not in ("run", "embedding", "method")}
-        perplexity = params.get("perplexity")
-        if isinstance(perplexity, (int, float)) and method == "tsne" and perplexity * 3 >= source.rows:
-            # Checked here because the session loads the tensor in the background.
-            raise HTTPError(400, "perplexity %g is too large for %d rows: it must be below %d (rows / 3)"
-                            % (perplexity, source.rows, (source.rows + 2) // 3))
-        catalog = self.catalog
-        try:
-            status = self.sessions().start(source.key, lambda: catalog.tensor(source),
-                                           _label_codes(store.state()), params, method=method)
-        except (ValueError, TypeError) as e:
-            raise HTTPError(400, str(e))
-        return _respond_json(request, status)
+        with _bad_values_are_400():
+            return _respond_json(request, ws.start_layout(body.get("method", "tsne"), params))
+
+    def _layout_workspace(self, run, name, what="session"):
+        """The embedding's workspace if a layout was ever started there (no discovery: polled often)."""
+        ws = self.workspaces.existing(run, name)
+        if ws is None:
+            raise NoLayout("no layout %s for embedding %s of run %s"
+                           % ("positions yet" if what == "positions" else "session", name, run))
+        return ws
 
     def _layout_call(self, action):
         def handler(request):
             body = _json_body(request)
-            key = (_field(body, "run", str), _field(body, "embedding", str))
-            try:
-                return _respond_json(request, getattr(self.sessions(), action)(key))
-            except KeyError:
-                raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
+            ws = self._layout_workspace(_field(body, "run", str), _field(body, "embedding", str))
+            params = {k: v for k, v in body.items() if k not in ("run", "embedding")} if action == "params" else {}
+            with _bad_values_are_400():
+                return _respond_json(request, ws.layout(action, **params))
 
         return handler
-
-    def _layout_params(self, request):
-        body = _json_body(request)
-        key = (_field(body, "run", str), _field(body, "embedding", str))
-        params = {k: v for k, v in body.items() if k not in ("run", "embedding")}
-        try:
-            return _respond_json(request, self.sessions().set_params(key, **params))
-        except KeyError:
-            raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
-        except (ValueError, TypeError) as e:
-            raise HTTPError(400, str(e))
 
     def _layout_schema(self, request):
         """The layout's parameters (tsne/params.py): what the tab builds its form from."""
@@ -628,22 +454,13 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
 
         return _respond_json(request, params.schema())
 
-    def _session_key(self, request):
-        return (_arg(request, "run"), _arg(request, "embedding"))
-
     def _layout_status(self, request):
-        key = self._session_key(request)
-        status = self.sessions().status(key)
-        if status is None:
-            raise HTTPError(404, "no layout session for embedding %s of run %s" % (key[1], key[0]))
-        return _respond_json(request, status)
+        ws = self._layout_workspace(_arg(request, "run"), _arg(request, "embedding"))
+        return _respond_json(request, ws.layout_status())
 
     def _layout_positions(self, request):
-        key = self._session_key(request)
-        got = self.sessions().positions(key)
-        if got is None:
-            raise HTTPError(404, "no layout positions yet for embedding %s of run %s" % (key[1], key[0]))
-        positions, iteration, objective, state = got
+        ws = self._layout_workspace(_arg(request, "run"), _arg(request, "embedding"), "positions")
+        positions, iteration, objective, state = ws.layout_positions()
         positions = np.ascontiguousarray(positions, dtype="<f4")
         headers = [("X-Iteration", str(int(iteration))),
                    ("X-Objective", "%.6g" % objective if objective is not None and np.isfinite(objective) else ""),
@@ -652,29 +469,23 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, positions.tobytes(), "application/octet-stream", headers=headers)
 
 
+@contextlib.contextmanager
+def _bad_values_are_400():
+    """ValueError and TypeError from a room that checks a request's values (layout parameters, a strategy's
+    input) are the client's mistake: 400 with their message. Elsewhere they stay bugs (500)."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        if isinstance(e, (SourceError, LabelError, NoLabels)):
+            raise
+        raise HTTPError(400, str(e))
+
+
 def _rows(body):
     rows = _field(body, "rows", list)
     if not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
         raise HTTPError(400, 'field "rows" must be a list of row indices (integers)')
     return rows
-
-
-def _label_codes(state) -> np.ndarray:
-    """Class indices (by first appearance, as LabelState lists classes) per row; -1 = unlabeled."""
-    index = {c["name"]: i for i, c in enumerate(state["classes"])}
-    return np.array([index.get(label, -1) if label is not None else -1 for label in state["labels"]],
-                    dtype=np.int64)
-
-
-def _safe_filename(name):
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip("._") or "embedding"
-
-
-def _raise_part_problem(source, prefix):
-    """A configured but broken part (metadata, sprite) answers with its problem, not as absent."""
-    for problem in source.problems:
-        if problem.startswith(prefix):
-            raise SourceError(problem)
 
 
 def _author_header(request):

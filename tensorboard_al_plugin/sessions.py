@@ -95,6 +95,7 @@ class _Session:
         self.pending_labels = None
         self.pending_params = {}
         self.last_poll = time.monotonic()
+        self.want_free = False           # free() asked: free the memory at the next chunk boundary
         self.holds_slot = False
         self.stepping = False            # a chunk is being computed
         self.thread = None
@@ -105,7 +106,8 @@ class SessionManager:
 
     max_running : sessions allowed to prepare or step at once.
     idle_timeout_s : seconds without a ``status``/``positions`` call after
-        which a session is paused and its memory freed.
+        which a session is paused and its memory freed (``inf``: never by
+        itself; the server's workspaces call :meth:`free` by their own policy).
     """
 
     def __init__(self, max_running: int = 2, idle_timeout_s: float = 600.0):
@@ -172,10 +174,23 @@ class SessionManager:
                 s.state = "paused"
         return self.status(key)
 
+    def free(self, key) -> None:
+        """Pause the session ``key`` and free its affinities and features now, as
+        ``idle_timeout_s`` without a poll does; ``resume`` rebuilds them and
+        continues from the last positions. No-op when there is no session or
+        nothing to free (a PCA layout, a finished or failed thread)."""
+        with self._cond:
+            s = self._sessions.get(key)
+            if s is None or s.freed or s.method != "tsne" or s.thread is None or not s.thread.is_alive():
+                return
+            s.want_free = True
+            self._cond.notify_all()
+
     def resume(self, key) -> dict:
         with self._cond:
             s = self._get(key)
             s.want_pause = False
+            s.want_free = False
             s.last_poll = time.monotonic()
             if s.state == "done" and s.method == "tsne":
                 s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
@@ -443,9 +458,10 @@ class SessionManager:
                 while True:
                     if s.stop:
                         return
-                    idle = time.monotonic() - s.last_poll > self.idle_timeout_s
+                    idle = s.want_free or time.monotonic() - s.last_poll > self.idle_timeout_s
                     if idle:
                         # free the big arrays; resume() rebuilds them
+                        s.want_free = False
                         s.run = None
                         s.freed = True
                         s.want_pause = True

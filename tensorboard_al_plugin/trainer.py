@@ -42,9 +42,12 @@ class ClassifierTrainer:
     """One background thread retraining the paper's classifier per embedding.
 
     ``backend`` "numpy" (default, the fastest on a CPU), "keras", or "auto" (Keras
-    when TensorFlow is installed, else numpy): the same network either way."""
+    when TensorFlow is installed, else numpy): the same network either way.
+    ``idle_timeout_s``: an embedding whose model nobody asked about for this
+    long is forgotten (its features freed); None: only :meth:`forget` does it
+    (the server's workspaces decide)."""
 
-    def __init__(self, idle_timeout_s: float = 1800.0, backend: str = "numpy"):
+    def __init__(self, idle_timeout_s: Optional[float] = 1800.0, backend: str = "numpy"):
         self.backend = backend
         self._entries: Dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
@@ -99,6 +102,11 @@ class ClassifierTrainer:
             entry = self._entries.get(key)
             return None if entry is None else entry.state
 
+    def forget(self, key) -> None:
+        """Drop the model, predictions and features of ``key`` (a training in flight finishes unseen)."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -110,7 +118,7 @@ class ClassifierTrainer:
         while not self._closed:
             now = time.time()
             for key, entry in list(self._entries.items()):
-                if now - entry.last_used > self._idle_timeout_s:
+                if self._idle_timeout_s is not None and now - entry.last_used > self._idle_timeout_s:
                     del self._entries[key]  # nobody looked for a long time: free the features
             for key, entry in self._entries.items():
                 if entry.wanted_version > entry.trained_version and not entry.training:

@@ -50,7 +50,7 @@ def test_listing_picks_up_embeddings_written_after_start(tmp_path):
     assert catalog.get("r", "later").rows == 4
 
 
-def test_tensor_cache_is_dropped_when_the_embedding_is_rewritten(tmp_path):
+def test_the_tensor_is_read_afresh_when_the_embedding_is_rewritten(tmp_path):
     write_embedding(str(tmp_path), np.zeros((3, 2)), name="e")
     catalog = Catalog(str(tmp_path))
     assert catalog.tensor(catalog.get(".", "e")).sum() == 0

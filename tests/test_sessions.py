@@ -89,7 +89,9 @@ def test_idle_session_is_paused_and_freed_then_resumes_where_it_was():
         X, _ = _features()
         m.start("k", lambda: X, None, PARAMS)
         s = m._sessions["k"]
-        _wait(lambda: s.state == "paused", timeout=30)  # nobody polls
+        # polled until it steps (on a busy machine the preparation alone can outlast the timeout)
+        _wait(lambda: m.status("k")["iteration"] > 0)
+        _wait(lambda: s.state == "paused", timeout=30)  # then nobody polls
         assert s.freed and s.run is None
         st = m.status("k")
         assert st["freed"] and st["state"] == "paused"
@@ -98,6 +100,26 @@ def test_idle_session_is_paused_and_freed_then_resumes_where_it_was():
         m.resume("k")
         _wait(lambda: m.status("k")["iteration"] > it and m.status("k")["state"] == "running")
         assert not m.status("k")["freed"]
+    finally:
+        m.close()
+
+
+def test_free_frees_at_once_without_an_idle_timeout_and_resume_rebuilds():
+    m = SessionManager(max_running=2, idle_timeout_s=float("inf"))  # as the server's workspaces make it
+    try:
+        X, _ = _features()
+        m.start("k", lambda: X, None, PARAMS)
+        _wait(lambda: m.status("k")["iteration"] > 0)
+        m.free("missing")  # no session: nothing happens
+        m.free("k")
+        _wait(lambda: m.status("k")["freed"])
+        st = m.status("k")
+        assert st["state"] == "paused" and m._sessions["k"].run is None
+        m.free("k")  # already freed: stays as it is
+        m.resume("k")
+        _wait(lambda: m.status("k")["iteration"] > st["iteration"] and m.status("k")["state"] == "running")
+        time.sleep(0.3)
+        assert not m.status("k")["freed"]  # the earlier free() does not strike again after resume
     finally:
         m.close()
 

@@ -132,9 +132,13 @@ def _deduplicate(sources: List[EmbeddingSource]) -> List[EmbeddingSource]:
 
 
 class Catalog:
-    """The cached list of embeddings of one logdir, plus an LRU of loaded tensors."""
+    """The cached list of embeddings of one logdir.
 
-    def __init__(self, logdir: Optional[str], max_tensors: int = 4):
+    Loaded tensors are not kept here: the server's workspaces (workspace.py)
+    keep each embedding's features while it is in use.
+    """
+
+    def __init__(self, logdir: Optional[str]):
         self.logdir = logdir
         self._lock = threading.Lock()
         self._scan_lock = threading.Lock()
@@ -142,8 +146,6 @@ class Catalog:
         self._sources: Optional[List[EmbeddingSource]] = None
         self._scan_thread: Optional[threading.Thread] = None
         self._last_scan = 0.0
-        self._tensors: "collections.OrderedDict" = collections.OrderedDict()
-        self._max_tensors = max_tensors
 
     # -- discovery -------------------------------------------------------------------
 
@@ -174,13 +176,8 @@ class Catalog:
         with self._scan_lock:
             sources = scan_logdir(self.logdir, self._file_cache) if self.logdir else []
             with self._lock:
-                old = {s.key: s for s in (self._sources or [])}
                 self._sources = sources
                 self._last_scan = time.time()
-                # Drop cached tensors of sources that changed.
-                for key in list(self._tensors):
-                    if key not in old or not any(s is old.get(key) for s in sources):
-                        self._tensors.pop(key, None)
             return sources
 
     def list(self, max_age_s: float = 2.0) -> List[EmbeddingSource]:
@@ -215,22 +212,12 @@ class Catalog:
     # -- data --------------------------------------------------------------------------
 
     def tensor(self, source: EmbeddingSource) -> np.ndarray:
-        """The float32 (rows, dims) tensor, cached (a few at a time)."""
-        with self._lock:
-            hit = self._tensors.get(source.key)
-            if hit is not None and hit[0] is source:
-                self._tensors.move_to_end(source.key)
-                return hit[1]
+        """The float32 (rows, dims) tensor, read now (SourceError naming the embedding when it cannot be)."""
         try:
-            tensor = np.ascontiguousarray(source.load_tensor(), dtype="<f4")
+            return np.ascontiguousarray(source.load_tensor(), dtype="<f4")
         except SourceError:
             raise
         except Exception as e:  # noqa: BLE001 - TensorFlow's errors too
             # The file went away or changed after discovery: say which, never a 500.
             raise SourceError("the tensor of embedding %s (run %s) cannot be read: %s"
                               % (source.name, source.run, e)) from e
-        with self._lock:
-            self._tensors[source.key] = (source, tensor)
-            while len(self._tensors) > self._max_tensors:
-                self._tensors.popitem(last=False)
-        return tensor
