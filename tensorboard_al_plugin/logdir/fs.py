@@ -19,7 +19,7 @@ import os
 import posixpath
 import stat
 import threading
-from typing import IO, Iterator, Tuple
+from typing import IO, Iterator, Optional, Tuple
 
 
 class SourceError(ValueError):
@@ -70,6 +70,13 @@ def gfile(path: str = ""):
 def is_remote(path: str) -> bool:
     """True for ``scheme://...`` paths (object stores, memory://, ram://)."""
     return "://" in path
+
+
+def local_path(path: str) -> Optional[str]:
+    """The operating system's path for a local path or a ``file://`` URL; None for other schemes."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    return None if is_remote(path) else path
 
 
 def _split_scheme(path: str) -> Tuple[str, str]:

@@ -131,9 +131,9 @@ def open_storage(directory: str, storage: Optional[str], gfile, durable: bool) -
     fsync appends and snapshots (append only).  LabelError for a bad choice.
     """
     if storage is None:
-        storage = "append" if _is_local(directory) and fcntl is not None else "segments"
+        storage = "append" if fs.local_path(directory) is not None and fcntl is not None else "segments"
     if storage == "append":
-        if not _is_local(directory):
+        if fs.local_path(directory) is None:
             raise LabelError("storage 'append' needs a local directory, got %s" % directory)
         return AppendStorage(directory, durable)
     if storage == "segments":
@@ -145,17 +145,9 @@ def open_storage(directory: str, storage: Optional[str], gfile, durable: bool) -
 
 def projector_metadata_path(directory: str) -> str:
     """Where the store in ``directory`` keeps ``labels.tsv`` (see LabelStore.projector_metadata_path)."""
-    if _is_local(directory):
-        return os.path.join(os.path.abspath(_local_path(directory)), PROJECTOR_TSV)
+    if fs.local_path(directory) is not None:
+        return os.path.join(os.path.abspath(fs.local_path(directory)), PROJECTOR_TSV)
     return posixpath.join(directory.rstrip("/"), PROJECTOR_TSV)
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-def _local_path(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def _confine(directory: str) -> None:
@@ -202,7 +194,7 @@ class AppendStorage:
     damaged_counts = True
 
     def __init__(self, directory: str, durable: bool):
-        self.directory = os.path.abspath(_local_path(directory))
+        self.directory = os.path.abspath(fs.local_path(directory))
         _confine(self.directory)
         os.makedirs(self.directory, exist_ok=True)
         self.history_path = os.path.join(self.directory, HISTORY_FILE)
@@ -363,8 +355,8 @@ class SegmentStorage:
         self.directory = directory.rstrip("/")
         self.segment_dir = self._join(SEGMENT_DIR)
         self.tsv_path = self._join(PROJECTOR_TSV)
-        if _is_local(self.directory):
-            _confine(os.path.abspath(_local_path(self.directory)))
+        if fs.local_path(self.directory) is not None:
+            _confine(os.path.abspath(fs.local_path(self.directory)))
         gfile.makedirs(self.segment_dir)
         self.writer = uuid.uuid4().hex[:12]
         self.own_seq = 0
