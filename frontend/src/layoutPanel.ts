@@ -90,7 +90,7 @@ export class LayoutPanel {
     this.space = h("select", { testid: "al-knn-space" }, h("option", { value: "feature" }, "feature space"), h("option", { value: "layout" }, "current layout"));
     this.space.addEventListener("change", () => ctl.setKnnSpace(this.space.value === "layout" ? "layout" : "feature"));
 
-    const search = h("input", { type: "search", placeholder: "metadata value or #row", testid: "al-search", style: "flex:1;width:auto" });
+    const search = h("input", { type: "search", placeholder: "metadata value, file path or #row", testid: "al-search", style: "flex:1;width:auto" });
     this.searchMsg = h("div", { class: "al-small", testid: "al-search-message" });
     const runSearch = () => {
       this.searchMsg.textContent = ctl.search(search.value);

@@ -253,31 +253,32 @@ export function parseSearch(input: string): SearchQuery {
 
 /**
  * Rows whose value in any metadata column equals `text` (case-insensitive);
- * when none does, rows where some value contains it. Columnar metadata:
+ * when none does, rows where some value contains it; when none does either,
+ * `text` as a file path written from elsewhere (absolute, `./`, backslashes):
+ * rows whose value is that path's tail after a `/` (a relative path such as
+ * `tensorboard-al embed` writes, or a folder). Columnar metadata:
  * `columns[c][row]`.
  */
 export function searchMetadata(columns: readonly (readonly string[])[], text: string, rows: number): Uint32Array {
   const needle = text.toLowerCase();
-  const exact: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    for (const col of columns) {
-      const v = col[i];
-      if (v !== undefined && v.toLowerCase() === needle) {
-        exact.push(i);
-        break;
+  const path = "/" + needle.replace(/\\/g, "/").replace(/^(\.\/)+/, "");
+  const tests: ((v: string) => boolean)[] = [
+    (v) => v === needle,
+    (v) => v.includes(needle),
+    (v) => v !== "" && path.endsWith("/" + v.replace(/\\/g, "/")),
+  ];
+  for (const matches of tests) {
+    const found: number[] = [];
+    for (let i = 0; i < rows; i++) {
+      for (const col of columns) {
+        const v = col[i];
+        if (v !== undefined && matches(v.toLowerCase())) {
+          found.push(i);
+          break;
+        }
       }
     }
+    if (found.length) return Uint32Array.from(found);
   }
-  if (exact.length) return Uint32Array.from(exact);
-  const partial: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    for (const col of columns) {
-      const v = col[i];
-      if (v !== undefined && v.toLowerCase().includes(needle)) {
-        partial.push(i);
-        break;
-      }
-    }
-  }
-  return Uint32Array.from(partial);
+  return new Uint32Array(0);
 }

@@ -111,3 +111,13 @@ test("metadata search prefers exact (case-insensitive) matches over substrings",
   assert.deepEqual(Array.from(searchMetadata(cols, "sne", 4)), [3]);
   assert.equal(searchMetadata(cols, "boot", 4).length, 0);
 });
+
+test("metadata search finds a file by a path written from elsewhere: absolute, ./, or with backslashes", () => {
+  const cols = [["zebra/p1.png", "tiger/p1.png", "zebra/p2.png"], ["zebra", "tiger", "zebra"]];
+  for (const typed of ["/home/me/photos/zebra/p1.png", "C:\\photos\\zebra\\p1.png", "./zebra/p1.png", "ZEBRA\\P1.PNG"]) {
+    assert.deepEqual(Array.from(searchMetadata(cols, typed, 3)), [0], typed);
+  }
+  assert.deepEqual(Array.from(searchMetadata(cols, "/home/me/photos/zebra", 3)), [0, 2]); // a folder
+  assert.deepEqual(Array.from(searchMetadata(cols, "p1.png", 3)), [0, 1]); // a file name: every folder's
+  assert.equal(searchMetadata(cols, "/home/me/photos/lion/p1.png", 3).length, 0);
+});

@@ -30,12 +30,12 @@ def embedded(tmp_path_factory):
     logdir = root / "logs"
     r = cli("embed", str(src), "--logdir", str(logdir), "--quiet")
     assert r.returncode == 0, r.stderr
-    return str(logdir)
+    return str(logdir), str(src)
 
 
 @pytest.fixture
 def tb_embed(embedded):
-    with TensorBoard(embedded, without_tensorflow=True) as server:
+    with TensorBoard(embedded[0], without_tensorflow=True) as server:
         server.wait_for_embeddings()
         yield server
 
@@ -49,7 +49,7 @@ def search(frame, text):
     frame.press("[data-testid=al-search]", "Enter")
 
 
-def test_hover_names_the_file_and_search_finds_it_by_path(page, tb_embed):
+def test_hover_names_the_file_and_search_finds_it_by_path(page, tb_embed, embedded):
     frame = open_tab(page, tb_embed.url)
     pick_embedding(frame, "animals")
     paths = sorted("%s/photo_%02d_taken_on_a_sunny_afternoon.png" % (f, i) for f in FOLDERS for i in range(20))
@@ -96,6 +96,10 @@ def test_hover_names_the_file_and_search_finds_it_by_path(page, tb_embed):
     wait_for(lambda: sorted(debug(frame, "d.selection()")) == list(range(paths.index("zebra/photo_00_taken_on_a_sunny_afternoon.png"),
                                                                         paths.index("zebra/photo_00_taken_on_a_sunny_afternoon.png") + 20)),
              10, "the zebra folder", frame)
+    # The file's absolute path, as a file manager copies it.
+    search(frame, os.path.join(embedded[1], "tiger", "photo_05_taken_on_a_sunny_afternoon.png"))
+    wait_for(lambda: debug(frame, "d.selection()") == [paths.index("tiger/photo_05_taken_on_a_sunny_afternoon.png")],
+             10, "the row of an absolute path", frame)
     search(frame, "lion/photo_01.png")
     wait_for(lambda: "No row" in frame.text_content("[data-testid=al-search-message]"), 10, "no match", frame)
     assert page.errors == []
