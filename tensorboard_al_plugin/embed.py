@@ -45,6 +45,8 @@ DEFAULT_CNN_SIDE = 224
 NATIVE_MAX_SIDE = 64
 #: Thumbnail side (px) for images of mixed or large sizes.
 DEFAULT_THUMBNAIL = 64
+#: Pixels of thumbnail atlas a default thumbnail side keeps within: two full 8192 px pages.
+ATLAS_BUDGET_PX = 2 * 8192 * 8192
 #: Skipped inputs named one by one through ``warn`` before the rest are only counted.
 WARN_LINES = 20
 
@@ -150,7 +152,7 @@ def embed_images(
     colour = bool(modes & _COLOUR_MODES)
     in_c = 3 if (extractor.needs_colour or colour) else 1
     in_h, in_w = _input_size(extractor, features, size, sizes)
-    thumb = thumbnail or _thumbnail_side(sizes)
+    thumb = thumbnail or _thumbnail_side(sizes, len(heads))
     square = all(w == h for w, h in sizes)
     thumb_c = 4 if (modes & _ALPHA_MODES or not square) else (3 if colour else 1)
 
@@ -214,6 +216,7 @@ def embed_images(
         about = {"source": os.path.abspath(source), "kind": src.kind, "features": features,
                  "exemplar": exemplar, "described": description, "input_shape": [in_h, in_w, in_c],
                  "thumbnail": thumb, "rows": n, "skipped": len(skipped), "ignored": len(src.ignored),
+                 "seconds": {"scan": round(t1 - t0, 3), "read": round(t2 - t1, 3), "features": round(t3 - t2, 3)},
                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         extra = {"embed.json": (json.dumps(about, indent=1) + "\n").encode("utf-8")}
         if skipped:
@@ -266,13 +269,22 @@ def _input_size(extractor, spec, size, sizes) -> Tuple[int, int]:
     return side, side
 
 
-def _thumbnail_side(sizes) -> int:
-    """Images of one small square size: that size upscaled by an integer factor to at least 32 px; else 64 px."""
+def _thumbnail_side(sizes, n) -> int:
+    """The default thumbnail side for ``n`` images of these (width, height) sizes.
+
+    Images of one small square size keep it, upscaled by a whole factor to at
+    least 32 px (crisp digits); others get 64 px.  Either shrinks (never below
+    16 px, nor below a small square size) so that the atlas stays within
+    :data:`ATLAS_BUDGET_PX` pixels: the browser holds every page as a texture
+    (70,000 Fashion-MNIST images: 28 px, not 56; 70,000 photos: 43 px, not 64).
+    """
+    fits = max(16, int(np.sqrt(ATLAS_BUDGET_PX / max(n, 1))))
     if len(sizes) == 1:
         (w, h), = sizes
         if w == h and w <= DEFAULT_THUMBNAIL:
-            return w * max(1, -(-32 // w))
-    return DEFAULT_THUMBNAIL
+            upscaled = w * max(1, -(-32 // w))
+            return upscaled if upscaled <= fits else max(w, min(upscaled, fits) // w * w)
+    return min(DEFAULT_THUMBNAIL, fits)
 
 
 def _disk_array(folder, name, shape, required) -> Optional[np.ndarray]:

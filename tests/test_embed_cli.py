@@ -220,3 +220,16 @@ def test_a_killed_embed_leaves_either_nothing_or_the_whole_embedding(tmp_path):
             outcomes.add("nothing")
         time.sleep(0.1)
     assert "whole" in outcomes  # the last run was left to finish
+
+
+def test_default_thumbnails_keep_the_atlas_within_two_pages_for_large_sets():
+    from tensorboard_al_plugin.embed import _thumbnail_side
+    from tensorboard_al_plugin.logdir.source import SpriteLayout
+
+    assert _thumbnail_side({(8, 8)}, 1797) == 32  # digits: x4, crisp
+    assert _thumbnail_side({(28, 28)}, 1000) == 56
+    assert _thumbnail_side({(28, 28)}, 70000) == 28  # Fashion-MNIST: native size, one page
+    assert _thumbnail_side({(30, 20), (64, 64)}, 100) == 64
+    side = _thumbnail_side({(30, 20), (64, 64)}, 70000)
+    assert side == 43 and SpriteLayout.for_count(70000, side, side).pages == 2
+    assert _thumbnail_side({(300, 200)}, 10 ** 6) == 16  # never smaller

@@ -305,7 +305,7 @@ def _checked_features(features) -> np.ndarray:
     if x.shape[0] < 2 or x.shape[1] < 1:
         raise ValueError("features must have at least 2 rows and 1 column, got shape %s" % (x.shape,))
     try:
-        x = x.astype("<f4")
+        x = np.ascontiguousarray(x, dtype="<f4")  # no copy of features that are float32 already
     except (TypeError, ValueError):
         raise ValueError("features must be numeric, got dtype %s" % x.dtype)
     if not np.all(np.isfinite(x)):
@@ -324,7 +324,8 @@ def _check_name_and_run(name, run) -> None:
 def _write_embedding_files(emb_dir, name, x, columns, thumbs, progress) -> dict:
     """Tensor, metadata, sprite pages, then the manifest (last) into ``emb_dir``; returns the manifest."""
     n, d = x.shape
-    fs.write_bytes(fs.join(emb_dir, "tensor.bin"), x.tobytes())
+    # Locally the array's own buffer is written (no second copy of N x D floats in memory).
+    fs.write_bytes(fs.join(emb_dir, "tensor.bin"), x.tobytes() if fs.is_remote(emb_dir) else x.data.cast("B"))
     manifest = {"format": FORMAT, "name": name, "rows": n, "dims": d, "tensor": "tensor.bin",
                 "metadata": None, "metadata_columns": [], "sprite": None,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
