@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -284,6 +285,8 @@ def _embed(args) -> int:
             tqdm.write("tensorboard-al: %s" % _printable(line), file=sys.stderr)
 
     exemplar = None if args.exemplar in (None, "none") else args.exemplar
+    # A polite kill (SIGTERM) unwinds like Ctrl-C: the temporary arrays and the hidden partial folder go.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     result = embed_images(args.source, args.logdir, run=args.run, name=args.name, features=args.features,
                           layer=args.layer, weights=args.weights, exemplar=exemplar, epochs=args.epochs,
                           size=args.size, thumbnail=args.thumbnail, batch_size=args.batch_size, seed=args.seed,

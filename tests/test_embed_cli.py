@@ -233,3 +233,26 @@ def test_default_thumbnails_keep_the_atlas_within_two_pages_for_large_sets():
     side = _thumbnail_side({(30, 20), (64, 64)}, 70000)
     assert side == 43 and SpriteLayout.for_count(70000, side, side).pages == 2
     assert _thumbnail_side({(300, 200)}, 10 ** 6) == 16  # never smaller
+
+
+def test_sigterm_mid_run_removes_the_temporary_arrays_and_the_partial_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(6)
+    for i in range(400):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)).save(str(src / ("%03d.png" % i)))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    logdir = tmp_path / "logs"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(tmp))
+    p = subprocess.Popen([sys.executable, "-m", "tensorboard_al_plugin.cli", "embed", str(src), "--logdir",
+                          str(logdir), "--features", "pixels", "--quiet"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not os.listdir(str(tmp)) and p.poll() is None:  # its temporary arrays exist: it is reading
+        time.sleep(0.005)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert os.listdir(str(tmp)) == []
+    assert not (logdir / PLUGIN).exists() or os.listdir(str(logdir / PLUGIN)) == []
+    assert not logdir.exists() or scan_logdir(str(logdir)) == []
