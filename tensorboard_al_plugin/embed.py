@@ -156,8 +156,10 @@ def embed_images(
     square = all(w == h for w, h in sizes)
     thumb_c = 4 if (modes & _ALPHA_MODES or not square) else (3 if colour else 1)
 
-    tmp = tempfile.mkdtemp(prefix="tensorboard-al-embed-")
+    # Named first and made inside the try: an interrupt right after mkdir still removes it.
+    tmp = os.path.join(tempfile.gettempdir(), "tensorboard-al-embed-%d-%s" % (os.getpid(), os.urandom(6).hex()))
     try:
+        os.mkdir(tmp, 0o700)
         candidates = sorted(heads)
         thumbs = _disk_array(tmp, "thumbnails", (len(candidates), thumb, thumb, thumb_c), required=True)
         inputs = _disk_array(tmp, "inputs", (len(candidates), in_h, in_w, in_c), required=False)

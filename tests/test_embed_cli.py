@@ -193,12 +193,17 @@ def test_an_interrupt_while_writing_leaves_no_half_written_embedding(tmp_path):
     assert scan_logdir(str(tmp_path)) == []
 
 
+def noise_pngs(folder, n, seed):
+    """``n`` 48 x 48 px colour PNGs of noise in a new ``folder`` (enough work for a run to be caught midway)."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)).save(str(folder / ("%03d.png" % i)))
+    return folder
+
+
 def test_a_killed_embed_leaves_either_nothing_or_the_whole_embedding(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(400):
-        Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)).save(str(src / ("%03d.png" % i)))
+    src = noise_pngs(tmp_path / "src", 400, seed=5)
     outcomes = set()
     for k, delay in enumerate([0.5, 1.5, 3.0, 60.0]):
         logdir = tmp_path / ("logs%d" % k)
@@ -236,11 +241,7 @@ def test_default_thumbnails_keep_the_atlas_within_two_pages_for_large_sets():
 
 
 def test_sigterm_mid_run_removes_the_temporary_arrays_and_the_partial_folder(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    rng = np.random.default_rng(6)
-    for i in range(400):
-        Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)).save(str(src / ("%03d.png" % i)))
+    src = noise_pngs(tmp_path / "src", 400, seed=6)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     logdir = tmp_path / "logs"
