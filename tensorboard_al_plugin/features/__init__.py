@@ -25,7 +25,7 @@ import numpy as np
 from .base import FeatureError, FeatureExtractor, check_batch
 from .pixels import DEFAULT_PCA_COMPONENTS, PCAFeatures, PixelFeatures
 
-__all__ = ["make_extractor", "extract_features", "FeatureExtractor", "FeatureError", "SPECS", "EXEMPLAR_MODES"]
+__all__ = ["make_extractor", "extract_features", "image_batches", "FeatureExtractor", "FeatureError", "SPECS", "EXEMPLAR_MODES"]
 
 #: The spec forms :func:`make_extractor` takes (for help texts).
 SPECS = ("pixels", "pca", "pca:N", "cnn", "cnn:NAME", "model:PATH", "rn")
@@ -109,11 +109,23 @@ def _check_whole(name, value, low):
 def extract_features(images: np.ndarray, spec: str = "pixels", **kw) -> np.ndarray:
     """Convenience for notebooks: (N, H, W[, C]) uint8 or float images -> (N, D) float32.
 
-    uint8 images are scaled to [0, 1]; float images must already be in [0, 1].
-    Grey images become 3 channels when the extractor ``needs_colour`` and every
-    image is resized (bilinear) to ``input_shape[:2]`` when that is given. ``kw`` go to :func:`make_extractor`; fitting
-    (PCA, Exemplar-CNN) uses these same images.
+    uint8 images are scaled to [0, 1]; float images must already be in [0, 1]; channels and
+    size are made what the extractor takes (see :func:`image_batches`). ``kw`` go to
+    :func:`make_extractor`; fitting (PCA, Exemplar-CNN) uses these same images.
     """
+    extractor = make_extractor(spec, **kw)
+    batches = image_batches(images, extractor, kw.get("batch_size", 64))
+    if extractor.needs_fit:
+        extractor.fit(batches)
+    return extractor.transform(batches())
+
+
+def image_batches(images: np.ndarray, extractor: FeatureExtractor, batch_size: int = 64):
+    """A callable returning a fresh iterator of batches of ``images`` as ``extractor`` takes them:
+    float32 in [0, 1] (uint8 scaled by 1/255), grey made colour when it ``needs_colour``, resized
+    (bilinear) to its ``input_shape`` when that fixes a size, an alpha channel dropped.
+    ``images``: (N, H, W[, C]) uint8 or float in [0, 1]. For ``fit(batches)`` and
+    ``transform(batches())`` on an array that is in memory already."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
@@ -122,16 +134,11 @@ def extract_features(images: np.ndarray, spec: str = "pixels", **kw) -> np.ndarr
                            f"got shape {images.shape}")
     if images.shape[-1] == 4:
         images = images[..., :3]  # alpha dropped
-    extractor = make_extractor(spec, **kw)
-    batch_size = kw.get("batch_size", 64)
 
     def batches():
         for start in range(0, len(images), batch_size):
             yield _as_input(images[start:start + batch_size], extractor.input_shape, extractor.needs_colour)
-
-    if extractor.needs_fit:
-        extractor.fit(batches)
-    return extractor.transform(batches())
+    return batches
 
 
 def _as_input(batch, input_shape, needs_colour):

@@ -89,11 +89,11 @@ def import_keras():
 
 
 def inference(model):
-    """``model`` in inference mode as one traced function, for batches of any length: numpy
-    (b, ...) -> numpy float32 (b, D). (Keras' predict_on_batch traces anew per batch length and
-    per model, and warns about it.)"""
+    """``model`` in inference mode as one function traced once for batches of any length: numpy
+    (b, ...) -> numpy float32 (b, D). (Keras' predict_on_batch traces anew per batch length.)"""
     import tensorflow as tf
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return lambda batch: np.asarray(fn(tf.constant(batch)), dtype=np.float32).reshape(len(batch), -1)
 
 

@@ -120,8 +120,10 @@ class ExemplarCNN(FeatureExtractor):
         if opt_base is not None:
             opt_base.build(base_vars)
 
-        # a frozen base (trainable False) keeps its batch-normalisation statistics as pretrained
-        @tf.function(reduce_retracing=True)
+        # a frozen base (trainable False) keeps its batch-normalisation statistics as pretrained;
+        # one trace for every batch length
+        @tf.function(input_signature=[tf.TensorSpec((None,) + tuple(image_shape), tf.float32),
+                                      tf.TensorSpec((None,), tf.int64)])
         def step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, train_model(x, training=True))
@@ -164,7 +166,7 @@ class ExemplarCNN(FeatureExtractor):
                     losses.append(float(step(x, y)))
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(epoch=f"{epoch + 1}/{self.epochs}", loss=f"{losses[-1]:.3f}")
+                        bar.set_postfix(epoch=f"{epoch + 1}/{self.epochs}", loss=f"{np.mean(losses):.3f}")
                 loss = float(np.mean(losses))
                 self.loss_history_.append(loss)
                 if loss < best * (1 - self.min_delta):
