@@ -388,7 +388,21 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         return {
             "/active/predictions": self._serve_predictions,
             "/active/suggest": self._serve_suggest,
+            "/rounds": self._serve_rounds,
+            "/rounds/positions": self._serve_round_positions,
         }
+
+    def _serve_rounds(self, request):
+        return _respond_json(request, self._workspace(request).rounds())
+
+    def _serve_round_positions(self, request):
+        ws = self._workspace(request)
+        try:
+            positions = ws.round_positions(_int_arg(request, "round", minimum=1))
+        except IndexError as e:
+            raise HTTPError(404, str(e))
+        return http_util.Respond(request, np.ascontiguousarray(positions, "<f4").tobytes(), "application/octet-stream",
+                                 headers=[("X-Rows", str(positions.shape[0])), ("X-Dims", str(positions.shape[1]))])
 
     def _serve_predictions(self, request):
         return _respond_json(request, self._workspace(request).predictions())

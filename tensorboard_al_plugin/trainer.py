@@ -36,6 +36,7 @@ class _Entry:
         self.training = False
         self.seconds = 0.0
         self.last_used = time.time()
+        self.on_trained: Optional[Callable] = None  # (version, labels, state, features, seconds) after a model
 
 
 class ClassifierTrainer:
@@ -57,12 +58,19 @@ class ClassifierTrainer:
         self._thread = threading.Thread(target=self._work, name="ActiveLabelingTrainer", daemon=True)
         self._thread.start()
 
-    def request(self, key, load_features, labels: List[Optional[str]], version: int) -> None:
-        """Ask for a model trained on ``labels`` (the label store's ``version``); returns at once."""
+    def request(self, key, load_features, labels: List[Optional[str]], version: int,
+                on_trained: Optional[Callable] = None) -> None:
+        """Ask for a model trained on ``labels`` (the label store's ``version``); returns at once.
+
+        ``on_trained(version, labels, state, features, seconds)`` is called in the
+        worker after each model of ``key`` is trained (the workspace records a round).
+        """
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(load_features)
+            if on_trained is not None:
+                entry.on_trained = on_trained
             entry.last_used = time.time()
             if version > entry.wanted_version:
                 entry.wanted_version = version
@@ -160,3 +168,9 @@ class ClassifierTrainer:
                 if arrays is not None:
                     entry.state = state
                     entry.predicted, entry.confidence, entry.uncertainty = arrays
+                on_trained = entry.on_trained if arrays is not None else None
+            if on_trained is not None:
+                try:
+                    on_trained(version, labels, state, entry.features, entry.seconds)
+                except Exception:
+                    logger.exception("after training the classifier for %s", key)

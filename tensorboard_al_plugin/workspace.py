@@ -9,6 +9,7 @@ server keeps about an embedding hangs off that one object:
 - its label store, with the policy for the files derived from it: the stock
   Projector's entry is written once, at the first label, and ``labels.tsv``
   catches up with the history once writing pauses;
+- its rounds (rounds.py): every classifier retrain is one, stored next to the labels;
 - its live layout and its classifier.  Those run on two shared pools, because
   CPU is shared: :class:`~.sessions.SessionManager` steps at most two
   layouts at once and :class:`~.trainer.ClassifierTrainer` trains one model
@@ -34,6 +35,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .logdir import fs
 from .logdir.catalog import Catalog
 from .logdir.source import EmbeddingSource, SourceError
 
@@ -91,6 +93,8 @@ class Workspace:
         self._features: Optional[np.ndarray] = None
         self._published: Optional[EmbeddingSource] = None  # the source whose labels the Projector was given
         self._unflushed_since: Optional[float] = None       # monotonic time of a write not yet in labels.tsv
+        self._rounds = None                                  # RoundStore, opened at first use
+        self._estimating: Optional[threading.Thread] = None  # the rounds' accuracy estimates, when looked at
         self.last_used = time.monotonic()
         self.resting = False
 
@@ -109,6 +113,7 @@ class Workspace:
             self._flush_quietly()
             self.source = source
             self._store = None
+            self._rounds = None
             self._features = None
             self._unflushed_since = None
 
@@ -306,7 +311,8 @@ class Workspace:
     # -- classifier ------------------------------------------------------------------
 
     def _request_training(self, state) -> None:
-        self._hub.trainer().request(self.key, self.features, state["labels"], state["version"])
+        self._hub.trainer().request(self.key, self.features, state["labels"], state["version"],
+                                    on_trained=self._round_trained if self.source.label_dir else None)
 
     def predictions(self) -> dict:
         """The last trained classifier's prediction per row; asks for a retrain when labels moved on."""
@@ -334,6 +340,53 @@ class Workspace:
         model = self._hub.trainer().model(self.key)
         items = suggest(strategy, self.features(), state["labels"], layout=layout, classifier_state=model, n=n)
         return {"strategy": strategy, "version": state["version"], "items": items}
+
+
+    # -- rounds ----------------------------------------------------------------------
+
+    def round_store(self):
+        """The rounds (rounds.py), kept in the labels folder's ``rounds/``; NoLabels without one."""
+        from .rounds import RoundStore
+
+        source = self.source
+        if not source.label_dir:
+            raise NoLabels("embedding %s of run %s cannot hold labels" % (source.name, source.run))
+        with self._lock:
+            if self._rounds is None:
+                self._rounds = RoundStore(fs.join(source.label_dir, "rounds"), source.rows)
+            return self._rounds
+
+    def _round_trained(self, version, labels, state, features, seconds) -> None:
+        """Every classifier retrain is a round (called by the trainer's worker)."""
+        self.round_store().record(version, labels, state, features, train_seconds=seconds)
+
+    def rounds(self) -> dict:
+        """``{"rounds": [...], "estimating": bool, "problems": [...]}``; starts the accuracy
+        estimates of rounds that have none (in the background: they cost trainings)."""
+        store = self.round_store()
+        rounds = store.rounds()
+        estimating = False
+        if store.missing_accuracy():
+            with self._lock:
+                if self._estimating is None or not self._estimating.is_alive():
+                    self._estimating = threading.Thread(target=self._estimate, name="al-rounds-accuracy",
+                                                        daemon=True)
+                    self._estimating.start()
+                estimating = True
+        return {"rounds": rounds, "estimating": estimating, "problems": list(store.problems)}
+
+    def _estimate(self) -> None:
+        store = self.round_store()
+        try:
+            features = self.features()
+            for number, rnd in store.missing_accuracy():
+                store.estimate(number, rnd, features)
+        except Exception:
+            logger.exception("estimating the rounds' accuracy of %s/%s failed", *self.key)
+
+    def round_positions(self, number: int) -> np.ndarray:
+        """Model-view positions of round ``number`` (1-based): float32 (rows, 3); IndexError past the last."""
+        return self.round_store().positions(number)
 
 
 class Workspaces:

@@ -1,0 +1,251 @@
+"""Active-learning rounds: every classifier retrain is a round, kept next to the labels.
+
+A round records what the person did since the round before (the rows whose
+label changed, with the new label, None for a cleared one), how many rows
+were labeled and with which classes, and the model's own view of the data:
+the classifier's hidden layer (the paper's D/4 ReLU units) for every row,
+projected on its first three principal axes and turned to match the round
+before (orthogonal Procrustes), so that stepping through rounds moves the
+thumbnails instead of flipping them.  The classifier's accuracy estimate,
+cross-validated on the labeled rows of that round, costs several trainings;
+it is computed only when someone looks at the rounds (:meth:`RoundStore.missing_accuracy`).
+
+Files, in ``<labels folder>/rounds/``, written whole and atomically (local
+folders and object stores alike, several processes may add rounds)::
+
+    r-<13-digit ms time>-<8 hex>.json   the round (see ROUND_KEYS)
+    r-<same>.npy                        its model-view positions, float16 (rows, 3)
+
+Only names of that form are read; a file that does not parse is skipped and
+said once in ``problems``.  No HTTP here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .logdir import fs
+from .logdir.source import SourceError
+
+logger = logging.getLogger(__name__)
+
+ROUND_RE = re.compile(r"^(r-\d{13}-[0-9a-f]{8})\.json$")
+#: Model-view components stored per round (the tab shows 2 or 3).
+MODEL_VIEW_COMPONENTS = 3
+#: Folds of the accuracy estimate (fewer when a class has fewer labeled rows).
+CV_FOLDS = 3
+_MAX_JSON_BYTES = 256 * 1024 * 1024
+ROUND_KEYS = ("id", "version", "time", "rows", "n_labeled", "classes", "changed", "accuracy", "accuracy_std",
+              "accuracy_folds", "n_components", "train_seconds")
+
+
+def model_view(features, state, n_components: int = MODEL_VIEW_COMPONENTS) -> np.ndarray:
+    """The classifier's hidden layer per row, on its first principal axes: float32 (rows, n_components)."""
+    from .tsne.pca import principal_components
+
+    W1, b1, _, _ = state.classifier.logit_parts()
+    hidden = np.maximum(state.transform(features) @ np.asarray(W1, np.float32) + np.asarray(b1, np.float32), 0.0)
+    k = min(n_components, *hidden.shape)
+    out = np.zeros((hidden.shape[0], n_components), np.float32)
+    if k > 0 and float(hidden.std()) > 0:
+        out[:, :k] = principal_components(hidden, k, solver="exact" if hidden.shape[0] <= 5000 else "randomized")
+    return out
+
+
+def align_to(previous: Optional[np.ndarray], positions: np.ndarray) -> np.ndarray:
+    """``positions`` turned about its centre (a rotation or reflection) and moved onto ``previous``'s
+    centre, to lie closest to ``previous`` (orthogonal Procrustes; no scaling)."""
+    if previous is None or previous.shape != positions.shape:
+        return positions
+    centre = previous.astype(np.float32).mean(axis=0)
+    a = positions - positions.mean(axis=0)
+    b = previous.astype(np.float32) - centre
+    u, _, vt = np.linalg.svd(a.T.astype(np.float64) @ b.astype(np.float64))
+    return ((a @ (u @ vt)) + centre).astype(np.float32)
+
+
+def cv_accuracy(features, labels: Sequence, folds: int = CV_FOLDS, random_state: int = 0):
+    """(mean, std, folds) accuracy of the paper's classifier, cross-validated on the labeled rows.
+
+    (None, None, 0) when it cannot be estimated: fewer than two classes with at
+    least two labeled rows each.  Stratified folds; at most ``folds``, fewer
+    when the smallest class has fewer rows.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from .active import train_classifier
+    from .active.suggest import parse_labels
+
+    codes, _ = parse_labels(labels)
+    rows = np.flatnonzero(codes >= 0)
+    counts = np.bincount(codes[rows]) if len(rows) else np.zeros(0, int)
+    kept = np.flatnonzero(counts >= 2)
+    rows = rows[np.isin(codes[rows], kept)]
+    if len(kept) < 2:
+        return None, None, 0
+    k = int(min(folds, counts[kept].min()))
+    X = np.asarray(features, np.float32)
+    scores = []
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=random_state).split(rows, codes[rows]):
+        train_labels = [None] * len(X)
+        for r in rows[train]:
+            train_labels[r] = int(codes[r])
+        try:
+            state = train_classifier(X, train_labels, random_state=random_state)
+        except ValueError:  # a fold with one class
+            continue
+        predicted = state.predict_proba(X[rows[test]]).argmax(axis=1)
+        truth = [state.classes.index(int(codes[r])) if int(codes[r]) in state.classes else -1 for r in rows[test]]
+        scores.append(float(np.mean(predicted == np.asarray(truth))))
+    if not scores:
+        return None, None, 0
+    return round(float(np.mean(scores)), 4), round(float(np.std(scores)), 4), len(scores)
+
+
+class RoundStore:
+    """The rounds of one embedding of ``rows`` rows, in ``directory`` (created at the first round)."""
+
+    def __init__(self, directory: str, rows: int):
+        self.directory = directory
+        self.rows = rows
+        self.problems: List[str] = []
+        self._lock = threading.RLock()
+        self._cache: Dict[str, dict] = {}   # file name -> parsed round
+        self._last_positions: Optional[np.ndarray] = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def rounds(self) -> List[dict]:
+        """Every round of this embedding (of its current row count), oldest first, numbered from 1."""
+        with self._lock:
+            names = self._names()
+            out = []
+            for name in names:
+                rnd = self._cache.get(name)
+                if rnd is None:
+                    rnd = self._read(name)
+                    if rnd is None:
+                        continue
+                    self._cache[name] = rnd
+                if rnd["rows"] == self.rows:
+                    out.append(rnd)
+            return [dict(r, round=i + 1) for i, r in enumerate(out)]
+
+    def labels_at(self, rnd_number: int, rounds: Optional[List[dict]] = None) -> List[Optional[str]]:
+        """The labels as they were at round ``rnd_number`` (1-based), replayed from the rounds' changes."""
+        rounds = self.rounds() if rounds is None else rounds
+        labels: List[Optional[str]] = [None] * self.rows
+        for rnd in rounds[:rnd_number]:
+            for row, label in rnd["changed"]:
+                labels[row] = label
+        return labels
+
+    def positions(self, rnd_number: int) -> np.ndarray:
+        """Model-view positions of round ``rnd_number``: float32 (rows, 3); IndexError when there is none."""
+        rounds = self.rounds()
+        if not 1 <= rnd_number <= len(rounds):
+            raise IndexError("round %d does not exist; there are %d round(s)" % (rnd_number, len(rounds)))
+        name = rounds[rnd_number - 1]["id"] + ".npy"
+        data = fs.read_bytes(fs.join(self.directory, name), self.directory, 64 + 16 * self.rows * 3, "round positions")
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except Exception as e:
+            raise SourceError("round positions %s cannot be read: %s" % (name, e))
+        if arr.ndim != 2 or arr.shape[0] != self.rows or arr.shape[1] < 1:
+            raise SourceError("round positions %s hold shape %s, expected (%d, %d)"
+                              % (name, arr.shape, self.rows, MODEL_VIEW_COMPONENTS))
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _names(self) -> List[str]:
+        if not fs.isdir(self.directory):
+            return []
+        return sorted(n for n in fs.listdir(self.directory) if ROUND_RE.match(n))
+
+    def _read(self, name: str) -> Optional[dict]:
+        path = fs.join(self.directory, name)
+        try:
+            rnd = json.loads(fs.read_bytes(path, self.directory, _MAX_JSON_BYTES, "round").decode("utf-8"))
+            rnd = {k: rnd[k] for k in ROUND_KEYS}
+            if rnd["id"] + ".json" != name or not isinstance(rnd["rows"], int):
+                raise ValueError("its id does not match its name")
+            changed = [(int(row), None if label is None else str(label)) for row, label in rnd["changed"]]
+            if any(not 0 <= row < rnd["rows"] for row, _ in changed):
+                raise ValueError("a changed row is out of range")
+            rnd["changed"] = changed
+            return rnd
+        except Exception as e:  # noqa: BLE001 - any damage: skip the round, say so once
+            problem = "round %s skipped: %s" % (name, e)
+            if problem not in self.problems:
+                self.problems.append(problem)
+                logger.warning("%s (in %s)", problem, self.directory)
+            return None
+
+    # -- writing ---------------------------------------------------------------------
+
+    def record(self, version: int, labels: Sequence[Optional[str]], state, features,
+               train_seconds: float = 0.0) -> dict:
+        """Add the round of a classifier trained on ``labels`` (label store ``version``)."""
+        with self._lock:
+            rounds = self.rounds()
+            if rounds and rounds[-1]["version"] >= version:
+                return rounds[-1]  # another process (or an older request) recorded it already
+            before = self.labels_at(len(rounds), rounds)
+            changed = [[i, label] for i, (old, label) in enumerate(zip(before, labels)) if old != label]
+            positions = model_view(features, state)
+            previous = self._last_positions
+            if previous is None and rounds:
+                try:
+                    previous = self.positions(len(rounds))
+                except Exception:  # noqa: BLE001 - a damaged earlier round: start unaligned
+                    previous = None
+            positions = align_to(previous, positions)
+            name = "r-%013d-%s" % (int(time.time() * 1000), uuid.uuid4().hex[:8])
+            rnd = {"id": name, "version": int(version), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "rows": self.rows, "n_labeled": sum(label is not None for label in labels),
+                   "classes": list(state.classes), "changed": changed, "accuracy": None, "accuracy_std": None,
+                   "accuracy_folds": 0, "n_components": MODEL_VIEW_COMPONENTS,
+                   "train_seconds": round(float(train_seconds), 3)}
+            fs.makedirs(self.directory)
+            buf = io.BytesIO()
+            np.save(buf, positions.astype(np.float16), allow_pickle=False)
+            fs.write_atomic(fs.join(self.directory, name + ".npy"), buf.getvalue(), durable=False)
+            self._write(rnd)
+            self._last_positions = positions
+            return dict(rnd, round=len(rounds) + 1)
+
+    def set_accuracy(self, rnd_id: str, accuracy, std, folds: int) -> None:
+        with self._lock:
+            name = rnd_id + ".json"
+            rnd = self._cache.get(name) or self._read(name)
+            if rnd is None:
+                return
+            rnd = dict(rnd, accuracy=accuracy, accuracy_std=std, accuracy_folds=folds)
+            self._write(rnd)
+
+    def _write(self, rnd: dict) -> None:
+        stored = {k: rnd[k] for k in ROUND_KEYS}
+        fs.write_atomic(fs.join(self.directory, rnd["id"] + ".json"),
+                        json.dumps(stored, separators=(",", ":")).encode("utf-8"), durable=False)
+        self._cache[rnd["id"] + ".json"] = {**stored, "changed": [tuple(c) for c in rnd["changed"]]}
+
+    # -- the accuracy estimates --------------------------------------------------------
+
+    def missing_accuracy(self) -> List[Tuple[int, dict]]:
+        """(round number, round) of the rounds without an accuracy estimate yet, newest first."""
+        rounds = self.rounds()
+        return [(r["round"], r) for r in reversed(rounds) if r["accuracy"] is None and r["accuracy_folds"] == 0]
+
+    def estimate(self, rnd_number: int, rnd: dict, features, rounds: Optional[List[dict]] = None) -> None:
+        """Cross-validate round ``rnd_number``'s labels and store the estimate (folds -1: none possible)."""
+        labels = self.labels_at(rnd_number, rounds)
+        mean, std, folds = cv_accuracy(features, labels)
+        self.set_accuracy(rnd["id"], mean, std, folds if folds else -1)
