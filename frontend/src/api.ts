@@ -51,6 +51,34 @@ export interface Metadata {
   data: string[][];
 }
 
+/** One classifier retrain (GET rounds; tensorboard_al_plugin/rounds.py). */
+export interface RoundInfo {
+  round: number;
+  id: string;
+  /** The label store's version the classifier was trained on. */
+  version: number;
+  time: string;
+  rows: number;
+  n_labeled: number;
+  classes: (string | number)[];
+  /** [row, new label or null (cleared)] for every row changed since the round before. */
+  changed: [number, string | null][];
+  /** Cross-validated on the round's labeled rows; null until estimated (or when it cannot be). */
+  accuracy: number | null;
+  accuracy_std: number | null;
+  /** Folds of the estimate; 0 = not estimated yet, -1 = too few labels to estimate. */
+  accuracy_folds: number;
+  n_components: number;
+  train_seconds: number;
+}
+
+export interface RoundsInfo {
+  rounds: RoundInfo[];
+  /** The server is computing accuracy estimates: ask again for them. */
+  estimating: boolean;
+  problems: string[];
+}
+
 /** "waiting": queued for a free slot (the server runs a few layouts at a time). */
 export type SessionState = "preparing" | "waiting" | "running" | "paused" | "done" | "error";
 
@@ -287,6 +315,21 @@ export class Api {
   suggest(ref: EmbeddingRef, strategy: Strategy, n: number): Promise<SuggestResponse> {
     // Suggestions may train a classifier on the spot: allow more than the default minute.
     return this.postJson("active/suggest", { ...ref, strategy, n }, 300_000);
+  }
+
+  /** The classifier's rounds (every retrain is one); asking starts their accuracy estimates on the server. */
+  rounds(ref: EmbeddingRef): Promise<RoundsInfo> {
+    return this.getJson<RoundsInfo>("rounds", { run: ref.run, embedding: ref.embedding });
+  }
+
+  /** Round `round`'s model view: the classifier's hidden layer per row on its first principal axes. */
+  async roundPositions(ref: EmbeddingRef, round: number): Promise<{ positions: Float32Array; rows: number; dims: number }> {
+    const res = await this.request("rounds/positions", { params: { run: ref.run, embedding: ref.embedding, round } });
+    const positions = float32FromBytes(await res.arrayBuffer());
+    const rows = Number(res.headers.get("X-Rows"));
+    const dims = Number(res.headers.get("X-Dims"));
+    if (rows * dims !== positions.length) throw new ApiError(`Round ${round} has ${positions.length} values, not ${rows} x ${dims}.`, 200, "rounds/positions");
+    return { positions, rows, dims };
   }
 
   async layoutPositions(ref: EmbeddingRef): Promise<LayoutFrame> {

@@ -8,6 +8,7 @@
 //   suggestions.ts          active-learning suggestions
 //   layoutSession.ts        the PCA preview and the live layout session
 //   darkPixels.ts           the "hide dark pixels" threshold
+//   roundsController.ts     the classifier's rounds and their model view
 import type { ActionContext, Host } from "./actionContext";
 import type { Api, EmbeddingInfo, EmbeddingRef, Strategy, SuggestionItem } from "./api";
 import { currentRef } from "./actionContext";
@@ -16,6 +17,7 @@ import { EmbeddingLoader } from "./embeddingLoader";
 import { LabelsController } from "./labelsController";
 import { LayoutSession } from "./layoutSession";
 import { PREDICTIONS_DEBOUNCE_MS, PredictionsFollower } from "./predictionsFollower";
+import { RoundsController } from "./roundsController";
 import type { Scene } from "./scene";
 import { SelectionController } from "./selectionController";
 import type { KnnSpace, SelectionSpec } from "./selection";
@@ -34,6 +36,7 @@ export class Controller {
   readonly layout: LayoutSession;
   readonly threshold: DarkPixelThreshold;
   readonly loader: EmbeddingLoader;
+  readonly rounds: RoundsController;
 
   constructor(
     readonly api: Api,
@@ -59,7 +62,17 @@ export class Controller {
       threshold: this.threshold,
     });
     this.suggestions = new SuggestionsController(api, this.ctx, this.selection, this.predictions, () => this.loader.generation());
+    this.rounds = new RoundsController(api, this.ctx, () => this.layout.reshow());
+    // Every retrain is a round: a new model version means a new round to list (when the panel is open).
+    store.subscribe((s, changed) => {
+      if (changed.has("predictions") && s.predictions?.version !== this.roundsSeenVersion) {
+        this.roundsSeenVersion = s.predictions?.version ?? null;
+        void this.rounds.refresh();
+      }
+    });
   }
+
+  private roundsSeenVersion: number | null = null;
 
   /** The map's scene; the map view sets it once built. */
   get scene(): Scene | null {
@@ -78,6 +91,7 @@ export class Controller {
 
   /** Load embedding `e`; `scope` tells apart the browser preferences of different log directories. */
   open(e: EmbeddingInfo, scope = ""): Promise<void> {
+    this.rounds.reset();
     return this.loader.open(e, scope);
   }
 

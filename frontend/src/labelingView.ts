@@ -1,11 +1,12 @@
 // The labeling view of one embedding: layout panel | map | label panel, plus
-// the keyboard shortcuts (1-9, Ctrl+Z, Ctrl+Shift+Z, Esc, F or 0: fit the map).
+// the keyboard shortcuts (1-9, Ctrl+Z, Ctrl+Shift+Z, Esc, F or 0: fit the map, [ and ]: rounds).
 import type { Api, EmbeddingInfo } from "./api";
 import { Controller, type Host } from "./controller";
 import { h } from "./dom";
 import { LabelPanel } from "./labelPanel";
 import { LayoutPanel } from "./layoutPanel";
 import { MapView } from "./mapView";
+import { RoundsPanel } from "./roundsPanel";
 import { SuggestPanel } from "./suggestPanel";
 import { initialState, type AppState } from "./state";
 import { Store } from "./store";
@@ -22,7 +23,8 @@ export class LabelingView {
     this.map = new MapView(this.store, this.ctl);
     const layout = new LayoutPanel(this.store, this.ctl);
     const suggest = new SuggestPanel(this.store, this.ctl, this.map.scene);
-    layout.slot.append(suggest.el);
+    const rounds = new RoundsPanel(this.store, this.ctl, () => this.map.fitToData());
+    layout.slot.append(suggest.el, rounds.el);
     this.labelPanel = new LabelPanel(this.store, this.ctl, this.map.scene);
     this.el = h("div", { class: "al-body", testid: "al-labeling-view" }, layout.el, this.map.el, this.labelPanel.el);
     document.addEventListener("keydown", (e) => this.onKey(e));
@@ -70,6 +72,9 @@ export class LabelingView {
     headingTo: (rows: number[]): number[][] => pick(this.map.scene.targetPositions(), rows),
     positionsSource: (): string => this.store.get().positionsSource,
     threshold: (): number => this.store.get().display.threshold,
+    round: (): number => this.store.get().round,
+    roundCount: (): number => this.store.get().rounds?.rounds.length ?? 0,
+    modelView: (): boolean => this.store.get().modelView,
   };
 
   /** `scope`: what tells this log directory's browser preferences apart (its path). */
@@ -101,6 +106,9 @@ export class LabelingView {
     if (/^[1-9]$/.test(e.key)) {
       e.preventDefault();
       void this.ctl.applyClassNumber(Number(e.key));
+    } else if ((e.key === "[" || e.key === "]") && this.store.get().rounds) {
+      e.preventDefault();
+      void this.ctl.rounds.step(e.key === "]" ? 1 : -1);
     } else if (e.key === "Escape") {
       this.ctl.clearSelection();
     } else if (e.key === "f" || e.key === "F" || e.key === "0") {

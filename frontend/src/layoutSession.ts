@@ -24,6 +24,8 @@ export class LayoutSession {
   private align: Alignment | null = null;
   /** Until then, frames keep the unhurried pace of the transition from the PCA preview. */
   private introUntil = 0;
+  /** The session's last frame as shown (aligned, normalised): what the map goes back to after a round's model view. */
+  private lastShown: Float32Array | null = null;
 
   constructor(
     private readonly api: LayoutApi,
@@ -50,6 +52,18 @@ export class LayoutSession {
   stop(): void {
     this.pollToken++;
     this.align = null;
+    this.lastShown = null;
+  }
+
+  /** Back from another view of the map (a round's model view): the session's last frame, else the PCA preview. */
+  reshow(): void {
+    const { store, scene } = this.ctx;
+    const s = store.get();
+    const preview = this.pca3 ? (s.viewDims === 3 ? this.pca3 : flatten(this.pca3)) : null;
+    const next = this.lastShown && this.lastShown.length === s.rows * 3 ? this.lastShown : preview;
+    if (!next) return;
+    scene?.moveTo(next, 700);
+    store.set({ positions: next, positionsRevision: s.positionsRevision + 1, positionsSource: next === preview ? "client-pca" : "session" });
   }
 
   /**
@@ -60,6 +74,7 @@ export class LayoutSession {
   showPreview(pca3: Float32Array, rows: number, sprite: EmbeddingInfo["sprite"], session: SessionStatus | null): void {
     const { store } = this.ctx;
     this.pca3 = pca3;
+    this.lastShown = null;
     const viewDims = session ? (session.n_components === 3 ? 3 : 2) : store.get().form.n_components;
     const positions = viewDims === 2 ? flatten(pca3) : pca3;
     this.ctx.scene?.reset(rows, positions, sprite);
@@ -239,15 +254,20 @@ export class LayoutSession {
     // Animate over the time frames actually take to arrive, so motion is continuous.
     const interval = this.lastFrameAt ? Math.min(1000, Math.max(100, now - this.lastFrameAt)) : 400;
     this.lastFrameAt = now;
-    const first = viewDims !== s.viewDims || s.positionsSource !== "session" || !this.align;
+    // While the map shows a round's model view, frames are kept (turned as the map last showed
+    // the layout) for when the layout is shown again.
+    const hidden = s.modelView;
+    const first = viewDims !== s.viewDims || (!hidden && s.positionsSource !== "session") || !this.align;
     if (first) {
       // The run's axes may be flipped or swapped against the map shown (the PCA preview):
       // turn its frames to match, so the preview unfolds into the t-SNE instead of scattering.
-      const shown = scene ? scene.positionsAt(now) : s.positions;
+      const shown = hidden ? this.lastShown : scene ? scene.positionsAt(now) : s.positions;
       this.align = shown && shown.length === next.length ? bestAlignment(shown, next, rows, viewDims) : IDENTITY;
       this.introUntil = now + INTRO_MS;
     }
     next = applyAlignment(next, this.align ?? IDENTITY);
+    this.lastShown = next;
+    if (hidden) return;
     // Frames arriving during the transition keep its pace instead of hurrying it.
     scene?.moveTo(next, Math.max(interval, this.introUntil - now), now);
     store.set({ positions: next, positionsRevision: s.positionsRevision + 1, positionsSource: "session", viewDims });

@@ -5,6 +5,7 @@ import { type Camera, defaultCamera, fitCamera, orbit, pan, pick, projectAll, vi
 import type { Controller } from "./controller";
 import { breakAfterSlashes, clear, h } from "./dom";
 import { classColor } from "./palette";
+import { roundRows } from "./roundsController";
 import { rowsInBox, rowsInLasso } from "./selection";
 import { COLOR_BY, FLAG_FOCUS, FLAG_SUGGESTED, Scene } from "./scene";
 import type { AppState } from "./state";
@@ -68,8 +69,12 @@ export class MapView {
     if (changed.has("viewDims") || changed.has("embedding")) this.resetCamera();
     if (changed.has("labelIndex") && s.labelIndex) this.scene.setClasses(s.labelIndex.perRow);
     if (changed.has("predictions") || changed.has("labelIndex") || changed.has("embedding")) this.uploadPredictions(s);
-    if (changed.has("suggestions") || changed.has("labelIndex") || changed.has("embedding")) this.markRows = this.suggestedRows(s);
-    if (changed.has("mask") || changed.has("spec") || changed.has("suggestions") || changed.has("labelIndex")) this.uploadFlags(s);
+    const rounds = changed.has("round") || changed.has("rounds");
+    if (changed.has("suggestions") || changed.has("labelIndex") || changed.has("embedding") || rounds) {
+      // A round shown in the Rounds panel rings the rows it labeled, in place of the suggestions.
+      this.markRows = s.round > 0 ? roundRows(s) : this.suggestedRows(s);
+    }
+    if (changed.has("mask") || changed.has("spec") || changed.has("suggestions") || changed.has("labelIndex") || rounds) this.uploadFlags(s);
     if ((changed.has("predictions") || changed.has("labelIndex")) && s.hover >= 0 && s.hover === this.lastTooltipRow) this.fillTooltip(s.hover);
     if (changed.has("tool")) this.el.className = `al-map tool-${s.tool}`;
     // A layout frame moves the points: the tooltip follows what is under the pointer now.
@@ -375,7 +380,8 @@ export class MapView {
     const screen = projectAll(pts, rows.length, viewProj, w, hgt, new Float32Array(pts.length));
     const ns = "http://www.w3.org/2000/svg";
     const order = new Map<number, number>();
-    (this.store.get().suggestions?.items ?? []).forEach((it, i) => order.set(it.row, i + 1));
+    const ofRound = this.store.get().round > 0; // a shown round's labeled rows: rings without numbers
+    (ofRound ? [] : this.store.get().suggestions?.items ?? []).forEach((it, i) => order.set(it.row, i + 1));
     rows.forEach((r, i) => {
       const x = screen[3 * i], y = screen[3 * i + 1], cw = screen[3 * i + 2];
       if (cw <= 0 || x < -50 || y < -50 || x > w + 50 || y > hgt + 50) return;
@@ -385,7 +391,7 @@ export class MapView {
       ring.setAttribute("cx", String(x));
       ring.setAttribute("cy", String(y));
       ring.setAttribute("r", String(radius));
-      ring.setAttribute("class", "al-mark");
+      ring.setAttribute("class", ofRound ? "al-mark al-mark-round" : "al-mark");
       const text = document.createElementNS(ns, "text");
       text.setAttribute("x", String(x + radius * 0.72 + 2));
       text.setAttribute("y", String(y - radius * 0.72 - 2));

@@ -1,6 +1,6 @@
 // The shape of the one store every view reads (see store.ts).
 import type { Predictions } from "./active";
-import type { EmbeddingInfo, LabelState, Metadata, SessionStatus, Strategy, SuggestResponse } from "./api";
+import type { EmbeddingInfo, LabelState, Metadata, RoundsInfo, SessionStatus, Strategy, SuggestResponse } from "./api";
 import type { BackgroundEstimate } from "./background";
 import type { LabelIndex } from "./labels";
 import type { LayoutSchema } from "./layoutParams";
@@ -50,8 +50,8 @@ export interface AppState {
   /** Normalised stride-3 positions the map is heading to; bumps on every frame. */
   positions: Float32Array | null;
   positionsRevision: number;
-  /** Where the positions come from: the quick client-side PCA, or a server session. */
-  positionsSource: "client-pca" | "session" | "none";
+  /** Where the positions come from: the quick client-side PCA, a server session, or a round's model view. */
+  positionsSource: "client-pca" | "session" | "model" | "none";
   /** 2 or 3: how the map draws (camera mode). */
   viewDims: 2 | 3;
   session: SessionStatus | null;
@@ -86,6 +86,14 @@ export interface AppState {
   acceptedSuggestion: number;
   /** "Label selection as predicted" needs at least this confidence for every row. */
   sureThreshold: number;
+  /** The classifier's rounds (GET rounds), or null until the Rounds panel is opened. */
+  rounds: RoundsInfo | null;
+  /** The round shown (1-based; its labeled rows are ringed on the map), 0 = none. */
+  round: number;
+  /** The map shows the shown round's model view (the classifier's hidden layer) instead of the layout. */
+  modelView: boolean;
+  /** The Rounds panel steps through the rounds by itself. */
+  roundsPlaying: boolean;
   /** A label write in flight (buttons disable meanwhile). */
   writing: boolean;
   /** Sprite pages loaded so far. */
@@ -145,6 +153,10 @@ export function initialState(): AppState {
     suggestMessage: "",
     acceptedSuggestion: -1,
     sureThreshold: 0.9,
+    rounds: null,
+    round: 0,
+    modelView: false,
+    roundsPlaying: false,
     writing: false,
     pagesLoaded: 0,
     ready: false,

@@ -97,6 +97,11 @@ button.active { background:#ffe0b2; border-color:var(--al-accent); }
 .al-ramp { flex:1; height:8px; border-radius:2px; background:linear-gradient(90deg, #2978ff, #ffd933 50%, #ff3333); }
 .al-mark { fill:none; stroke:#00e5ff; stroke-width:2; }
 .al-mark-text { fill:#00e5ff; font-size:12px; font-weight:bold; paint-order:stroke; stroke:#000; stroke-width:3px; }
+.al-mark-round { stroke:#ffb300; stroke-dasharray:4 2; }
+.al-rounds summary { cursor:pointer; font-weight:600; margin:8px 0 4px; }
+.al-rounds-strip { display:flex; flex-wrap:wrap; gap:3px; margin:4px 0; max-height:120px; overflow-y:auto; }
+.al-rounds-strip button { min-width:26px; padding:1px 4px; font-size:11px; }
+.al-rounds-strip button.active { background:#ffb300; color:#000; border-color:#ffb300; }
 `;
 
 export function injectStyles(doc: Document = document): void {
