@@ -47,6 +47,8 @@ NATIVE_MAX_SIDE = 64
 DEFAULT_THUMBNAIL = 64
 #: Pixels of thumbnail atlas a default thumbnail side keeps within: two full 8192 px pages.
 ATLAS_BUDGET_PX = 2 * 8192 * 8192
+#: Name prefix of a run's temporary folder in $TMPDIR, followed by its process id.
+TEMP_PREFIX = "tensorboard-al-embed-"
 #: Skipped inputs named one by one through ``warn`` before the rest are only counted.
 WARN_LINES = 20
 
@@ -156,8 +158,9 @@ def embed_images(
     square = all(w == h for w, h in sizes)
     thumb_c = 4 if (modes & _ALPHA_MODES or not square) else (3 if colour else 1)
 
+    _remove_stale_temp(tempfile.gettempdir())
     # Named first and made inside the try: an interrupt right after mkdir still removes it.
-    tmp = os.path.join(tempfile.gettempdir(), "tensorboard-al-embed-%d-%s" % (os.getpid(), os.urandom(6).hex()))
+    tmp = os.path.join(tempfile.gettempdir(), "%s%d-%s" % (TEMP_PREFIX, os.getpid(), os.urandom(6).hex()))
     try:
         os.mkdir(tmp, 0o700)
         candidates = sorted(heads)
@@ -235,6 +238,30 @@ def embed_images(
     return EmbedResult(emb_dir, n, int(x.shape[1]), description, (in_h, in_w, in_c), thumb, skipped,
                        list(src.ignored), {"scan": t1 - t0, "read": t2 - t1, "features": t3 - t2,
                                            "write": t4 - t3, "total": t4 - t0})
+
+
+def _remove_stale_temp(folder: str) -> None:
+    """Remove this user's temporary folders of embed runs whose process is gone (killed with SIGKILL...).
+
+    Their arrays can take gigabytes; the process id in the name tells a live run's folder from a dead one's.
+    """
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len(TEMP_PREFIX):].split("-", 1)[0] if entry.startswith(TEMP_PREFIX) else ""
+        path = os.path.join(folder, entry)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # vanished meanwhile, or a live process of another user
+            pass
 
 
 def skipped_tsv(skipped: Sequence[Skipped]) -> bytes:

@@ -204,10 +204,12 @@ def noise_pngs(folder, n, seed):
 
 def test_a_killed_embed_leaves_either_nothing_or_the_whole_embedding(tmp_path):
     src = noise_pngs(tmp_path / "src", 400, seed=5)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     outcomes = set()
     for k, delay in enumerate([0.5, 1.5, 3.0, 60.0]):
         logdir = tmp_path / ("logs%d" % k)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TMPDIR=str(tmp))
         p = subprocess.Popen([sys.executable, "-m", "tensorboard_al_plugin.cli", "embed", str(src), "--logdir",
                               str(logdir), "--features", "pixels", "--quiet"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -225,6 +227,8 @@ def test_a_killed_embed_leaves_either_nothing_or_the_whole_embedding(tmp_path):
             outcomes.add("nothing")
         time.sleep(0.1)
     assert "whole" in outcomes  # the last run was left to finish
+    # ... and removed the temporary arrays the killed runs could not.
+    assert os.listdir(str(tmp)) == []
 
 
 def test_default_thumbnails_keep_the_atlas_within_two_pages_for_large_sets():
