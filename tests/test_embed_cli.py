@@ -261,3 +261,12 @@ def test_sigterm_mid_run_removes_the_temporary_arrays_and_the_partial_folder(tmp
     assert os.listdir(str(tmp)) == []
     assert not (logdir / PLUGIN).exists() or os.listdir(str(logdir / PLUGIN)) == []
     assert not logdir.exists() or scan_logdir(str(logdir)) == []
+
+
+def test_a_scan_never_lists_the_hidden_folder_an_embedding_is_built_in(tmp_path):
+    import shutil
+
+    emb = embeddings.write_embedding_atomically(str(tmp_path), np.zeros((3, 2)), name="e")
+    partial = tmp_path / PLUGIN / (embeddings.PARTIAL_PREFIX + "f.tmp-1-00000000")
+    shutil.copytree(emb, str(partial / "f"))  # a complete copy, as just before the rename
+    assert [s.name for s in scan_logdir(str(tmp_path))] == ["e"]
