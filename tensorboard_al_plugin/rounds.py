@@ -2,19 +2,23 @@
 
 A round records what the person did since the round before (the rows whose
 label changed, with the new label, None for a cleared one), how many rows
-were labeled and with which classes, and the model's own view of the data:
-the classifier's hidden layer (the paper's D/4 ReLU units) for every row,
-projected on its first three principal axes and turned to match the round
-before (orthogonal Procrustes), so that stepping through rounds moves the
-thumbnails instead of flipping them.  The classifier's accuracy estimate,
-cross-validated on the labeled rows of that round, costs several trainings;
-it is computed only when someone looks at the rounds (:meth:`RoundStore.missing_accuracy`).
+were labeled and with which classes, and what the model needs for its own
+view of the data: the weights of the classifier's hidden layer (the paper's
+D/4 ReLU units; a few kB to a few MB, whatever the row count).
+
+What costs is done only when someone looks (the Rounds panel): the model
+view (the hidden layer of every row on its first three principal axes,
+turned onto a neighbouring round's view when that one was computed, so that
+stepping moves the thumbnails instead of flipping them; computed once, then
+kept) and the accuracy estimate, cross-validated on the labeled rows of the
+round (several trainings; :meth:`RoundStore.missing_accuracy`).
 
 Files, in ``<labels folder>/rounds/``, written whole and atomically (local
 folders and object stores alike, several processes may add rounds)::
 
     r-<13-digit ms time>-<8 hex>.json   the round (see ROUND_KEYS)
-    r-<same>.npy                        its model-view positions, float16 (rows, 3)
+    r-<same>.npz                        the hidden layer: W1 (float16), b1, mean, scale
+    r-<same>.npy                        its model view, float16 (rows, 3), once asked for
 
 Only names of that form are read; a file that does not parse is skipped and
 said once in ``problems``.  No HTTP here.
@@ -48,12 +52,19 @@ ROUND_KEYS = ("id", "version", "time", "rows", "n_labeled", "classes", "changed"
               "accuracy_folds", "n_components", "train_seconds")
 
 
-def model_view(features, state, n_components: int = MODEL_VIEW_COMPONENTS) -> np.ndarray:
-    """The classifier's hidden layer per row, on its first principal axes: float32 (rows, n_components)."""
+def hidden_layer(state) -> Dict[str, np.ndarray]:
+    """What :func:`model_view` needs of a trained classifier: its input scaling and hidden layer."""
+    W1, b1, _, _ = state.classifier.logit_parts()
+    return {"W1": np.asarray(W1, np.float32), "b1": np.asarray(b1, np.float32),
+            "mean": np.asarray(state.mean, np.float32), "scale": np.asarray(state.scale, np.float32)}
+
+
+def model_view(features, layer: Dict[str, np.ndarray], n_components: int = MODEL_VIEW_COMPONENTS) -> np.ndarray:
+    """The hidden layer (:func:`hidden_layer`) of every row, on its first principal axes: float32 (rows, n_components)."""
     from .tsne.pca import principal_components
 
-    W1, b1, _, _ = state.classifier.logit_parts()
-    hidden = np.maximum(state.transform(features) @ np.asarray(W1, np.float32) + np.asarray(b1, np.float32), 0.0)
+    X = (np.asarray(features, np.float32) - layer["mean"]) / layer["scale"]
+    hidden = np.maximum(X @ layer["W1"].astype(np.float32) + layer["b1"].astype(np.float32), 0.0)
     k = min(n_components, *hidden.shape)
     out = np.zeros((hidden.shape[0], n_components), np.float32)
     if k > 0 and float(hidden.std()) > 0:
@@ -120,7 +131,6 @@ class RoundStore:
         self.problems: List[str] = []
         self._lock = threading.RLock()
         self._cache: Dict[str, dict] = {}   # file name -> parsed round
-        self._last_positions: Optional[np.ndarray] = None
 
     # -- reading ---------------------------------------------------------------------
 
@@ -149,21 +159,65 @@ class RoundStore:
                 labels[row] = label
         return labels
 
-    def positions(self, rnd_number: int) -> np.ndarray:
-        """Model-view positions of round ``rnd_number``: float32 (rows, 3); IndexError when there is none."""
+    def positions(self, rnd_number: int, features) -> np.ndarray:
+        """Model view of round ``rnd_number``: float32 (rows, 3), computed from ``features`` (rows, D) at
+        the first request and kept; IndexError when there is no such round."""
         rounds = self.rounds()
         if not 1 <= rnd_number <= len(rounds):
             raise IndexError("round %d does not exist; there are %d round(s)" % (rnd_number, len(rounds)))
-        name = rounds[rnd_number - 1]["id"] + ".npy"
-        data = fs.read_bytes(fs.join(self.directory, name), self.directory, 64 + 16 * self.rows * 3, "round positions")
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as e:
-            raise SourceError("round positions %s cannot be read: %s" % (name, e))
+        rnd_id = rounds[rnd_number - 1]["id"]
+        with self._lock:
+            kept = self._kept_view(rnd_id)
+            if kept is not None:
+                return kept
+            layer = self._layer(rnd_id)
+            if layer["W1"].shape[0] != np.shape(features)[1]:
+                raise SourceError("round %d was trained on %d features, the embedding has %d"
+                                  % (rnd_number, layer["W1"].shape[0], np.shape(features)[1]))
+            view = model_view(features, layer)
+            for other in (rnd_number - 1, rnd_number + 1):  # a neighbour already on screen: turn onto it
+                if 1 <= other <= len(rounds):
+                    near = self._kept_view(rounds[other - 1]["id"])
+                    if near is not None:
+                        view = align_to(near, view)
+                        break
+            self._write_npy(rnd_id + ".npy", view.astype(np.float16))
+            return view
+
+    def _kept_view(self, rnd_id: str) -> Optional[np.ndarray]:
+        path = fs.join(self.directory, rnd_id + ".npy")
+        if not fs.exists(path):
+            return None
+        arr = self._read_npy(rnd_id + ".npy", 128 + 16 * self.rows * MODEL_VIEW_COMPONENTS)
         if arr.ndim != 2 or arr.shape[0] != self.rows or arr.shape[1] < 1:
-            raise SourceError("round positions %s hold shape %s, expected (%d, %d)"
-                              % (name, arr.shape, self.rows, MODEL_VIEW_COMPONENTS))
+            raise SourceError("round view %s.npy holds shape %s, expected (%d, %d)"
+                              % (rnd_id, arr.shape, self.rows, MODEL_VIEW_COMPONENTS))
         return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _layer(self, rnd_id: str) -> Dict[str, np.ndarray]:
+        data = fs.read_bytes(fs.join(self.directory, rnd_id + ".npz"), self.directory, _MAX_JSON_BYTES,
+                             "round weights")
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                layer = {k: np.asarray(z[k]) for k in ("W1", "b1", "mean", "scale")}
+        except Exception as e:
+            raise SourceError("round weights %s.npz cannot be read: %s" % (rnd_id, e))
+        d, h = layer["W1"].shape if layer["W1"].ndim == 2 else (0, 0)
+        if not d or layer["b1"].shape != (h,) or layer["mean"].shape != (d,) or layer["scale"].shape != (d,):
+            raise SourceError("round weights %s.npz do not fit together" % rnd_id)
+        return layer
+
+    def _read_npy(self, name: str, limit: int) -> np.ndarray:
+        data = fs.read_bytes(fs.join(self.directory, name), self.directory, limit, "round view")
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except Exception as e:
+            raise SourceError("round view %s cannot be read: %s" % (name, e))
+
+    def _write_npy(self, name: str, arr: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        fs.write_atomic(fs.join(self.directory, name), buf.getvalue(), durable=False)
 
     def _names(self) -> List[str]:
         if not fs.isdir(self.directory):
@@ -191,23 +245,17 @@ class RoundStore:
 
     # -- writing ---------------------------------------------------------------------
 
-    def record(self, version: int, labels: Sequence[Optional[str]], state, features,
-               train_seconds: float = 0.0) -> dict:
-        """Add the round of a classifier trained on ``labels`` (label store ``version``)."""
+    def record(self, version: int, labels: Sequence[Optional[str]], state, train_seconds: float = 0.0) -> dict:
+        """Add the round of a classifier ``state`` trained on ``labels`` (label store ``version``).
+
+        Cheap: the changed rows and the hidden layer's weights; the model view waits until asked for.
+        """
         with self._lock:
             rounds = self.rounds()
             if rounds and rounds[-1]["version"] >= version:
                 return rounds[-1]  # another process (or an older request) recorded it already
             before = self.labels_at(len(rounds), rounds)
             changed = [[i, label] for i, (old, label) in enumerate(zip(before, labels)) if old != label]
-            positions = model_view(features, state)
-            previous = self._last_positions
-            if previous is None and rounds:
-                try:
-                    previous = self.positions(len(rounds))
-                except Exception:  # noqa: BLE001 - a damaged earlier round: start unaligned
-                    previous = None
-            positions = align_to(previous, positions)
             name = "r-%013d-%s" % (int(time.time() * 1000), uuid.uuid4().hex[:8])
             rnd = {"id": name, "version": int(version), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "rows": self.rows, "n_labeled": sum(label is not None for label in labels),
@@ -215,11 +263,11 @@ class RoundStore:
                    "accuracy_folds": 0, "n_components": MODEL_VIEW_COMPONENTS,
                    "train_seconds": round(float(train_seconds), 3)}
             fs.makedirs(self.directory)
+            layer = hidden_layer(state)
             buf = io.BytesIO()
-            np.save(buf, positions.astype(np.float16), allow_pickle=False)
-            fs.write_atomic(fs.join(self.directory, name + ".npy"), buf.getvalue(), durable=False)
-            self._write(rnd)
-            self._last_positions = positions
+            np.savez(buf, W1=layer["W1"].astype(np.float16), b1=layer["b1"], mean=layer["mean"], scale=layer["scale"])
+            fs.write_atomic(fs.join(self.directory, name + ".npz"), buf.getvalue(), durable=False)
+            self._write(rnd)  # last: a round is listed only once its weights are there
             return dict(rnd, round=len(rounds) + 1)
 
     def set_accuracy(self, rnd_id: str, accuracy, std, folds: int) -> None:

@@ -358,7 +358,7 @@ class Workspace:
 
     def _round_trained(self, version, labels, state, features, seconds) -> None:
         """Every classifier retrain is a round (called by the trainer's worker)."""
-        self.round_store().record(version, labels, state, features, train_seconds=seconds)
+        self.round_store().record(version, labels, state, train_seconds=seconds)
 
     def rounds(self) -> dict:
         """``{"rounds": [...], "estimating": bool, "problems": [...]}``; starts the accuracy
@@ -385,8 +385,9 @@ class Workspace:
             logger.exception("estimating the rounds' accuracy of %s/%s failed", *self.key)
 
     def round_positions(self, number: int) -> np.ndarray:
-        """Model-view positions of round ``number`` (1-based): float32 (rows, 3); IndexError past the last."""
-        return self.round_store().positions(number)
+        """Model view of round ``number`` (1-based): float32 (rows, 3), computed at the first request;
+        IndexError past the last round."""
+        return self.round_store().positions(number, self.features())
 
 
 class Workspaces:

@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from tensorboard_al_plugin import write_embedding
 from tensorboard_al_plugin.active import train_classifier
 from tensorboard_al_plugin.logdir.catalog import Catalog
-from tensorboard_al_plugin.rounds import RoundStore, align_to, cv_accuracy, model_view
+from tensorboard_al_plugin.rounds import RoundStore, align_to, cv_accuracy, hidden_layer, model_view
 from tensorboard_al_plugin.workspace import Workspaces
 from tests.tbserver import PLUGIN, TensorBoard
 
@@ -35,7 +35,7 @@ def _labels(y, per_class, classes):
 def test_model_view_is_the_hidden_layer_on_its_principal_axes(digits):
     X, y = digits
     state = train_classifier(X, _labels(y, 10, range(3)))
-    view = model_view(X, state)
+    view = model_view(X, hidden_layer(state))
     assert view.shape == (400, 3) and view.dtype == np.float32
     assert np.allclose(view.mean(axis=0), 0, atol=1e-3)  # centred principal components
     var = view.var(axis=0)
@@ -70,7 +70,7 @@ def test_rounds_record_changes_survive_reload_and_skip_damage(tmp_path, digits):
     store = RoundStore(str(tmp_path / "rounds"), 400)
     assert store.rounds() == []
     first = _labels(y, 5, range(2))
-    r1 = store.record(3, first, train_classifier(X, first), X, train_seconds=0.25)
+    r1 = store.record(3, first, train_classifier(X, first), train_seconds=0.25)
     assert r1["round"] == 1 and r1["n_labeled"] == 10 and r1["train_seconds"] == 0.25
     assert sorted(row for row, _ in r1["changed"]) == sorted(i for i, v in enumerate(first) if v)
     second = list(first)
@@ -78,21 +78,26 @@ def test_rounds_record_changes_survive_reload_and_skip_damage(tmp_path, digits):
     second[int(np.flatnonzero(y == 2)[1])] = "d2"
     cleared = int(np.flatnonzero(y == 0)[0])
     second[cleared] = None
-    store.record(5, second, train_classifier(X, second), X)
+    store.record(5, second, train_classifier(X, second))
     # An older model finishing late (or another process that recorded it) adds no round.
-    assert store.record(4, second, train_classifier(X, second), X)["round"] == 2
+    assert store.record(4, second, train_classifier(X, second))["round"] == 2
+    # Recording is cheap: no model view is computed until someone asks for it.
+    assert sorted(p.suffix for p in (tmp_path / "rounds").iterdir()) == [".json", ".json", ".npz", ".npz"]
 
     again = RoundStore(str(tmp_path / "rounds"), 400)
     rounds = again.rounds()
     assert [r["round"] for r in rounds] == [1, 2] and [r["version"] for r in rounds] == [3, 5]
     assert (cleared, None) in rounds[1]["changed"] and len(rounds[1]["changed"]) == 3
     assert again.labels_at(2) == second and again.labels_at(1) == first
-    p1, p2 = again.positions(1), again.positions(2)
+    p1, p2 = again.positions(1, X), again.positions(2, X)
     assert p1.shape == p2.shape == (400, 3)
-    # Round 2 is turned to match round 1: consecutive views stay close instead of flipping.
+    # Round 2 is turned onto round 1, shown before: consecutive views stay close instead of flipping.
     assert np.linalg.norm(p2 - p1) < np.linalg.norm(-p2 - p1)
+    # Computed once, then kept (float16 on disk).
+    assert len(list((tmp_path / "rounds").glob("*.npy"))) == 2
+    assert np.allclose(RoundStore(str(tmp_path / "rounds"), 400).positions(2, X), p2, atol=1e-2)
     with pytest.raises(IndexError, match="round 3 does not exist; there are 2"):
-        again.positions(3)
+        again.positions(3, X)
 
     # Accuracy estimates only when asked, newest first, stored in the round.
     missing = again.missing_accuracy()

@@ -5,6 +5,7 @@
 // the server until the Rounds panel is opened (the accuracy estimates cost
 // trainings there).
 import { type ActionContext, currentRef, messageOf, sameRef, sleep } from "./actionContext";
+import { applyAlignment, bestAlignment } from "./align";
 import type { Api } from "./api";
 import { normalizePositions } from "./camera";
 import { flatten } from "./layoutSession";
@@ -166,7 +167,11 @@ export class RoundsController {
     }
     const s = store.get();
     if (!s.modelView || s.round !== round) return; // moved on meanwhile
-    const next = s.viewDims === 2 ? flatten(pos) : pos;
+    let next = s.viewDims === 2 ? flatten(pos) : pos;
+    // A view's principal axes may come flipped or swapped against the one shown: turn it to match,
+    // so the thumbnails move instead of mirroring.
+    const shown = scene ? scene.positionsAt(performance.now()) : s.positions;
+    if (shown && shown.length === next.length) next = applyAlignment(next, bestAlignment(shown, next, s.rows, s.viewDims));
     scene?.moveTo(next, ROUND_MOVE_MS);
     store.set({ positions: next, positionsRevision: s.positionsRevision + 1, positionsSource: "model" });
   }
