@@ -233,13 +233,24 @@ def _load_xy(args):
 
 
 def _benchmark(args) -> int:
+    import numpy as np
+
     from .research.benchmark import run_benchmark
 
     x, y = _load_xy(args)
     out = args.out or os.path.join("benchmark_results", args.dataset or "custom")
-    result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
-                           subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
-                           pca=args.pca, classifier_backend=args.classifier)
+    images = None
+    if args.record_rounds:
+        side = int(round(np.sqrt(x.shape[1]))) if getattr(x, "ndim", 0) == 2 else 0
+        if args.dataset and side * side == x.shape[1]:
+            images = x.reshape(len(x), side, side)  # the offline datasets' features are their pixels in [0, 1]
+    try:
+        result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
+                               subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
+                               pca=args.pca, classifier_backend=args.classifier, record_rounds=args.record_rounds,
+                               images=images, name=args.dataset or "custom")
+    except ValueError as e:
+        raise CLIError(str(e))
     print("full-label accuracy %.3f (%s classifier); 80%% of it = %.3f"
           % (result["full_label_accuracy"], result["classifier_backend"], 0.8 * result["full_label_accuracy"]))
     cap = result["max_actions"]
@@ -254,6 +265,10 @@ def _benchmark(args) -> int:
         print("  %-*s  %8s  %8s  (%s)" % (width, name, mark + "%.1f" % r["mean_with_censored"],
                                           "%d of %d" % (r["censored"], len(r["actions_to_80"])), folds))
     print("wrote %s and %s" % (os.path.join(out, "results.json"), os.path.join(out, "curves.png")))
+    if args.record_rounds:
+        print("recorded every strategy's rounds per fold in %s (run rounds/%s): open it with tensorboard "
+              "--logdir %s, pick an embedding and open Rounds" % (args.record_rounds, args.dataset or "custom",
+                                                                  args.record_rounds))
     return 0
 
 
@@ -436,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster on a CPU), keras (needs TensorFlow), or auto = keras when TensorFlow is "
                         "installed, else numpy")
     p.add_argument("--out", default=None, help="output folder (default benchmark_results/<dataset>)")
+    p.add_argument("--record-rounds", metavar="LOGDIR", default=None,
+                   help="also write each strategy's run on each fold into this log directory as an embedding "
+                        "the tab replays (run rounds/<dataset>, embedding <strategy>-fold<k>; Rounds panel: "
+                        "each retrain's queried rows, held-out accuracy and the classifier's own view)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_benchmark)
 

@@ -49,7 +49,9 @@ MODEL_VIEW_COMPONENTS = 3
 CV_FOLDS = 3
 _MAX_JSON_BYTES = 256 * 1024 * 1024
 ROUND_KEYS = ("id", "version", "time", "rows", "n_labeled", "classes", "changed", "accuracy", "accuracy_std",
-              "accuracy_folds", "n_components", "train_seconds")
+              "accuracy_folds", "n_components", "train_seconds", "accuracy_on")
+#: What ``accuracy`` was measured on: "labeled rows" (cross-validated here), or a "held-out set" (benchmark).
+ACCURACY_ON = ("labeled rows", "held-out set")
 
 
 def hidden_layer(state) -> Dict[str, np.ndarray]:
@@ -148,6 +150,7 @@ class RoundStore:
                     self._cache[name] = rnd
                 if rnd["rows"] == self.rows:
                     out.append(rnd)
+            out.sort(key=lambda r: (r["version"], r["id"]))  # label versions order the rounds, whoever wrote them
             return [dict(r, round=i + 1) for i, r in enumerate(out)]
 
     def labels_at(self, rnd_number: int, rounds: Optional[List[dict]] = None) -> List[Optional[str]]:
@@ -228,7 +231,10 @@ class RoundStore:
         path = fs.join(self.directory, name)
         try:
             rnd = json.loads(fs.read_bytes(path, self.directory, _MAX_JSON_BYTES, "round").decode("utf-8"))
+            rnd.setdefault("accuracy_on", ACCURACY_ON[0])
             rnd = {k: rnd[k] for k in ROUND_KEYS}
+            if rnd["accuracy_on"] not in ACCURACY_ON:
+                raise ValueError("accuracy_on %r is none of %s" % (rnd["accuracy_on"], ", ".join(ACCURACY_ON)))
             if rnd["id"] + ".json" != name or not isinstance(rnd["rows"], int):
                 raise ValueError("its id does not match its name")
             changed = [(int(row), None if label is None else str(label)) for row, label in rnd["changed"]]
@@ -245,8 +251,10 @@ class RoundStore:
 
     # -- writing ---------------------------------------------------------------------
 
-    def record(self, version: int, labels: Sequence[Optional[str]], state, train_seconds: float = 0.0) -> dict:
-        """Add the round of a classifier ``state`` trained on ``labels`` (label store ``version``).
+    def record(self, version: int, labels: Sequence[Optional[str]], classes: Sequence, layer: Dict[str, np.ndarray],
+               train_seconds: float = 0.0) -> dict:
+        """Add the round of a classifier of ``classes`` trained on ``labels`` (label store ``version``);
+        ``layer``: its :func:`hidden_layer`.
 
         Cheap: the changed rows and the hidden layer's weights; the model view waits until asked for.
         """
@@ -256,27 +264,33 @@ class RoundStore:
                 return rounds[-1]  # another process (or an older request) recorded it already
             before = self.labels_at(len(rounds), rounds)
             changed = [[i, label] for i, (old, label) in enumerate(zip(before, labels)) if old != label]
-            name = "r-%013d-%s" % (int(time.time() * 1000), uuid.uuid4().hex[:8])
+            stamp = int(time.time() * 1000)
+            if rounds:  # names sort in recording order too, even within one millisecond
+                stamp = max(stamp, int(rounds[-1]["id"][2:15]) + 1)
+            name = "r-%013d-%s" % (stamp, uuid.uuid4().hex[:8])
             rnd = {"id": name, "version": int(version), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "rows": self.rows, "n_labeled": sum(label is not None for label in labels),
-                   "classes": list(state.classes), "changed": changed, "accuracy": None, "accuracy_std": None,
+                   "classes": list(classes), "changed": changed, "accuracy": None, "accuracy_std": None,
                    "accuracy_folds": 0, "n_components": MODEL_VIEW_COMPONENTS,
-                   "train_seconds": round(float(train_seconds), 3)}
+                   "train_seconds": round(float(train_seconds), 3), "accuracy_on": ACCURACY_ON[0]}
             fs.makedirs(self.directory)
-            layer = hidden_layer(state)
             buf = io.BytesIO()
             np.savez(buf, W1=layer["W1"].astype(np.float16), b1=layer["b1"], mean=layer["mean"], scale=layer["scale"])
             fs.write_atomic(fs.join(self.directory, name + ".npz"), buf.getvalue(), durable=False)
             self._write(rnd)  # last: a round is listed only once its weights are there
             return dict(rnd, round=len(rounds) + 1)
 
-    def set_accuracy(self, rnd_id: str, accuracy, std, folds: int) -> None:
+    def set_accuracy(self, rnd_id: str, accuracy, std, folds: int, on: str = ACCURACY_ON[0]) -> None:
+        """Store a round's accuracy: cross-validated on its labeled rows (``folds`` > 0; -1: too few
+        labels to estimate), or measured on a held-out set (``on="held-out set"``, ``folds`` 0)."""
+        if on not in ACCURACY_ON:
+            raise ValueError("on must be one of %s, got %r" % (", ".join(ACCURACY_ON), on))
         with self._lock:
             name = rnd_id + ".json"
             rnd = self._cache.get(name) or self._read(name)
             if rnd is None:
                 return
-            rnd = dict(rnd, accuracy=accuracy, accuracy_std=std, accuracy_folds=folds)
+            rnd = dict(rnd, accuracy=accuracy, accuracy_std=std, accuracy_folds=folds, accuracy_on=on)
             self._write(rnd)
 
     def _write(self, rnd: dict) -> None:
@@ -290,7 +304,8 @@ class RoundStore:
     def missing_accuracy(self) -> List[Tuple[int, dict]]:
         """(round number, round) of the rounds without an accuracy estimate yet, newest first."""
         rounds = self.rounds()
-        return [(r["round"], r) for r in reversed(rounds) if r["accuracy"] is None and r["accuracy_folds"] == 0]
+        return [(r["round"], r) for r in reversed(rounds) if r["accuracy"] is None and r["accuracy_folds"] == 0
+                and r["accuracy_on"] == ACCURACY_ON[0]]
 
     def estimate(self, rnd_number: int, rnd: dict, features, rounds: Optional[List[dict]] = None) -> None:
         """Cross-validate round ``rnd_number``'s labels and store the estimate (folds -1: none possible)."""

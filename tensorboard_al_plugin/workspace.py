@@ -358,7 +358,9 @@ class Workspace:
 
     def _round_trained(self, version, labels, state, features, seconds) -> None:
         """Every classifier retrain is a round (called by the trainer's worker)."""
-        self.round_store().record(version, labels, state, train_seconds=seconds)
+        from .rounds import hidden_layer
+
+        self.round_store().record(version, labels, state.classes, hidden_layer(state), train_seconds=seconds)
 
     def rounds(self) -> dict:
         """``{"rounds": [...], "estimating": bool, "problems": [...]}``; starts the accuracy

@@ -32,6 +32,11 @@ def _labels(y, per_class, classes):
     return labels
 
 
+def _model(X, labels):
+    state = train_classifier(X, labels)
+    return state.classes, hidden_layer(state)
+
+
 def test_model_view_is_the_hidden_layer_on_its_principal_axes(digits):
     X, y = digits
     state = train_classifier(X, _labels(y, 10, range(3)))
@@ -70,7 +75,7 @@ def test_rounds_record_changes_survive_reload_and_skip_damage(tmp_path, digits):
     store = RoundStore(str(tmp_path / "rounds"), 400)
     assert store.rounds() == []
     first = _labels(y, 5, range(2))
-    r1 = store.record(3, first, train_classifier(X, first), train_seconds=0.25)
+    r1 = store.record(3, first, *_model(X, first), train_seconds=0.25)
     assert r1["round"] == 1 and r1["n_labeled"] == 10 and r1["train_seconds"] == 0.25
     assert sorted(row for row, _ in r1["changed"]) == sorted(i for i, v in enumerate(first) if v)
     second = list(first)
@@ -78,9 +83,9 @@ def test_rounds_record_changes_survive_reload_and_skip_damage(tmp_path, digits):
     second[int(np.flatnonzero(y == 2)[1])] = "d2"
     cleared = int(np.flatnonzero(y == 0)[0])
     second[cleared] = None
-    store.record(5, second, train_classifier(X, second))
+    store.record(5, second, *_model(X, second))
     # An older model finishing late (or another process that recorded it) adds no round.
-    assert store.record(4, second, train_classifier(X, second))["round"] == 2
+    assert store.record(4, second, *_model(X, second))["round"] == 2
     # Recording is cheap: no model view is computed until someone asks for it.
     assert sorted(p.suffix for p in (tmp_path / "rounds").iterdir()) == [".json", ".json", ".npz", ".npz"]
 
@@ -168,3 +173,38 @@ def test_rounds_over_http(tmp_path, digits):
         assert r.status == 400 and 'query parameter "round" must be >= 1' in r.json()["error"]
         r = tb.get(PLUGIN + "/rounds?run=r&embedding=nope")
         assert r.status == 404 and 'unknown embedding "nope"' in r.json()["error"]
+
+
+def test_benchmark_records_rounds_the_tab_can_replay(tmp_path, digits):
+    from tensorboard_al_plugin.research.benchmark import ROUND_SIZE, run_benchmark
+
+    X, y = digits
+    X = X / 16.0
+    logs = str(tmp_path / "logs")
+    result = run_benchmark(X[:200], y[:200], strategies="random,entropy", folds=2, max_actions=30,
+                           out_dir=str(tmp_path / "out"), progress=False, plot=False, record_rounds=logs,
+                           images=X[:200].reshape(-1, 8, 8), name="digits")
+    hub = Workspaces(Catalog(logs), housekeeping_s=3600)
+    try:
+        for strategy in ("random", "entropy"):
+            for fold in (1, 2):
+                ws = hub.get("rounds/digits", "%s-fold%d" % (strategy, fold))
+                assert ws.source.sprite is not None and ws.source.rows == 100
+                rounds = ws.rounds()
+                assert not rounds["estimating"]  # held-out accuracies came with the recording
+                listed = rounds["rounds"]
+                assert [r["version"] for r in listed] == [10, 20, 30]
+                assert all(len(r["changed"]) == ROUND_SIZE for r in listed)
+                assert all(r["accuracy_on"] == "held-out set" and r["accuracy"] is not None for r in listed)
+                # The curve of results.json is the accuracies of these rounds (averaged over folds).
+                labels = ws.labels()["labels"]
+                assert sum(v is not None for v in labels) == 30  # the final labels are the store's
+                assert ws.round_positions(3).shape == (100, 3)
+        mean_at_30 = dict(result["strategies"]["entropy"]["curve"])[30]
+        at_30 = [hub.get("rounds/digits", "entropy-fold%d" % f).rounds()["rounds"][2]["accuracy"] for f in (1, 2)]
+        assert abs(np.mean(at_30) - mean_at_30) < 1e-3
+    finally:
+        hub.close()
+    with pytest.raises(ValueError, match="holds an earlier recording"):
+        run_benchmark(X[:200], y[:200], strategies="random", folds=2, max_actions=10, out_dir=str(tmp_path / "o2"),
+                      progress=False, plot=False, record_rounds=logs, name="digits")

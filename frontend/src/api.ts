@@ -66,8 +66,10 @@ export interface RoundInfo {
   /** Cross-validated on the round's labeled rows; null until estimated (or when it cannot be). */
   accuracy: number | null;
   accuracy_std: number | null;
-  /** Folds of the estimate; 0 = not estimated yet, -1 = too few labels to estimate. */
+  /** Folds of the estimate; 0 = not estimated yet (or measured on a held-out set), -1 = too few labels to estimate. */
   accuracy_folds: number;
+  /** What the accuracy was measured on: cross-validated on the round's labeled rows, or a held-out set (benchmark recordings). */
+  accuracy_on: "labeled rows" | "held-out set";
   n_components: number;
   train_seconds: number;
 }

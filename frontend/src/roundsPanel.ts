@@ -12,6 +12,7 @@ import type { Store } from "./store";
 /** "80% ± 5 (3-fold)", "estimating…", or why there is none. */
 export function accuracyText(r: RoundInfo): string {
   if (r.accuracy !== null) {
+    if (r.accuracy_on === "held-out set") return `${Math.round(r.accuracy * 100)}% on the held-out set`;
     const std = r.accuracy_std !== null ? ` ± ${Math.round(r.accuracy_std * 100)}` : "";
     return `${Math.round(r.accuracy * 100)}%${std} (${r.accuracy_folds}-fold)`;
   }
@@ -66,7 +67,7 @@ export class RoundsPanel {
       h("div", { class: "al-row" }, this.prev, this.next, this.play, modelLabel),
       this.strip,
       this.info,
-      h("div", { class: "al-small" }, "Each retrain of the classifier is a round; its accuracy is cross-validated on the labels of that round. Rings mark the rows labeled in the shown round."),
+      h("div", { class: "al-small" }, "Each retrain of the classifier is a round; its accuracy is cross-validated on the labels of that round (in a benchmark recording: measured on the held-out set). Rings mark the rows labeled in the shown round."),
     ) as HTMLDetailsElement;
     this.el.addEventListener("toggle", () => ctl.rounds.setOpen(this.el.open));
     store.subscribe((s, changed) => this.update(s, changed));

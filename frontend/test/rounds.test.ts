@@ -11,7 +11,7 @@ const ROWS = 6;
 function round(k: number, changed: [number, string | null][], accuracy: number | null = null): RoundInfo {
   return {
     round: k, id: `r-${k}`, version: k + 1, time: "", rows: ROWS, n_labeled: 2 * k, classes: ["a", "b"], changed,
-    accuracy, accuracy_std: accuracy === null ? null : 0.05, accuracy_folds: accuracy === null ? 0 : 3, n_components: 3, train_seconds: 0.1,
+    accuracy, accuracy_std: accuracy === null ? null : 0.05, accuracy_folds: accuracy === null ? 0 : 3, n_components: 3, train_seconds: 0.1, accuracy_on: "labeled rows",
   };
 }
 
@@ -143,6 +143,7 @@ test("the round's line says labels, classes, accuracy and what changed", () => {
   assert.equal(accuracyText(round(1, [], 0.834)), "83% ± 5 (3-fold)");
   assert.equal(accuracyText(round(1, [])), "estimating…");
   assert.equal(accuracyText({ ...round(1, []), accuracy_folds: -1 }), "too few labels per class to estimate");
+  assert.equal(accuracyText({ ...round(1, [], 0.612), accuracy_folds: 0, accuracy_on: "held-out set" }), "61% on the held-out set");
   assert.equal(roundText(round(2, [[2, "a"], [3, null]], 0.5), 4),
     "Round 2 of 4 · 4 labels, 2 classes · accuracy 50% ± 5 (3-fold) · 1 row labeled, 1 cleared in this round");
 });

@@ -75,11 +75,13 @@ def _strategy_seed(random_state, fold, strategy):
 
 
 def run_strategy(strategy, X_pool, y_pool, X_val, y_val, *, n_classes, max_actions=300, random_state=0,
-                 tsne_features=None, tsne_options=None, classifier_backend="numpy", on_actions=None):
+                 tsne_features=None, tsne_options=None, classifier_backend="numpy", on_actions=None, on_round=None):
     """Label one pool with one strategy; return [(actions, validation accuracy), ...] at each retrain.
 
     ``tsne_features``: the pool's features for the layout (needed for t-SNE
-    strategies). ``on_actions(n)`` is called with the number of new actions.
+    strategies). ``on_actions(n)`` is called with the number of new actions;
+    ``on_round(actions, labels, classifier, accuracy)`` after each retrain
+    (``labels``: the pool's class indices so far, -1 = unlabeled, a copy).
     """
     rng = np.random.default_rng(random_state)
     n_feat = X_pool.shape[1]
@@ -92,6 +94,8 @@ def run_strategy(strategy, X_pool, y_pool, X_val, y_val, *, n_classes, max_actio
         for m in models:
             m.update(X_pool[lab], labels[lab])
         curve.append((int(actions), clf.score(X_val, y_val)))
+        if on_round is not None:
+            on_round(int(actions), labels.copy(), clf, curve[-1][1])
 
     if strategy in TSNE_STRATEGIES:
         opts = dict(tsne_options or {})
@@ -175,7 +179,7 @@ def censored_summary(actions_to_target, cap):
 
 def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, subset=None, out_dir,
                   random_state=0, progress=True, classifier_backend="numpy", tsne_options=None,
-                  full_label_epochs=50, pca=None, plot=True):
+                  full_label_epochs=50, pca=None, plot=True, record_rounds=None, images=None, name="custom"):
     """Run the labeling-efficiency benchmark; write results.json and curves.png into ``out_dir``.
 
     features (n, D) numeric; labels (n,) any hashable class values;
@@ -186,19 +190,35 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
     alike; None (default) gives the classifier the features as they are.
     ``tsne_options``: n_components (2), initial_iterations (500),
     steps_between (20), theta_k (0.5), k_max (100), engine ("ours").
+    ``record_rounds``: a log directory; each strategy's run on each fold is
+    written there as an embedding the tab can replay (run ``rounds/<name>``,
+    embedding ``<strategy>-fold<k>``: the pool's features, ``images`` (one per
+    row of ``features``) as thumbnails, the final labels, and every retrain as
+    a round with the rows it queried, its held-out accuracy and the
+    classifier's hidden layer for the model view; see rounds.py).
     Returns the dict written to results.json (see module docstring).
     """
     strategies = check_strategies(strategies)
     classifier_backend = resolve_backend(classifier_backend)
+    if record_rounds is not None:
+        from ..logdir import fs
+        if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
+            raise ValueError(f"name {name!r} must be letters, digits, '.', '_' or '-'.")
+        if fs.exists(fs.join(record_rounds, "rounds", name)):
+            raise ValueError(f"{fs.join(record_rounds, 'rounds', name)} holds an earlier recording: remove it or "
+                             "record into another log directory (rounds of two runs would mix).")
     X, y, classes = check_features_labels(features, labels)
     if max_actions is None or int(max_actions) < 1:
         raise ValueError(f"max_actions must be a positive integer, got {max_actions}.")
     max_actions = int(max_actions)
+    if images is not None and len(images) != len(X):
+        raise ValueError(f"images has {len(images)} entries, features have {len(X)} rows.")
     if subset is not None:
         if int(subset) < 2:
             raise ValueError(f"subset must be at least 2 rows, got {subset}.")
         keep = stratified_subset(y, subset, random_state)
         X, y, classes = check_features_labels(X[keep], classes[y[keep]])
+        images = None if images is None else np.asarray(images)[keep]
     X, y, classes = check_features_labels(X, classes[y], folds=folds)
     folds = int(folds)
     if pca is not None:
@@ -237,12 +257,17 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
                     bar.update(k)
                 done[0] += max(k, 0)
 
+            recorder = None if record_rounds is None else _RoundsRecorder(X, tr, classes)
             t0 = time.time()
             curve = run_strategy(s, Xc[tr], y[tr], Xc[va], y[va], n_classes=n_classes, max_actions=max_actions,
                                  random_state=_strategy_seed(random_state, f, s),
                                  tsne_features=None if Xt is None else Xt[tr], tsne_options=tsne_options,
-                                 classifier_backend=classifier_backend, on_actions=on_actions)
+                                 classifier_backend=classifier_backend, on_actions=on_actions,
+                                 on_round=None if recorder is None else recorder.add)
             timings[s] += time.time() - t0
+            if recorder is not None:
+                recorder.write(record_rounds, "rounds/" + name, f"{s}-fold{f + 1}",
+                               None if images is None else np.asarray(images)[tr])
             if bar is not None and done[0] < max_actions:
                 bar.update(max_actions - done[0])
             curves[s].append(curve)
@@ -271,6 +296,40 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
     results_timings = {s: round(t, 1) for s, t in timings.items()}
     run_benchmark.last_timings = results_timings  # seconds per strategy, for reports; not part of the JSON
     return results
+
+
+class _RoundsRecorder:
+    """Keeps each retrain of one strategy on one fold, then writes them as a replayable embedding."""
+
+    def __init__(self, X, pool, classes):
+        self.features = X[pool]
+        # The classifier saw the features standardised over all rows (_standardise): the model view must too.
+        self.mean = X.mean(axis=0).astype(np.float32)
+        scale = X.std(axis=0)
+        scale[scale < 1e-8] = 1.0
+        self.scale = scale.astype(np.float32)
+        self.names = [str(c) for c in classes]
+        self.rounds = []
+
+    def add(self, actions, labels, clf, accuracy):
+        W1, b1, _, _ = clf.logit_parts()
+        self.rounds.append((actions, labels, {"W1": np.array(W1, np.float32), "b1": np.array(b1, np.float32),
+                                              "mean": self.mean, "scale": self.scale}, float(accuracy)))
+
+    def write(self, logdir, run, name, images):
+        from ..logdir import fs
+        from ..logdir.embeddings import write_embedding
+        from ..rounds import ACCURACY_ON, RoundStore
+
+        final = self.rounds[-1][1] if self.rounds else np.full(len(self.features), -1)
+        names = [self.names[c] if c >= 0 else None for c in final]
+        emb_dir = write_embedding(logdir, self.features, name=name, run=run, images=images, labels=names,
+                                  author="tensorboard-al benchmark")
+        store = RoundStore(fs.join(emb_dir, "labels", "rounds"), len(self.features))
+        for actions, labels, layer, accuracy in self.rounds:
+            present = [self.names[c] for c in np.unique(labels[labels >= 0])]  # the classes labeled so far
+            rnd = store.record(actions, [self.names[c] if c >= 0 else None for c in labels], present, layer)
+            store.set_accuracy(rnd["id"], round(accuracy, 4), None, 0, on=ACCURACY_ON[1])
 
 
 def plot_curves(grid, per_fold, target, path, title="", actions_to_target=None, cap=None):

@@ -5,7 +5,7 @@ import os
 
 from tests.e2e.conftest import debug, error_messages, open_tab, pick_embedding, wait_for
 from tests.e2e.test_suggest_panel import label_group
-from tests.tbserver import PLUGIN
+from tests.tbserver import PLUGIN, TensorBoard
 
 SHOTS = os.environ.get("AL_SCREENSHOTS")
 
@@ -82,3 +82,38 @@ def test_step_through_rounds_and_watch_the_model_view(page, tb):
     wait_for(lambda: debug(frame, "d.round()") == 0, 10, "the rounds panel to close", frame)
     assert debug(frame, "d.suggested()") == []
     assert error_messages(frame) == []
+
+
+def test_replay_a_benchmark_recording(page, tmp_path):
+    """`tensorboard-al benchmark --record-rounds` writes each strategy's run on each fold as an
+    embedding; the tab replays it: the rounds' queried rows are ringed and the model view moves."""
+    import subprocess
+    import sys
+
+    logs = str(tmp_path / "logs")
+    subprocess.run([sys.executable, "-m", "tensorboard_al_plugin.cli", "benchmark", "--dataset", "digits",
+                    "--strategies", "entropy", "--folds", "2", "--max-actions", "30", "--record-rounds", logs,
+                    "--out", str(tmp_path / "out"), "--quiet"], check=True, capture_output=True, timeout=300)
+    with TensorBoard(logs, without_tensorflow=True) as tb:
+        tb.wait_for_embeddings()
+        q = "?run=rounds/digits&embedding=entropy-fold1"
+        recorded = tb.get_json(PLUGIN + "/rounds" + q)["rounds"]
+        assert len(recorded) == 3 and all(r["accuracy_on"] == "held-out set" for r in recorded)
+        frame = open_tab(page, tb.url)
+        pick_embedding(frame, "rounds/digits / entropy-fold1")
+        frame.click("[data-testid=al-rounds-toggle]")
+        wait_for(lambda: debug(frame, "d.roundCount()") == 3, 60, "the recorded rounds", frame)
+        for k in (1, 2, 3):
+            frame.click("[data-testid=al-round-%d]" % k)
+            assert set(debug(frame, "d.suggested()")) == {row for row, _ in recorded[k - 1]["changed"]}
+            assert "held-out set" in frame.text_content("[data-testid=al-rounds-info]")
+        frame.check("[data-testid=al-rounds-model-view]")
+        wait_for(lambda: debug(frame, "d.positionsSource()") == "model", 30, "the model view", frame)
+        probe = list(range(0, 1400, 100))
+        at3 = debug(frame, "d.headingTo(args[0])", probe)
+        frame.click("[data-testid=al-round-1]")
+        wait_for(lambda: debug(frame, "d.headingTo(args[0])", probe) != at3, 30, "round 1's places", frame)
+        if SHOTS:
+            wait_for(lambda: not debug(frame, "d.animating()"), 10, "the move to finish", frame)
+            page.screenshot(path=os.path.join(SHOTS, "rounds_replay.png"))
+        assert error_messages(frame) == []
