@@ -508,7 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "stops early when the loss stops improving)")
     p.add_argument("--size", type=int, default=None, metavar="PX",
                    help="side in px every image is resized to before pixels, pca or rn (default: the images' own "
-                        "size when they all share one of at most 64 px, else 32 for pixels/pca and 64 for rn); "
+                        "size when they all share one of at most 64 px (28 x 28 stays 28 x 28), else 32 for "
+                        "pixels/pca and 64 for rn); "
                         "a CNN takes the size it was built for")
     p.add_argument("--thumbnail", type=int, default=None, metavar="PX",
                    help="thumbnail side in px (default: small square images of one size upscaled by a whole "

@@ -41,7 +41,7 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA", "P"}
 DEFAULT_INPUT_SIDE = {"pixels": 32, "pca": 32, "rn": 64, "exemplar-random": 64}
 #: ... for extractors not listed above (ImageNet CNNs and the user's model).
 DEFAULT_CNN_SIDE = 224
-#: Sources whose images all share one size of at most this many px per side keep that size for pixels/pca.
+#: Sources whose images all share one size of at most this many px per side keep that size (pixels, pca, rn).
 NATIVE_MAX_SIDE = 64
 #: Thumbnail side (px) for images of mixed or large sizes.
 DEFAULT_THUMBNAIL = 64
@@ -290,7 +290,7 @@ def _input_size(extractor, spec, size, sizes) -> Tuple[int, int]:
     if size is not None:
         return size, size
     kind = spec.partition(":")[0].lower()
-    if kind in ("pixels", "pca") and len(sizes) == 1:
+    if kind in DEFAULT_INPUT_SIDE and len(sizes) == 1:
         (w0, h0), = sizes
         if max(w0, h0) <= NATIVE_MAX_SIDE:
             return h0, w0
