@@ -49,7 +49,7 @@ MODEL_VIEW_COMPONENTS = 3
 CV_FOLDS = 3
 _MAX_JSON_BYTES = 256 * 1024 * 1024
 ROUND_KEYS = ("id", "version", "time", "rows", "n_labeled", "classes", "changed", "accuracy", "accuracy_std",
-              "accuracy_folds", "n_components", "train_seconds", "accuracy_on")
+              "accuracy_folds", "n_components", "train_seconds", "accuracy_on", "suggested")
 #: What ``accuracy`` was measured on: "labeled rows" (cross-validated here), or a "held-out set" (benchmark).
 ACCURACY_ON = ("labeled rows", "held-out set")
 
@@ -232,15 +232,18 @@ class RoundStore:
         try:
             rnd = json.loads(fs.read_bytes(path, self.directory, _MAX_JSON_BYTES, "round").decode("utf-8"))
             rnd.setdefault("accuracy_on", ACCURACY_ON[0])
+            rnd.setdefault("suggested", [])
             rnd = {k: rnd[k] for k in ROUND_KEYS}
             if rnd["accuracy_on"] not in ACCURACY_ON:
                 raise ValueError("accuracy_on %r is none of %s" % (rnd["accuracy_on"], ", ".join(ACCURACY_ON)))
             if rnd["id"] + ".json" != name or not isinstance(rnd["rows"], int):
                 raise ValueError("its id does not match its name")
             changed = [(int(row), None if label is None else str(label)) for row, label in rnd["changed"]]
-            if any(not 0 <= row < rnd["rows"] for row, _ in changed):
-                raise ValueError("a changed row is out of range")
+            suggested = [int(row) for row in rnd["suggested"]]
+            if any(not 0 <= row < rnd["rows"] for row, _ in changed) or any(not 0 <= r < rnd["rows"] for r in suggested):
+                raise ValueError("a row is out of range")
             rnd["changed"] = changed
+            rnd["suggested"] = suggested
             return rnd
         except Exception as e:  # noqa: BLE001 - any damage: skip the round, say so once
             problem = "round %s skipped: %s" % (name, e)
@@ -252,9 +255,9 @@ class RoundStore:
     # -- writing ---------------------------------------------------------------------
 
     def record(self, version: int, labels: Sequence[Optional[str]], classes: Sequence, layer: Dict[str, np.ndarray],
-               train_seconds: float = 0.0) -> dict:
+               train_seconds: float = 0.0, suggested: Sequence[int] = ()) -> dict:
         """Add the round of a classifier of ``classes`` trained on ``labels`` (label store ``version``);
-        ``layer``: its :func:`hidden_layer`.
+        ``layer``: its :func:`hidden_layer`; ``suggested``: rows suggested since the round before.
 
         Cheap: the changed rows and the hidden layer's weights; the model view waits until asked for.
         """
@@ -272,7 +275,8 @@ class RoundStore:
                    "rows": self.rows, "n_labeled": sum(label is not None for label in labels),
                    "classes": list(classes), "changed": changed, "accuracy": None, "accuracy_std": None,
                    "accuracy_folds": 0, "n_components": MODEL_VIEW_COMPONENTS,
-                   "train_seconds": round(float(train_seconds), 3), "accuracy_on": ACCURACY_ON[0]}
+                   "train_seconds": round(float(train_seconds), 3), "accuracy_on": ACCURACY_ON[0],
+                   "suggested": sorted({int(r) for r in suggested if 0 <= int(r) < self.rows})}
             fs.makedirs(self.directory)
             buf = io.BytesIO()
             np.savez(buf, W1=layer["W1"].astype(np.float16), b1=layer["b1"], mean=layer["mean"], scale=layer["scale"])

@@ -94,6 +94,7 @@ class Workspace:
         self._published: Optional[EmbeddingSource] = None  # the source whose labels the Projector was given
         self._unflushed_since: Optional[float] = None       # monotonic time of a write not yet in labels.tsv
         self._rounds = None                                  # RoundStore, opened at first use
+        self._suggested: set = set()                         # rows suggested since the last round
         self._estimating: Optional[threading.Thread] = None  # the rounds' accuracy estimates, when looked at
         self.last_used = time.monotonic()
         self.resting = False
@@ -339,6 +340,8 @@ class Workspace:
         self._request_training(state)
         model = self._hub.trainer().model(self.key)
         items = suggest(strategy, self.features(), state["labels"], layout=layout, classifier_state=model, n=n)
+        with self._lock:  # the next round shows what was suggested before it
+            self._suggested.update(int(it["row"]) for it in items)
         return {"strategy": strategy, "version": state["version"], "items": items}
 
 
@@ -360,7 +363,10 @@ class Workspace:
         """Every classifier retrain is a round (called by the trainer's worker)."""
         from .rounds import hidden_layer
 
-        self.round_store().record(version, labels, state.classes, hidden_layer(state), train_seconds=seconds)
+        with self._lock:
+            suggested, self._suggested = self._suggested, set()
+        self.round_store().record(version, labels, state.classes, hidden_layer(state), train_seconds=seconds,
+                                  suggested=suggested)
 
     def rounds(self) -> dict:
         """``{"rounds": [...], "estimating": bool, "problems": [...]}``; starts the accuracy

@@ -129,7 +129,10 @@ def test_every_retrain_is_a_round_and_accuracies_come_when_looked_at(tmp_path, d
         ws = hub.get("r", "d")
         ws.predictions()  # the tab asks: from now on every label write retrains
         versions = []
+        offered = set()
         for c in range(3):
+            if c == 2:  # suggestions asked before a round are kept with it
+                offered = {it["row"] for it in ws.suggest("random", 5)["items"]}
             rows = [int(i) for i in np.flatnonzero(y == c)[:8]]
             versions.append(ws.write_labels("assign", rows=rows, label="d%d" % c)["version"])
             _wait(lambda: (ws.predictions()["version"] or 0) >= versions[-1] or
@@ -137,6 +140,7 @@ def test_every_retrain_is_a_round_and_accuracies_come_when_looked_at(tmp_path, d
         _wait(lambda: len(ws.round_store().rounds()) == 2)  # one class alone trains no model
         listed = ws.rounds()
         assert [r["version"] for r in listed["rounds"]] == versions[1:]
+        assert listed["rounds"][0]["suggested"] == [] and set(listed["rounds"][1]["suggested"]) == offered
         assert listed["estimating"] and all(r["accuracy"] is None for r in listed["rounds"])
         _wait(lambda: not ws.rounds()["estimating"])
         assert all(r["accuracy"] is not None for r in ws.rounds()["rounds"])

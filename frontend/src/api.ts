@@ -70,6 +70,8 @@ export interface RoundInfo {
   accuracy_folds: number;
   /** What the accuracy was measured on: cross-validated on the round's labeled rows, or a held-out set (benchmark recordings). */
   accuracy_on: "labeled rows" | "held-out set";
+  /** Rows the Suggest panel offered since the round before. */
+  suggested: number[];
   n_components: number;
   train_seconds: number;
 }

@@ -177,9 +177,11 @@ export class RoundsController {
   }
 }
 
-/** The rows a round labeled (or cleared): what the map rings while the round is shown. */
-export function roundRows(s: { rounds: { rounds: { changed: [number, string | null][] }[] } | null; round: number; rows: number }): Uint32Array {
+/** The rows a round labeled (or cleared) and those suggested before it: what the map rings while the round is shown. */
+export function roundRows(s: { rounds: { rounds: { changed: [number, string | null][]; suggested?: number[] }[] } | null; round: number; rows: number }): Uint32Array {
   const r = s.round > 0 ? s.rounds?.rounds[s.round - 1] : undefined;
   if (!r) return new Uint32Array(0);
-  return Uint32Array.from(r.changed.map(([row]) => row).filter((row) => row >= 0 && row < s.rows));
+  const rows = new Set<number>(r.changed.map(([row]) => row));
+  for (const row of r.suggested ?? []) rows.add(row);
+  return Uint32Array.from([...rows].filter((row) => row >= 0 && row < s.rows).sort((a, b) => a - b));
 }

@@ -23,7 +23,8 @@ export function accuracyText(r: RoundInfo): string {
 export function roundText(r: RoundInfo, of: number): string {
   const labeled = r.changed.filter(([, label]) => label !== null).length;
   const cleared = r.changed.length - labeled;
-  const what = `${labeled} row${labeled === 1 ? "" : "s"} labeled${cleared ? `, ${cleared} cleared` : ""} in this round`;
+  const offered = r.suggested?.length ? `, ${r.suggested.length} suggested` : "";
+  const what = `${labeled} row${labeled === 1 ? "" : "s"} labeled${cleared ? `, ${cleared} cleared` : ""}${offered} in this round`;
   return `Round ${r.round} of ${of} · ${r.n_labeled} labels, ${r.classes.length} classes · accuracy ${accuracyText(r)} · ${what}`;
 }
 
@@ -67,7 +68,7 @@ export class RoundsPanel {
       h("div", { class: "al-row" }, this.prev, this.next, this.play, modelLabel),
       this.strip,
       this.info,
-      h("div", { class: "al-small" }, "Each retrain of the classifier is a round; its accuracy is cross-validated on the labels of that round (in a benchmark recording: measured on the held-out set). Rings mark the rows labeled in the shown round."),
+      h("div", { class: "al-small" }, "Each retrain of the classifier is a round; its accuracy is cross-validated on the labels of that round (in a benchmark recording: measured on the held-out set). Rings mark the rows labeled (or suggested) in the shown round."),
     ) as HTMLDetailsElement;
     this.el.addEventListener("toggle", () => ctl.rounds.setOpen(this.el.open));
     store.subscribe((s, changed) => this.update(s, changed));

@@ -11,7 +11,7 @@ const ROWS = 6;
 function round(k: number, changed: [number, string | null][], accuracy: number | null = null): RoundInfo {
   return {
     round: k, id: `r-${k}`, version: k + 1, time: "", rows: ROWS, n_labeled: 2 * k, classes: ["a", "b"], changed,
-    accuracy, accuracy_std: accuracy === null ? null : 0.05, accuracy_folds: accuracy === null ? 0 : 3, n_components: 3, train_seconds: 0.1, accuracy_on: "labeled rows",
+    accuracy, accuracy_std: accuracy === null ? null : 0.05, accuracy_folds: accuracy === null ? 0 : 3, n_components: 3, train_seconds: 0.1, accuracy_on: "labeled rows", suggested: [],
   };
 }
 
@@ -67,6 +67,8 @@ test("stepping rings the rows each round changed; model view moves the map and c
   assert.deepEqual(Array.from(roundRows(ctx.store.get())), [0, 1]);
   await rounds.step(1);
   assert.deepEqual(Array.from(roundRows(ctx.store.get())), [2, 3]);
+  // Rows suggested before a round are ringed with those it labeled.
+  assert.deepEqual(Array.from(roundRows({ ...ctx.store.get(), rounds: { ...TWO, rounds: [TWO.rounds[0], { ...TWO.rounds[1], suggested: [5, 3] }] } })), [2, 3, 5]);
   await rounds.step(1); // past the newest: stays there
   assert.equal(ctx.store.get().round, 2);
   assert.ok(!calls.some((c) => c.startsWith("positions")), "no model view asked for yet");

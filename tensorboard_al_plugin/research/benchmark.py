@@ -330,6 +330,8 @@ class _RoundsRecorder:
             present = [self.names[c] for c in np.unique(labels[labels >= 0])]  # the classes labeled so far
             rnd = store.record(actions, [self.names[c] if c >= 0 else None for c in labels], present, layer)
             store.set_accuracy(rnd["id"], round(accuracy, 4), None, 0, on=ACCURACY_ON[1])
+            # Each round's model view now, turned onto the one before: the replay moves without jumps.
+            store.positions(rnd["round"], self.features)
 
 
 def plot_curves(grid, per_fold, target, path, title="", actions_to_target=None, cap=None):
