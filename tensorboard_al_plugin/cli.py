@@ -468,8 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "embed", help="from a folder of images (or a CSV list, or an .npy array) to an embedding to label",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read SOURCE, compute features, and write one embedding with thumbnails and metadata into "
-                    "LOGDIR, ready for the Active Labeling tab.\n\n"
+        description="Read SOURCE, compute features, and write one embedding with thumbnails and metadata\n"
+                    "into LOGDIR, ready for the Active Labeling tab.\n\n"
                     "SOURCE is\n"
                     "  a folder: every PNG, JPEG, WebP, TIFF and BMP file below it (any size, grey or colour,\n"
                     "    palette, 16-bit, alpha, CMYK); other files and hidden ones (.name) are ignored;\n"
