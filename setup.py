@@ -32,6 +32,10 @@ setuptools.setup(
         "test": ["pytest>=7", "fsspec>=2023.1", "playwright>=1.40", "scikit-image>=0.21",
                  "boto3>=1.28", "moto[server]>=5.0"],  # a real S3 API on 127.0.0.1 for tests/test_s3.py
         "bench": ["openTSNE==1.0.4"],
+        # the UMAP layout (tensorboard_al_plugin/tsne/umap_layout.py); without it the tab's
+        # UMAP start says to install it. Optional like TensorFlow: umap-learn needs
+        # scikit-learn >= 1.6, above this package's floor.
+        "umap": ["umap-learn>=0.5.7"],
     },
     entry_points={
         "tensorboard_plugins": [
