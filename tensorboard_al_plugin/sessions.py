@@ -1,4 +1,4 @@
-"""Live layout sessions: semi-supervised t-SNE (or PCA) running in the server.
+"""Live layout sessions: semi-supervised t-SNE, UMAP (or PCA) running in the server.
 
 Pure Python and threads, no HTTP. One session per key (e.g. (run, embedding));
 each has a background thread that prepares the layout and steps it in chunks.
@@ -15,6 +15,12 @@ States: "preparing" (loading features, computing affinities; ``progress`` in
 [0, 1]), "waiting" (for a free slot), "running", "paused", "done" (the
 iteration budget ``n_iter`` is spent; new labels or parameters extend it by
 ``extra_iter``), "error" (``error`` says why).
+
+A UMAP session (tsne/umap_layout.py) is stepped like a t-SNE one, an
+iteration being an epoch; its budget is ``n_epochs`` (None: umap-learn's
+choice for N). New labels or a new ``label_weight`` start a new pass of its
+optimisation from the current positions at the next chunk, running at least
+``extra_iter`` epochs (running or done alike). Its ``objective`` stays None.
 
 While a layout prepares, ``phase`` names the step under way (PHASES, in
 order; a PCA session has only "loading" and "pca"), ``phase_progress`` is
@@ -36,11 +42,15 @@ from .tsne import SemiSupervisedTSNE
 from .tsne import params as layout_params
 from .tsne.pca import principal_components
 from .tsne.tsne import check_labels
+from .tsne import umap_layout
 
 # The parameters a session takes (declared in tsne/params.py): the estimator's,
 # and the session's own with their defaults.
 TSNE_PARAMS = layout_params.ESTIMATOR_PARAMS
+UMAP_PARAMS = layout_params.UMAP_PARAMS
+METHODS = ("tsne", "pca", "umap")
 SESSION_DEFAULTS = layout_params.defaults(scope="session")
+UMAP_DEFAULTS = {name: layout_params.BY_NAME[name].default for name in UMAP_PARAMS}
 
 PHASES = ("loading", "neighbors", "affinities", "pca", "first_iterations")
 # Share of the progress bar for loading the features, whose size is unknown until loaded.
@@ -89,7 +99,7 @@ class _Session:
         self.freed = False
         self.positions = None            # float32 (N, d), replaced, never written in place
         self.run = None
-        self.target_iter = params["n_iter"]
+        self.target_iter = params["n_epochs"] if method == "umap" else params["n_iter"]
         self.want_pause = False
         self.stop = False
         self.pending_labels = None
@@ -135,19 +145,30 @@ class SessionManager:
             plus n_iter (iteration budget, default 1000) and extra_iter
             (iterations added by a label or parameter change after "done",
             default 300). Unknown names raise ValueError.
-        method : "tsne" or "pca".
+        method : "tsne", "pca" or "umap" (which takes n_components, n_neighbors,
+            min_dist, label_weight, random_state, n_epochs and extra_iter, and
+            ignores the t-SNE ones; ValueError when umap-learn is missing).
         """
-        if method not in ("tsne", "pca"):
-            raise ValueError(f"method: expected 'tsne' or 'pca', got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method: expected 'tsne', 'pca' or 'umap', got {method!r}")
+        if method == "umap" and not umap_layout.umap_available():
+            raise ValueError(umap_layout.MISSING_MESSAGE)
         # Checked here, as far as they can be before the features are loaded (the
         # perplexity's upper bound needs N): a bad value would otherwise fail the
         # session in the background, after the start was answered with success
         # (and a NaN would then break every status answer, which is JSON).
         full = dict(SESSION_DEFAULTS)
+        if method == "umap":
+            full.update(UMAP_DEFAULTS)
         full.update(layout_params.check_params(dict(params or {})))
         tsne_kw = {k: v for k, v in full.items() if k in TSNE_PARAMS}
         full["n_components"] = tsne_kw.get("n_components", 2)
         labels = None if labels is None else check_labels(labels, len(labels))
+        if method == "umap" and labels is not None:
+            # the labels give N before the features load: the neighbours' bound and the epochs
+            layout_params.check_param("n_neighbors", full["n_neighbors"], len(labels))
+            if full.get("n_epochs") is None:
+                full["n_epochs"] = umap_layout.default_epochs(len(labels))
         session = _Session(key, load_features, labels, full, method)
         with self._cond:
             if self._closed:
@@ -170,7 +191,7 @@ class SessionManager:
             # let the chunk in flight (~0.1 s) finish, so that the answer is
             # "paused" with the final iteration; the worker never flips it back
             self._cond.wait_for(lambda: not s.stepping, timeout=5.0)
-            if s.method == "tsne" and s.state in ("running", "waiting", "done"):
+            if s.method != "pca" and s.state in ("running", "waiting", "done"):
                 s.state = "paused"
         return self.status(key)
 
@@ -181,7 +202,7 @@ class SessionManager:
         nothing to free (a PCA layout, a finished or failed thread)."""
         with self._cond:
             s = self._sessions.get(key)
-            if s is None or s.freed or s.method != "tsne" or s.thread is None or not s.thread.is_alive():
+            if s is None or s.freed or s.method == "pca" or s.thread is None or not s.thread.is_alive():
                 return
             s.want_free = True
             self._cond.notify_all()
@@ -192,7 +213,7 @@ class SessionManager:
             s.want_pause = False
             s.want_free = False
             s.last_poll = time.monotonic()
-            if s.state == "done" and s.method == "tsne":
+            if s.state == "done" and s.method != "pca":
                 s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
             if s.state == "paused" and s.freed and (s.thread is None or not s.thread.is_alive()):
                 s.thread = threading.Thread(target=self._work, args=(s,), daemon=True,
@@ -202,10 +223,13 @@ class SessionManager:
         return self.status(key)
 
     def set_params(self, key, **params) -> dict:
-        """Change live parameters (label_importance, repulsion_emphasis,
-        supervision_start, point_learning_rate_epochs, learning_rate, theta)
-        without restarting. ValueError on unknown names or bad values."""
-        checked = {k: layout_params.check_live_param(k, v) for k, v in params.items()}
+        """Change live parameters (t-SNE: label_importance, repulsion_emphasis,
+        supervision_start, point_learning_rate_epochs, learning_rate, theta;
+        UMAP: label_weight) without restarting. ValueError on unknown names,
+        bad values, or a parameter of another method."""
+        with self._cond:
+            method = self._get(key).method
+        checked = {k: layout_params.check_live_param(k, v, method) for k, v in params.items()}
         with self._cond:
             s = self._get(key)
             s.pending_params.update(checked)
@@ -341,9 +365,12 @@ class SessionManager:
         X = s.load_features()
         shape = np.shape(X)
         n, dim = (shape[0], shape[1]) if len(shape) == 2 else (1, 1)
-        k = int(min(n - 1, np.floor(3 * float(s.params.get("perplexity", 20.0)))))
+        if s.method == "umap":
+            k = int(min(n - 1, s.params.get("n_neighbors", UMAP_DEFAULTS["n_neighbors"]) - 1))
+        else:
+            k = int(min(n - 1, np.floor(3 * float(s.params.get("perplexity", 20.0)))))
         with self._cond:
-            s.costs = phase_costs(n, dim, max(1, k), pca, tsne=s.method == "tsne")
+            s.costs = phase_costs(n, dim, max(1, k), pca, tsne=s.method != "pca")
             s.cost_t0 = None
             s.cost_done = 0.0
         self._set_phase(s, "loading", 1.0)
@@ -351,8 +378,9 @@ class SessionManager:
 
     @staticmethod
     def _extend(s):
-        # a finished layout keeps reacting to new labels and parameters
-        if s.method == "tsne" and s.state == "done":
+        # a finished layout keeps reacting to new labels and parameters; a UMAP
+        # layout always does so with a new pass, which needs room to settle
+        if (s.method == "tsne" and s.state == "done") or s.method == "umap":
             s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
 
     def _acquire_slot(self, s):
@@ -392,7 +420,12 @@ class SessionManager:
                     self._pca(s)
                     return
                 self._prepare(s)
-                self._loop(s)
+                run = s.run
+                try:
+                    self._loop(s)
+                finally:
+                    if isinstance(run, umap_layout.UMAPRun):
+                        run.close()  # its pass's helper thread
             finally:
                 self._release_slot(s)
         except Exception as exc:  # reported through status, never raised in a thread
@@ -429,17 +462,23 @@ class SessionManager:
             s.progress = 0.0
             resume_from = s.positions if s.freed else None
 
-        X = self._load(s, resume_from is None)
-        kw = {k: v for k, v in s.params.items() if k in TSNE_PARAMS}
-        if resume_from is not None:
-            kw["initialization"] = resume_from.astype(np.float64)
+        X = self._load(s, resume_from is None and s.method == "tsne")
         with self._cond:
             labels = s.labels
             s.pending_labels = None
-        run = SemiSupervisedTSNE(**kw).prepare(
-            X, labels=labels, phase_progress=lambda phase, f: self._set_phase(s, phase, f))
+        phase_progress = lambda phase, f: self._set_phase(s, phase, f)  # noqa: E731
+        if s.method == "umap":
+            kw = {k: v for k, v in s.params.items() if k in UMAP_PARAMS}
+            run = umap_layout.SemiSupervisedUMAP(**kw).prepare(
+                X, labels=labels, initialization=resume_from, iteration=s.iteration,
+                phase_progress=phase_progress)
+        else:
+            kw = {k: v for k, v in s.params.items() if k in TSNE_PARAMS}
+            if resume_from is not None:
+                kw["initialization"] = resume_from.astype(np.float64)
+            run = SemiSupervisedTSNE(**kw).prepare(X, labels=labels, phase_progress=phase_progress)
         del X
-        if resume_from is not None:
+        if resume_from is not None and s.method == "tsne":
             # continue the schedules where they were; gains restart at 1
             run.iteration = s.iteration
         with self._cond:
@@ -499,7 +538,10 @@ class SessionManager:
                 run.set_params(**params)
             n = max(1, min(chunk, s.target_iter - run.iteration))
             t0 = time.perf_counter()
-            run.step(n)
+            if s.method == "umap":
+                run.step(n, until=s.target_iter)  # a new pass runs to the end of the budget
+            else:
+                run.step(n)
             dt = time.perf_counter() - t0
             chunk = int(np.clip(n * _CHUNK_SECONDS / max(dt, 1e-4), 1, _MAX_CHUNK))
             pos = run.positions

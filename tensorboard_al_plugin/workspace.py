@@ -275,8 +275,8 @@ class Workspace:
 
     def start_layout(self, method: str, params: dict) -> dict:
         """Start (or restart) the live layout; ValueError/TypeError for bad parameters."""
-        if method not in ("tsne", "pca"):
-            raise ValueError('field "method" must be "tsne" or "pca", got %r' % (method,))
+        if method not in ("tsne", "pca", "umap"):
+            raise ValueError('field "method" must be "tsne", "pca" or "umap", got %r' % (method,))
         rows = self.source.rows
         perplexity = params.get("perplexity")
         if isinstance(perplexity, (int, float)) and method == "tsne" and perplexity * 3 >= rows:

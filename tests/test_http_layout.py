@@ -80,7 +80,7 @@ def test_pca_layout_and_bad_parameters(demo_logdir):
         for body, message in [(dict(n_components=4), "n_components"),
                               (dict(perplexity=5000), "perplexity"),
                               (dict(label_importance=-1), "label_importance"),
-                              (dict(method="umap"), "method")]:
+                              (dict(method="isomap"), "method")]:
             r = tb.post(PLUGIN + "/layout/start", dict(E, **body))
             assert r.status == 400, (body, r.body)
             assert message in r.json()["error"]

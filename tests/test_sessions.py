@@ -174,7 +174,7 @@ def test_unknown_key_and_bad_input(manager):
         with pytest.raises(KeyError):
             call("nope")
     with pytest.raises(ValueError, match="method"):
-        manager.start("k", lambda: None, None, {}, method="umap")
+        manager.start("k", lambda: None, None, {}, method="isomap")
     with pytest.raises(ValueError, match="n_components"):
         manager.start("k", lambda: None, None, {"n_components": 4})
     with pytest.raises(ValueError, match="unknown"):

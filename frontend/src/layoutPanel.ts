@@ -7,6 +7,8 @@ import { kAtSlider, knnSliderMax, sliderOfK } from "./selection";
 import type { AppState, ColorBy, LayoutForm, Tool } from "./state";
 import type { Store } from "./store";
 
+const METHOD_NAMES: Record<LayoutForm["method"], string> = { tsne: "t-SNE", umap: "UMAP", pca: "PCA" };
+
 export class LayoutPanel {
   readonly el: HTMLElement;
   private toggle: HTMLButtonElement;
@@ -23,6 +25,13 @@ export class LayoutPanel {
   private fields = new Map<keyof LayoutForm, HTMLInputElement | HTMLSelectElement>();
   /** Each number field's label and row, named and explained by the served schema. */
   private fieldRows = new Map<keyof LayoutForm, { row: HTMLElement; label: HTMLElement; input: HTMLInputElement }>();
+  /** "more t-SNE parameters" / "more UMAP parameters" (hidden for PCA). */
+  private advanced: HTMLDetailsElement;
+  private advancedSummary: HTMLElement;
+  private iterationLabel: HTMLElement;
+  private objectiveLabel: HTMLElement;
+  /** What new labels do to a UMAP layout (a new pass from the current map). */
+  private umapNote: HTMLElement;
   private tools = new Map<Tool, HTMLButtonElement>();
   private source: HTMLElement;
   /** Where the labeling view puts the Suggest panel (after the layout controls). */
@@ -47,7 +56,7 @@ export class LayoutPanel {
     this.stateText = h("span", { testid: "al-layout-state" }, "no layout session");
     this.source = h("div", { class: "al-small", testid: "al-layout-source" });
 
-    const method = this.select("method", [["tsne", "semi-supervised t-SNE"], ["pca", "PCA"]], "al-layout-method");
+    const method = this.select("method", [["tsne", "semi-supervised t-SNE"], ["umap", "semi-supervised UMAP"], ["pca", "PCA"]], "al-layout-method");
     const dims = this.select("n_components", [["2", "2D"], ["3", "3D"]], "al-layout-dims");
     // A number field of the schema's parameter `key` (its label, help and bounds come from
     // the schema once served); `floor`: the tab asks for at least this much (e.g. 1 iteration).
@@ -145,10 +154,14 @@ export class LayoutPanel {
       h("span", {}, "unsure"),
     );
     this.slot = h("div");
+    this.advancedSummary = h("summary", {}, "more t-SNE parameters");
     const advanced = h(
       "details",
       { class: "al-advanced", testid: "al-layout-advanced" },
-      h("summary", {}, "more t-SNE parameters"),
+      this.advancedSummary,
+      num("min_dist"),
+      num("label_weight"),
+      num("n_epochs"),
       num("learning_rate"),
       num("theta"),
       num("label_importance"),
@@ -158,6 +171,10 @@ export class LayoutPanel {
       num("random_state"),
       num("n_iter", 1),
     );
+    this.advanced = advanced;
+    this.iterationLabel = h("label", { testid: "al-iteration-label" }, "iteration");
+    this.objectiveLabel = h("label", {}, "KL");
+    this.umapNote = h("div", { class: "al-small", testid: "al-umap-note", hidden: true });
 
     this.el = h(
       "div",
@@ -166,10 +183,12 @@ export class LayoutPanel {
       h("div", { class: "al-row" }, h("label", {}, "method"), method),
       h("div", { class: "al-row" }, h("label", {}, "dimensions"), dims),
       num("perplexity"),
+      num("n_neighbors"),
       advanced,
       h("div", { class: "al-row" }, this.toggle, this.restart),
       h("div", { class: "al-row" }, h("label", {}, "state"), this.stateText),
-      h("div", { class: "al-row al-stats" }, h("label", {}, "iteration"), this.iteration, h("label", {}, "KL"), this.objective),
+      h("div", { class: "al-row al-stats" }, this.iterationLabel, this.iteration, this.objectiveLabel, this.objective),
+      this.umapNote,
       this.source,
       this.slot,
       h("h2", {}, "Select"),
@@ -222,6 +241,15 @@ export class LayoutPanel {
   }
 
   private update(s: AppState, changed: ReadonlySet<keyof AppState>): void {
+    if (changed.has("layoutSchema") || changed.has("form")) {
+      // Only the chosen method's parameters (as the schema says; all of them until it is known).
+      for (const [k, { row }] of this.fieldRows) {
+        const spec = specOf(s.layoutSchema, k);
+        row.hidden = !!spec && !spec.methods.includes(s.form.method);
+      }
+      this.advanced.hidden = s.form.method === "pca";
+      this.advancedSummary.textContent = `more ${s.form.method === "umap" ? "UMAP" : "t-SNE"} parameters`;
+    }
     if (changed.has("layoutSchema")) {
       for (const [k, { row, label, input }] of this.fieldRows) {
         const spec = specOf(s.layoutSchema, k);
@@ -257,18 +285,26 @@ export class LayoutPanel {
     }
     if (changed.has("session") || changed.has("form") || changed.has("embedding") || changed.has("positionsSource")) {
       const st = s.session;
-      const methodName = s.form.method === "pca" ? "PCA" : "t-SNE";
+      const methodName = METHOD_NAMES[s.form.method];
       const sameKind = st && st.method === s.form.method && st.n_components === s.form.n_components;
       let label = `Start ${methodName}`;
       if (st && sameKind && (st.state === "running" || st.state === "preparing" || st.state === "waiting")) label = "Pause";
       else if (st && sameKind && st.state === "paused") label = "Resume";
-      else if (st && sameKind && st.state === "done" && st.method === "tsne") label = "Continue t-SNE";
+      else if (st && sameKind && st.state === "done" && st.method !== "pca") label = `Continue ${methodName}`;
       this.toggle.textContent = label;
       this.toggle.disabled = !s.embedding || !s.tensor;
       this.restart.disabled = !st;
-      this.stateText.textContent = st ? `${st.method === "pca" ? "PCA" : "t-SNE"} ${st.n_components}D · ${st.state}` : "no layout session";
+      this.stateText.textContent = st ? `${METHOD_NAMES[st.method as LayoutForm["method"]] ?? st.method} ${st.n_components}D · ${st.state}` : "no layout session";
       this.iteration.textContent = String(st ? st.iteration : 0);
       this.objective.textContent = st && st.objective !== null && Number.isFinite(st.objective) ? st.objective.toFixed(4) : "–";
+      // UMAP counts epochs and computes no objective.
+      const umap = (st ? st.method : s.form.method) === "umap";
+      this.iterationLabel.textContent = umap ? "epoch" : "iteration";
+      this.objectiveLabel.hidden = this.objective.hidden = umap;
+      // Honest about labels: UMAP takes them into its graph and runs a new pass from the current map.
+      const extra = st && typeof st.params?.extra_iter === "number" ? st.params.extra_iter : 300;
+      this.umapNote.hidden = !umap;
+      this.umapNote.textContent = umap ? `New labels or a new label weight rebuild UMAP's graph and run ${extra} more epochs from the current map (its learning rate starts again).` : "";
       // The quick PCA stands in until the layout's own frames draw (then the hint goes);
       // once a layout is started it says so, not "until a layout runs".
       const started = !!st && st.state !== "error";

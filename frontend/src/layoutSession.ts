@@ -5,7 +5,7 @@ import { type ActionContext, currentRef, messageOf, sleep } from "./actionContex
 import { type Alignment, applyAlignment, bestAlignment, IDENTITY } from "./align";
 import { type Api, ApiError, type EmbeddingInfo, type SessionStatus } from "./api";
 import { normalizePositions } from "./camera";
-import { formWithDefaults, liveParams } from "./layoutParams";
+import { formWithDefaults, liveParams, specOf } from "./layoutParams";
 import { preparingProgress } from "./progress";
 import { initialState, type LayoutForm } from "./state";
 
@@ -95,9 +95,10 @@ export class LayoutSession {
       this.ctx.scene?.moveTo(next, 500);
       store.set({ positions: next, positionsRevision: s.positionsRevision + 1, viewDims: patch.n_components });
     }
-    const changed = liveParams(s.layoutSchema, form).filter((k) => k in patch);
+    const method = s.session?.method ?? "";
+    const changed = liveParams(s.layoutSchema, form).filter((k) => k in patch && specOf(s.layoutSchema, k)?.methods.includes(method));
     const ref = currentRef(store);
-    if (ref && changed.length && s.session && s.session.method === "tsne" && (s.session.state === "running" || s.session.state === "paused")) {
+    if (ref && changed.length && s.session && s.session.method !== "pca" && (s.session.state === "running" || s.session.state === "paused" || (s.session.method === "umap" && s.session.state === "done"))) {
       const params: Record<string, unknown> = {};
       for (const k of changed) params[k] = form[k];
       this.api
@@ -116,7 +117,13 @@ export class LayoutSession {
     if (!ref) return;
     const f = this.ctx.store.get().form;
     const body: Record<string, unknown> = { ...f };
-    // PCA has no iterations.
+    // Only the method's own parameters (the form's "method" is the layout method, the
+    // schema's the t-SNE repulsion method); without the schema, PCA has no iterations.
+    const schema = this.ctx.store.get().layoutSchema;
+    for (const k of Object.keys(body)) {
+      const spec = specOf(schema, k);
+      if (k !== "method" && spec && !spec.methods.includes(f.method)) delete body[k];
+    }
     if (f.method === "pca") delete body.n_iter;
     try {
       const st = await this.api.layoutStart(ref, body);
@@ -143,7 +150,7 @@ export class LayoutSession {
     const form = store.get().form;
     try {
       if (!st || st.state === "error" || st.method !== form.method || st.n_components !== form.n_components
-          || (st.state === "done" && st.method !== "tsne")) {
+          || (st.state === "done" && st.method === "pca")) {
         await this.start();
       } else if (st.state === "running" || st.state === "preparing" || st.state === "waiting") {
         store.set({ session: await this.api.layoutPause(ref) });
@@ -156,10 +163,10 @@ export class LayoutSession {
     }
   }
 
-  /** New labels or parameters restart a finished t-SNE for a while: follow it again. */
+  /** New labels or parameters restart a finished t-SNE or UMAP for a while: follow it again. */
   followFinished(): void {
     const st = this.ctx.store.get().session;
-    if (st && st.method === "tsne" && st.state === "done") this.follow(false, 3000);
+    if (st && st.method !== "pca" && st.state === "done") this.follow(false, 3000);
   }
 
   /**
@@ -280,7 +287,7 @@ export function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm
   const num = (k: keyof LayoutForm, fallback: number) => (typeof p[k] === "number" ? (p[k] as number) : fallback);
   return {
     ...form,
-    method: st.method === "pca" ? "pca" : "tsne",
+    method: st.method === "pca" || st.method === "umap" ? st.method : "tsne",
     n_components: st.n_components === 3 ? 3 : 2,
     perplexity: num("perplexity", form.perplexity),
     learning_rate: p.learning_rate === "auto" ? "auto" : typeof p.learning_rate === "number" ? p.learning_rate : form.learning_rate,
@@ -291,6 +298,11 @@ export function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm
     point_learning_rate_epochs: num("point_learning_rate_epochs", form.point_learning_rate_epochs),
     n_iter: num("n_iter", form.n_iter),
     random_state: typeof p.random_state === "number" ? p.random_state : form.random_state,
+    n_neighbors: num("n_neighbors", form.n_neighbors),
+    min_dist: num("min_dist", form.min_dist),
+    label_weight: num("label_weight", form.label_weight),
+    // a UMAP session reports the epochs it resolved; the form keeps "auto" (null) unless one was asked for
+    n_epochs: form.n_epochs,
   };
 }
 

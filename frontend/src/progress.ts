@@ -9,6 +9,11 @@ const PHASE_TEXT: Record<string, string> = {
   pca: "PCA initialisation",
   first_iterations: "First t-SNE iterations",
 };
+/** A UMAP session's steps where they differ (its "affinities" are umap-learn's graph and spectral start). */
+const UMAP_PHASE_TEXT: Record<string, string> = {
+  affinities: "UMAP graph and spectral initialisation",
+  first_iterations: "First UMAP epochs",
+};
 
 /** "about 25 s left", "about 3 min left", "almost done"; "" when unknown. */
 export function etaText(eta: number | null | undefined): string {
@@ -30,7 +35,7 @@ export function preparingProgress(st: SessionStatus): { text: string; fraction: 
     // A server that does not name its phases (older versions).
     return { text: `Preparing the layout… ${Math.round(overall * 100)}%`, fraction: overall };
   }
-  const parts = [`${PHASE_TEXT[phase]}…`];
+  const parts = [`${(st.method === "umap" && UMAP_PHASE_TEXT[phase]) || PHASE_TEXT[phase]}…`];
   // Only the neighbour search and the calibration report a fraction of their own.
   const measured = phase === "neighbors" || phase === "affinities";
   if (measured) parts[0] += ` ${Math.round(Math.max(0, Math.min(1, st.phase_progress ?? 0)) * 100)}%`;

@@ -12,7 +12,7 @@ export type Tool = "pan" | "box" | "lasso";
 export type ColorBy = "label" | "prediction" | "uncertainty";
 
 export interface LayoutForm {
-  method: "tsne" | "pca";
+  method: "tsne" | "pca" | "umap";
   n_components: 2 | 3;
   perplexity: number;
   learning_rate: "auto" | number;
@@ -24,6 +24,14 @@ export interface LayoutForm {
   random_state: number | null;
   /** Iteration budget of a t-SNE session (new labels after it add more). */
   n_iter: number;
+  /** UMAP: neighbours of each point in its graph. */
+  n_neighbors: number;
+  /** UMAP: how tightly close points are packed, in [0, 1]. */
+  min_dist: number;
+  /** UMAP: how far the labels shape its graph (umap-learn's target_weight), in [0, 1]. */
+  label_weight: number;
+  /** UMAP: epoch budget (null: umap-learn's choice for the number of points). */
+  n_epochs: number | null;
 }
 
 export interface Display {
@@ -133,6 +141,10 @@ export function initialState(): AppState {
       point_learning_rate_epochs: 50,
       random_state: 0,
       n_iter: 1000,
+      n_neighbors: 15,
+      min_dist: 0.1,
+      label_weight: 0.5,
+      n_epochs: null,
     },
     spec: EMPTY_SPEC,
     knnSpace: "feature",

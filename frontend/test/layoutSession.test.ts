@@ -164,6 +164,43 @@ test("supervision settings reach a running t-SNE at once; others wait for the ne
   assert.equal(calls.length, 1, "a finished session is not changed in place");
 });
 
+test("a UMAP start sends only UMAP's parameters; its label weight reaches it running or done, t-SNE's never", async () => {
+  const ctx = loaded(4);
+  const { api, calls } = fakeLayoutApi();
+  const layout = new LayoutSession(api, ctx);
+  await layout.loadSchema();
+  calls.length = 0;
+  layout.setForm({ method: "umap", n_neighbors: 8, label_weight: 0.7 });
+  await layout.toggle();
+  const body = JSON.parse(calls[0].slice(6));
+  assert.deepEqual(Object.keys(body).sort(), ["label_weight", "method", "min_dist", "n_components", "n_epochs", "n_neighbors", "random_state"]);
+  assert.equal(body.method, "umap");
+  assert.equal(body.n_epochs, null, "empty epochs: umap-learn's choice");
+  calls.length = 0;
+  ctx.store.set({ session: session({ method: "umap", state: "running" }) });
+  layout.setForm({ label_importance: 0.5, theta: 0.3 });
+  assert.deepEqual(calls, [], "t-SNE's live parameters are not a UMAP's");
+  layout.setForm({ label_weight: 0.2 });
+  ctx.store.set({ session: session({ method: "umap", state: "done" }) });
+  layout.setForm({ label_weight: 0.9 });
+  assert.deepEqual(calls, ['params {"label_weight":0.2}', 'params {"label_weight":0.9}']);
+  // a t-SNE session is not sent UMAP's label weight
+  calls.length = 0;
+  ctx.store.set({ session: session({ method: "tsne", state: "running" }) });
+  layout.setForm({ label_weight: 0.1 });
+  assert.deepEqual(calls, []);
+});
+
+test("a finished UMAP continues on Start", async () => {
+  const ctx = loaded(4);
+  const { api, calls } = fakeLayoutApi();
+  const layout = new LayoutSession(api, ctx);
+  layout.setForm({ method: "umap" });
+  ctx.store.set({ session: session({ method: "umap", state: "done" }) });
+  await layout.toggle();
+  assert.equal(calls[0], "resume");
+});
+
 test("a session the server no longer has returns to the start button; a failed one says why", async () => {
   const ctx = loaded(4);
   const gone = new LayoutSession(
@@ -242,7 +279,7 @@ test("the form's defaults and the live list come from the served schema", async 
 
 test("the served schema's live list has theta and its defaults are the built-in form's", () => {
   const builtIn = initialState().form;
-  assert.deepEqual(liveParams(SCHEMA, builtIn), ["label_importance", "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs", "learning_rate", "theta"]);
+  assert.deepEqual(liveParams(SCHEMA, builtIn), ["label_importance", "repulsion_emphasis", "supervision_start", "point_learning_rate_epochs", "learning_rate", "theta", "label_weight"]);
   assert.deepEqual(formWithDefaults(builtIn, builtIn, SCHEMA), builtIn);
   assert.deepEqual(liveParams(null, builtIn), [], "no schema: changes wait for the next start");
 });

@@ -2,10 +2,11 @@
 
 ``PARAMS`` is one table of every parameter a live layout takes (in the spirit
 of scikit-learn's ``_parameter_constraints``): its kind, bounds, default,
-whether a running t-SNE takes it without restarting (``live``), who takes it
-(``scope``: "estimator", a ``SemiSupervisedTSNE`` argument, or "session", the
-``SessionManager``'s), which layout methods use it and a label and help for
-the UI. The engine, the sessions and the HTTP routes check values with
+whether a running layout takes it without restarting (``live``), who takes it
+(``scope``: "estimator", an argument of the method's estimator,
+``SemiSupervisedTSNE`` or ``umap_layout.SemiSupervisedUMAP``, or "session",
+the ``SessionManager``'s), which layout methods use it ("tsne", "pca",
+"umap") and a label and help for the UI. The engine, the sessions and the HTTP routes check values with
 ``check_param``/``check_params``; ``schema()`` is the JSON the tab builds its
 layout form and its list of live parameters from (GET .../layout/schema).
 
@@ -50,7 +51,7 @@ class Param:
 
 PARAMS = (
     Param("n_components", "choice", 2, "dimensions", "Dimensions of the layout (2D or 3D)",
-          choices=(2, 3), methods=("tsne", "pca")),
+          choices=(2, 3), methods=("tsne", "pca", "umap")),
     Param("perplexity", "float", 20.0, "perplexity", "Effective number of neighbours (paper: 20)",
           low=0, low_closed=False, high="n_samples", high_closed=False),
     Param("label_importance", "float", supervision.DEFAULT_LABEL_IMPORTANCE, "label importance f",
@@ -68,7 +69,7 @@ PARAMS = (
           "Barnes-Hut opening angle (cell size / distance): smaller is more exact and slower",
           low=0, live=True),
     Param("random_state", "int", None, "seed", "Random seed of the initialisation (empty: random)",
-          low=0, nullable=True),
+          low=0, nullable=True, methods=("tsne", "umap")),
     Param("method", "choice", "auto", "repulsion method",
           "auto (exact up to 1,000 points, else fast), exact, fast, fft (2D only) or bh",
           choices=("auto", "exact", "fast", "fft", "bh")),
@@ -76,11 +77,36 @@ PARAMS = (
           "Iterations before the layout stops (new labels then add a few hundred more)",
           low=0, scope="session"),
     Param("extra_iter", "int", 300, "extra iterations",
-          "Iterations a label or parameter change adds to a finished layout", low=0, scope="session"),
+          "Iterations a label or parameter change adds to a finished layout", low=0, scope="session",
+          methods=("tsne", "umap")),
+    # UMAP (umap-learn; tsne/umap_layout.py). An iteration of a UMAP layout is an epoch.
+    Param("n_neighbors", "int", 15, "neighbours k",
+          "Neighbours of each point in UMAP's graph: small keeps local detail, large the global shape",
+          low=2, high="n_samples", high_closed=False, methods=("umap",)),
+    Param("min_dist", "float", 0.1, "min. distance",
+          "How tightly UMAP packs close points (0: as tight as it can; 1: evenly spread)",
+          low=0, high=1, methods=("umap",)),
+    Param("label_weight", "float", 0.5, "label weight",
+          "How far the labels shape UMAP's graph (umap-learn's target_weight): 0 ignores them, 1 cuts "
+          "every edge between different labels; unlabeled points stay in between",
+          low=0, high=1, live=True, methods=("umap",)),
+    Param("n_epochs", "int", None, "epochs",
+          "Epochs before the UMAP layout stops (empty: umap-learn's choice, 500 up to 10,000 points, "
+          "else 200); new labels then add the extra iterations", low=1, nullable=True, scope="session",
+          methods=("umap",)),
 )
 BY_NAME = {p.name: p for p in PARAMS}
-LIVE_PARAMS = tuple(p.name for p in PARAMS if p.live)
-ESTIMATOR_PARAMS = tuple(p.name for p in PARAMS if p.scope == "estimator")
+
+
+def live_params(method="tsne") -> tuple:
+    """The parameters a running layout of ``method`` takes without restarting."""
+    return tuple(p.name for p in PARAMS if p.live and method in p.methods)
+
+
+# a running t-SNE's (the engine's)
+LIVE_PARAMS = live_params("tsne")
+ESTIMATOR_PARAMS = tuple(p.name for p in PARAMS if p.scope == "estimator" and "tsne" in p.methods)
+UMAP_PARAMS = tuple(p.name for p in PARAMS if p.scope == "estimator" and "umap" in p.methods)
 SESSION_PARAMS = tuple(p.name for p in PARAMS if p.scope == "session")
 
 
@@ -114,8 +140,9 @@ def check_param(name, value, n_samples=None):
         return value
     if p.nullable:
         # a seed: None, a whole number >= 0 or the engine's own numpy generator
-        if value is None or isinstance(value, (np.random.Generator, np.random.BitGenerator,
-                                               np.random.SeedSequence)):
+        # (n_epochs: None, umap-learn's choice, or a whole number >= 1)
+        if value is None or (p.name == "random_state" and isinstance(
+                value, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence))):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < p.low:
             raise ValueError(f"{name}: expected a whole number >= {p.low} or null, got {value!r}")
@@ -136,6 +163,21 @@ def check_param(name, value, n_samples=None):
         if v < p.low or (v == p.low and not p.low_closed):
             raise ValueError(expected)
         return v
+    if p.high not in (None, "n_samples"):
+        # a number in a closed range ([0, 1])
+        what = "a whole number" if p.kind == "int" else "a number"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or not p.low <= value <= p.high or (p.kind == "int" and int(value) != value):
+            raise ValueError(f"{name}: expected {what} {_bound_text(p, None)}, got {value!r}")
+        return int(value) if p.kind == "int" else float(value)
+    if p.high == "n_samples" and p.kind == "int":
+        # a count of points (n_neighbors): below the number of points, known with the features
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or int(value) != value or value < p.low or (n_samples is not None and value >= n_samples):
+            raise ValueError(f"{name}: expected a whole number "
+                             f"{_bound_text(p, None) if n_samples is None else _bound_text(p, n_samples)}, "
+                             f"got {value!r}")
+        return int(value)
     if p.high == "n_samples":
         # known only with the features: before, any finite number above the low bound
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
@@ -164,11 +206,19 @@ def _check_number(name, value):
     return float(value)
 
 
-def check_live_param(name, value):
-    """``check_param`` for a parameter a running t-SNE takes (``LIVE_PARAMS``)."""
-    if name not in LIVE_PARAMS:
-        raise ValueError(f"unknown parameter {name!r}; live parameters are {', '.join(LIVE_PARAMS)}")
+def check_live_param(name, value, method="tsne"):
+    """``check_param`` for a parameter a running layout of ``method`` takes
+    (``live_params(method)``; t-SNE's are ``LIVE_PARAMS``)."""
+    live = live_params(method)
+    if name not in live:
+        if name in BY_NAME and BY_NAME[name].live:
+            raise ValueError(f"{name} is no parameter of a {_METHOD_NAMES.get(method, method)} layout; "
+                             f"its live parameters are {', '.join(live) or 'none'}")
+        raise ValueError(f"unknown parameter {name!r}; live parameters are {', '.join(live)}")
     return check_param(name, value)
+
+
+_METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 
 
 def check_params(values: dict, n_samples=None) -> dict:
