@@ -109,6 +109,13 @@ def test_model_path_takes_the_last_pooling_layer_by_default(tiny_keras):
     np.testing.assert_allclose(ex.transform([rgb]), np.asarray(ref), rtol=1e-4, atol=1e-5)
 
 
+def test_features_of_batches_of_any_length_trace_the_network_once(tiny_keras):
+    ex = make_extractor("model:" + tiny_keras[0], batch_size=4)
+    ex.transform([images(3), images(5), images(2)])  # regrouped into 4, 4, 2
+    ex.transform([images(1)])
+    assert ex._predict.traced.experimental_get_tracing_count() == 1
+
+
 def test_model_path_pools_a_chosen_feature_map_layer(tiny_keras):
     path, model = tiny_keras
     ex = make_extractor("model:" + path, layer="conv")

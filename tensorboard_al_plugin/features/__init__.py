@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FeatureError, FeatureExtractor, check_batch
+from .base import FeatureError, FeatureExtractor
 from .pixels import DEFAULT_PCA_COMPONENTS, PCAFeatures, PixelFeatures
 
-__all__ = ["make_extractor", "extract_features", "image_batches", "FeatureExtractor", "FeatureError", "SPECS", "EXEMPLAR_MODES"]
+__all__ = ["make_extractor", "extract_features", "image_batches", "FeatureExtractor", "FeatureError", "SPECS",
+           "EXEMPLAR_MODES"]
 
 #: The spec forms :func:`make_extractor` takes (for help texts).
 SPECS = ("pixels", "pca", "pca:N", "cnn", "cnn:NAME", "model:PATH", "rn")

@@ -94,7 +94,11 @@ def inference(model):
     import tensorflow as tf
     spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return lambda batch: np.asarray(fn(tf.constant(batch)), dtype=np.float32).reshape(len(batch), -1)
+
+    def predict(batch):
+        return np.asarray(fn(tf.constant(batch)), dtype=np.float32).reshape(len(batch), -1)
+    predict.traced = fn
+    return predict
 
 
 def make_cnn_extractor(kind, arg, *, spec, exemplar, weights, layer, epochs, batch_size, seed, progress,
