@@ -276,15 +276,28 @@ def _quality(args) -> int:
     from .research.quality import quality_report
 
     x, y = _load_xy(args)
-    report = quality_report(x, y, folds=args.folds, random_state=args.seed)
+    layouts = ("tsne", "umap") if args.layout == "both" else (args.layout,)
+    if "umap" in layouts:
+        from .tsne.umap_layout import MISSING_MESSAGE, umap_available
+        if not umap_available():
+            raise CLIError(MISSING_MESSAGE)
+    report = quality_report(x, y, folds=args.folds, random_state=args.seed, layouts=layouts,
+                            with_labels=args.with_labels)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    t, f = report["tsne_knn_accuracy"], report["feature_knn_accuracy"]
     print("%d-NN accuracy over %d folds (%d rows, %d classes)" % (report["k"], report["folds"],
                                                                  report["n_samples"], report["n_classes"]))
-    print("  %dD t-SNE:        %.3f +- %.3f" % (report["n_components"], t["mean"], t["std"]))
-    print("  feature space:   %.3f +- %.3f" % (f["mean"], f["std"]))
+    names = {"tsne": "t-SNE", "umap": "UMAP"}
+    for method in layouts:
+        for key, what in (("%s_knn_accuracy" % method, ""), ("%s_with_labels_knn_accuracy" % method,
+                                                              ", training folds' labels")):
+            if key in report:
+                r = report[key]
+                print("  %-33s %.3f +- %.3f" % ("%dD %s%s:" % (report["n_components"], names[method], what),
+                                                r["mean"], r["std"]))
+    f = report["feature_knn_accuracy"]
+    print("  %-33s %.3f +- %.3f" % ("feature space:", f["mean"], f["std"]))
     return 0
 
 
@@ -462,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="k-nearest-neighbour accuracy (k=4) of the true labels in a 3D t-SNE of the "
                                    "features, mean +- std over folds, next to the same in the feature space.")
     data_args(p)
+    p.add_argument("--layout", choices=["tsne", "umap", "both"], default="tsne",
+                   help="the layout scored: t-SNE (default), UMAP (needs umap-learn) or both")
+    p.add_argument("--with-labels", action="store_true",
+                   help="also score each layout fed with labels: per fold, the layout sees the other folds' "
+                        "labels (the held-out fold unlabeled) and the 4-NN fitted there is scored on the fold")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_quality)
 

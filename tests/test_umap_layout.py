@@ -202,3 +202,21 @@ def test_umap_learn_is_imported_only_by_a_umap_layout_and_never_imports_tensorfl
                      "SemiSupervisedUMAP(random_state=0).prepare(X).step(5)")
     assert "umap.umap_" in got["modules"] and "pynndescent" in got["modules"]
     assert "tensorflow" not in got["modules"] and "umap.parametric_umap" not in got["modules"]
+
+
+def test_quality_scores_umap_alone_and_fed_the_training_folds_labels(digits, tmp_path, capsys):
+    from tensorboard_al_plugin.cli import main
+    from tensorboard_al_plugin.research import quality_report
+    X, y = digits
+    rep = quality_report(X[:300], y[:300], folds=3, layouts=("umap",), with_labels=True)
+    assert "tsne_knn_accuracy" not in rep and set(rep["seconds"]) == {"umap", "umap_with_labels"}
+    for key in ("umap_knn_accuracy", "umap_with_labels_knn_accuracy", "feature_knn_accuracy"):
+        assert len(rep[key]["folds"]) == 3 and 0.8 < rep[key]["mean"] <= 1.0, (key, rep[key])
+    with pytest.raises(ValueError, match="layouts: expected some of tsne, umap, got isomap"):
+        quality_report(X[:300], y[:300], layouts=("isomap",))
+    np.save(tmp_path / "X.npy", X[:200])
+    np.save(tmp_path / "y.npy", y[:200])
+    assert main(["quality", "--features", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"),
+                 "--folds", "3", "--layout", "umap", "--with-labels"]) == 0
+    out = capsys.readouterr().out
+    assert "3D UMAP:" in out and "3D UMAP, training folds' labels:" in out and "t-SNE" not in out
