@@ -236,8 +236,8 @@ def markdown(res):
     lines += ["- Pix and Pre are nearly the same by construction: the protocol (like the tab) reduces features of more "
               "than 50 dimensions to 50 with PCA before t-SNE, so Pix reaches t-SNE as a batch PCA-50 and Pre "
               "as the streaming (incremental) PCA-50 of the same pixels.",
-              "", "Per cell (features' dimension, seconds, 4-NN in the feature space itself) in "
-              "features_table1.json. The paper's per-dataset numbers are on other data sets (its averages "
+              "", "Per cell (features' dimension, seconds, 4-NN in the feature space itself, loss per epoch) in "
+              "the JSON of the same name. The paper's per-dataset numbers are on other data sets (its averages "
               "are quoted); compare the ordering of the columns, not the values."]
     return "\n".join(lines) + "\n"
 
