@@ -79,6 +79,22 @@ def test_pca_streams_in_chunks_and_keeps_nearly_all_the_variance_of_a_full_pca()
     assert kept > 0.999 * best
 
 
+def test_pca_chunks_of_large_images_stay_within_the_memory_budget(monkeypatch):
+    from sklearn.decomposition import IncrementalPCA
+
+    import tensorboard_al_plugin.features.pixels as pixels
+    monkeypatch.setattr(pixels, "CHUNK_BYTES", 2 ** 20, raising=False)  # 1 MiB: 341 rows of 16 x 16 x 3
+    sizes = []
+    real = IncrementalPCA.partial_fit
+    monkeypatch.setattr(IncrementalPCA, "partial_fit", lambda self, X, *a, **k: (sizes.append(X.shape),
+                                                                                  real(self, X, *a, **k))[1])
+    x = images(1200, 16, 16, 3)
+    make_extractor("pca:20").fit(stream(x, 50))
+    assert sum(n for n, _ in sizes) == 1200 and len(sizes) >= 3
+    # a partial_fit chunk is at most one budget plus the batch that crossed it, plus a short tail
+    assert max(n * d * 4 for n, d in sizes) <= 2 * 2 ** 20
+
+
 def test_pca_with_fewer_images_or_pixels_than_components_keeps_what_there_is():
     assert extract_features(images(12, 4, 4), "pca").shape == (12, 12)   # 12 images < 50
     assert extract_features(images(80, 4, 4), "pca").shape == (80, 16)   # 16 pixels < 50

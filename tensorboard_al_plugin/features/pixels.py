@@ -16,6 +16,8 @@ from .base import FeatureError, FeatureExtractor, check_batch
 __all__ = ["PixelFeatures", "PCAFeatures", "DEFAULT_PCA_COMPONENTS"]
 
 DEFAULT_PCA_COMPONENTS = 50
+#: the most bytes of one chunk of flattened images that PCAFeatures gathers for a partial_fit
+CHUNK_BYTES = 64 * 2 ** 20
 
 
 class PixelFeatures(FeatureExtractor):
@@ -52,9 +54,12 @@ class PCAFeatures(FeatureExtractor):
     n_components : int >= 1 (default 50). Fewer are kept when the images have
         fewer pixels or there are fewer images than that (``n_components_``
         says how many). Components are centred projections, not whitened.
-    chunk_rows : rows gathered before each ``IncrementalPCA.partial_fit``
-        (at least n_components; larger chunks fit better and cost memory
-        chunk_rows * H * W * C * 4 bytes).
+    chunk_rows : most rows gathered before each ``IncrementalPCA.partial_fit``
+        (default 1,000). A chunk costs rows * H * W * C * 4 bytes and two are
+        held at once, so for large images it is cut to fit ``CHUNK_BYTES``
+        (64 MiB; 222 rows of 224 x 224 colour pixels), but never below
+        n_components rows, which partial_fit needs. ``chunk_rows_`` is the
+        size used.
     """
 
     input_shape = (None, None, 3)
@@ -68,6 +73,7 @@ class PCAFeatures(FeatureExtractor):
         self.pca_ = None
         self.shape_ = None
         self.n_components_ = None
+        self.chunk_rows_ = None
 
     def fit(self, batches):
         super().fit(batches)
@@ -82,12 +88,15 @@ class PCAFeatures(FeatureExtractor):
                 pca = IncrementalPCA(n_components=k)
             pca.partial_fit(chunk)
 
+        rows = self.chunk_rows
         for i, b in enumerate(batches()):
             b = check_batch(b, i, shape)
-            shape = b.shape[1:]
+            if shape is None:
+                shape = b.shape[1:]
+                rows = max(self.n_components, min(self.chunk_rows, CHUNK_BYTES // (4 * int(np.prod(shape)))))
             pending.append(b.reshape(len(b), -1))
             n_seen += len(b)
-            if sum(len(p) for p in pending) >= self.chunk_rows:
+            if sum(len(p) for p in pending) >= rows:
                 # hold one chunk back, so that a short last chunk (fewer rows
                 # than components, which partial_fit refuses) joins it
                 if held is not None:
@@ -101,7 +110,7 @@ class PCAFeatures(FeatureExtractor):
         if len(last) < 2:
             raise FeatureError(f"pca: needs at least 2 images to fit, got {n_seen}")
         fit_chunk(last)
-        self.pca_, self.shape_, self.n_components_ = pca, shape, int(pca.n_components_)
+        self.pca_, self.shape_, self.n_components_, self.chunk_rows_ = pca, shape, int(pca.n_components_), rows
         self._batch_shape = shape
         return self
 
