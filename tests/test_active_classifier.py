@@ -69,3 +69,16 @@ def test_auto_backend_is_keras_exactly_when_tensorflow_imports():
         expected = "numpy"
     assert resolve_backend("auto") == expected
     assert resolve_backend("numpy") == "numpy"
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("keras", marks=pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed"))])
+def test_a_copy_predicts_alike_and_trains_apart(backend):
+    X, y = _blobs(n=90, d=8)
+    clf = make_classifier(8, 3, backend=backend, random_state=0, epochs=5).update(X[:60], y[:60])
+    twin = clf.copy()
+    np.testing.assert_allclose(twin.predict_proba(X), clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    before = clf.predict_proba(X)
+    twin.update(X[:60], y[:60])
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert not np.allclose(twin.predict_proba(X), before)

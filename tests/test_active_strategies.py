@@ -129,3 +129,16 @@ def test_tsne_suggestions_are_distinct_groups_before_repeats():
     assert len(items) == 12
     repeats = [any(a["row"] in b["group"] for b in items[:i]) for i, a in enumerate(items)]
     assert repeats == sorted(repeats), "a repeat came before a distinct group"
+
+
+def test_ensemble_suggestions_leave_the_callers_model_as_it_was():
+    """The tab's background model is passed in: asking for ensemble suggestions must not train it
+    further, or the predictions the tab shows stop matching the model that later suggestions use."""
+    X, y = _two_clusters_and_bridge()
+    labels = [None if v < 0 else int(v) for v in y]
+    state = train_classifier(X, labels)
+    before = state.predict_proba(X)
+    items = suggest("ensemble", X, labels, classifier_state=state, n=3)
+    assert len(items) == 3
+    assert len(state.members) == 1
+    np.testing.assert_array_equal(state.predict_proba(X), before)

@@ -22,6 +22,8 @@ Shapes: features ``(n, D)`` float, class indices ``(n,)`` int in ``[0, n_classes
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 __all__ = ["MLPClassifier", "make_classifier", "resolve_backend", "BACKENDS"]
@@ -193,6 +195,23 @@ class MLPClassifier:
     def score(self, X, y):
         """Accuracy on (X, y)."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def copy(self):
+        """An independent copy: same weights, its own random stream; training one leaves the other.
+
+        The numpy backend copies the optimiser state too; a Keras copy starts a
+        fresh Adam (Keras cannot copy a compiled optimiser's slots).
+        """
+        if self.backend == "numpy":
+            return copy.deepcopy(self)
+        import tensorflow as tf
+        twin = copy.copy(self)
+        twin._rng = copy.deepcopy(self._rng)
+        twin._model = tf.keras.models.clone_model(self._model)
+        twin._model.set_weights(self._model.get_weights())
+        twin._model.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate),
+                            loss="sparse_categorical_crossentropy")
+        return twin
 
     def logit_parts(self):
         """(W1, b1, W2, b2) as numpy arrays, for gradient-based strategies (adversarial)."""

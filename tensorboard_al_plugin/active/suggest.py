@@ -163,6 +163,10 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
                                  "label a few rows or use 'tsne' or 'random'.") from None
             state = None
     if strategy == "ensemble" and len(state.members) < 2:
+        # Grow a copy: the caller's model (the tab's background one) must keep matching the
+        # predictions it published, so it is neither extended nor trained further here.
+        state = ClassifierState(list(state.classes), [m.copy() for m in state.members], state.mean, state.scale,
+                                state.n_labeled, dict(state.extra))
         state = train_classifier(X, labels, state=state, ensemble_size=5, random_state=random_state)
 
     proba = None
