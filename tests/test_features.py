@@ -158,7 +158,8 @@ def test_importing_features_and_using_pixels_and_pca_imports_no_tensorflow():
 
 
 def test_the_server_does_not_import_features():
-    out = run_python("import sys, tensorboard_al_plugin.plugin, tensorboard_al_plugin.sessions\n"
+    out = run_python("import sys, tensorboard_al_plugin.plugin, tensorboard_al_plugin.sessions, "
+                     "tensorboard_al_plugin.workspace, tensorboard_al_plugin.trainer\n"
                      "print([m for m in sys.modules if m.startswith('tensorboard_al_plugin.features')])")
     assert out == "[]"
 
