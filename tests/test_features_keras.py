@@ -55,7 +55,13 @@ def mobilenet_weights(tmp_path_factory):
     return path, net
 
 
-def test_a_pretrained_cnn_loads_its_weights_from_a_local_file_and_gives_pooled_features(mobilenet_weights):
+def no_download(*a, **k):
+    raise AssertionError("tried to download")
+
+
+def test_a_pretrained_cnn_loads_its_weights_from_a_local_file_and_gives_pooled_features(mobilenet_weights,
+                                                                                       monkeypatch):
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_download)
     path, net = mobilenet_weights
     ex = make_extractor("cnn:mobilenetv2", weights=path, batch_size=4)
     assert ex.input_shape == (224, 224, 3) and ex.needs_colour and not ex.needs_fit
@@ -86,8 +92,6 @@ def test_weights_that_do_not_fit_the_cnn_or_are_missing_are_one_line(mobilenet_w
 
 
 def test_building_a_cnn_never_downloads(tmp_path, monkeypatch):
-    def no_download(*a, **k):
-        raise AssertionError("tried to download")
     monkeypatch.setattr(keras.utils, "get_file", no_download)
     monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_download)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
