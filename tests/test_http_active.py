@@ -67,6 +67,19 @@ def test_predictions_retrain_in_the_background_and_suggestions(demo_logdir):
         items = r.json()["items"]
         assert len(items) == 3 and all(len(it["group"]) >= 1 and it["group"][0] == it["row"] for it in items)
 
+        # Classifier-assisted groups (issue 14): every row of a group is unlabeled and predicted
+        # as the group's "predicted", the label to apply to all of them.
+        r = tb.post(PLUGIN + "/active/suggest", dict(E, strategy="tsne-assisted", n=4))
+        assert r.status == 200, r.body
+        items = r.json()["items"]
+        assert len(items) == 4 and any(len(it["group"]) > 1 for it in items)
+        p = wait_predictions(tb, version)
+        row_prediction = [p["classes"][i] for i in p["predicted"]]
+        for it in items:
+            assert it["group"][0] == it["row"] and it["predicted"] in p["classes"]
+            assert not set(it["group"]) & labeled
+            assert {row_prediction[g] for g in it["group"]} == {it["predicted"]}
+
 
 def test_status_says_training_once_a_second_class_arrives(demo_logdir):
     """Issue 11, defect 1: after "needs labels" (one class), labeling a second class must

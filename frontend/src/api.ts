@@ -136,7 +136,7 @@ export interface PredictionsResponse {
   uncertainty?: number[];
 }
 
-export const STRATEGIES = ["tsne", "tsne-supervised", "random", "least-confidence", "margin", "entropy", "ensemble", "adversarial"] as const;
+export const STRATEGIES = ["tsne", "tsne-supervised", "tsne-assisted", "random", "least-confidence", "margin", "entropy", "ensemble", "adversarial"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface SuggestionItem {

@@ -12,6 +12,7 @@ import type { Store } from "./store";
 export const STRATEGY_TEXT: Record<Strategy, [string, string]> = {
   tsne: ["t-SNE focus", "The point whose layout neighbourhood holds the most unlabeled points likely to share its label; accepting selects that group (needs a layout)."],
   "tsne-supervised": ["t-SNE focus (supervised layout)", "As t-SNE focus, on the label-aware (semi-supervised) layout that is running."],
+  "tsne-assisted": ["assisted groups", "Groups the classifier is unsure of, where the layout holds many points it predicts alike; accepting selects the group, to label as predicted (correct the label or remove the odd ones first if needed). As t-SNE focus until the classifier exists (needs a layout)."],
   random: ["random", "Unlabeled rows in random order (the baseline)."],
   "least-confidence": ["least confidence", "Rows whose predicted class has the lowest probability (needs labels of two classes)."],
   margin: ["margin", "Rows with the smallest gap between the two likeliest classes (needs labels of two classes)."],
@@ -112,6 +113,7 @@ export class SuggestPanel {
       "data-row": item.row,
       "data-rank": rank,
       "data-group-size": size,
+      "data-predicted": item.predicted,
     });
     const img = this.scene.readThumbnail(item.row);
     if (img) {

@@ -7,8 +7,10 @@ Entry points:
   (:mod:`.suggest`): the tab's "Suggest" panel.
 - :func:`annotation_emulation` (:mod:`.emulation`): Algorithm 1, the
   annotator the benchmark emulates, on a live layout (:mod:`.layout`).
-- :data:`STRATEGIES`: tsne, tsne-supervised, random, least-confidence, margin,
-  entropy, ensemble, adversarial.
+- :func:`assisted_emulation` (:mod:`.assisted`): ``tsne-assisted``, the layout
+  and the classifier together, with Algorithm 1's action accounting.
+- :data:`STRATEGIES`: tsne, tsne-supervised, tsne-assisted, random,
+  least-confidence, margin, entropy, ensemble, adversarial.
 
 The benchmark, the quality report and the datasets reader, which write
 files and plots and read datasets, live in :mod:`tensorboard_al_plugin.research`;
@@ -29,6 +31,7 @@ _LAZY = {
     "annotation_emulation": ".emulation", "emulation_step": ".emulation",
     "BarnesHutTree": ".neighbourhood", "best_knn_group": ".neighbourhood", "bh_neighbourhood": ".neighbourhood",
     "focus_counts": ".neighbourhood",
+    "assisted_emulation": ".assisted", "assisted_step": ".assisted",
     # moved to the research package (older code imports them from here)
     "run_benchmark": "..research.benchmark", "quality_report": "..research.quality",
     "load_dataset": "..research.datasets", "DATASETS": "..research.datasets",
@@ -37,7 +40,7 @@ _LAZY = {
 __all__ = [
     "STRATEGIES", "suggest", "train_classifier", "predictions", "ClassifierState", "MLPClassifier",
     "make_classifier", "annotation_emulation", "emulation_step", "BarnesHutTree", "best_knn_group",
-    "bh_neighbourhood", "focus_counts",
+    "bh_neighbourhood", "focus_counts", "assisted_emulation", "assisted_step",
 ]
 
 

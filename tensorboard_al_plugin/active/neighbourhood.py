@@ -167,21 +167,22 @@ def _walk(Y, i, theta, width, start, count, first_child, n_children, com, perm, 
 
 
 @numba.njit(cache=True)
-def _focus_counts(Y, theta, cls, unlabeled, candidate, width, start, count, first_child, n_children, com, perm):
+def _focus_sums(Y, theta, cls, weight, candidate, width, start, count, first_child, n_children, com, perm):
+    """Per candidate i: the sum of ``weight[j]`` over j of i's class in its neighbourhood (-1 elsewhere)."""
     n = Y.shape[0]
-    counts = np.full(n, -1, np.int64)
+    sums = np.full(n, -1.0)
     out = np.empty(n, np.int64)
     for i in range(n):
         if not candidate[i]:
             continue
         m = _walk(Y, i, theta, width, start, count, first_child, n_children, com, perm, out)
-        c = 0
+        c = 0.0
         for t in range(m):
             j = out[t]
-            if unlabeled[j] and cls[j] == cls[i]:
-                c += 1
-        counts[i] = c
-    return counts
+            if cls[j] == cls[i]:
+                c += weight[j]
+        sums[i] = c
+    return sums
 
 
 class BarnesHutTree:
@@ -226,7 +227,20 @@ class BarnesHutTree:
         cand = unl if candidates is None else np.ascontiguousarray(candidates, dtype=np.bool_)
         if cls.shape != (n,) or unl.shape != (n,) or cand.shape != (n,):
             raise ValueError(f"classes, unlabeled and candidates must have shape ({n},).")
-        return _focus_counts(self.layout_, float(theta_k), cls, unl, cand, *self._arrays())
+        # Sums of ones are exact in float64 far beyond any row count.
+        return _focus_sums(self.layout_, float(theta_k), cls, unl.astype(np.float64), cand,
+                           *self._arrays()).astype(np.int64)
+
+    def focus_sums(self, classes, weights, theta_k=0.5, candidates=None):
+        """Per candidate row i: the sum of ``weights`` (n,) over the rows of i's class in its
+        neighbourhood (i excluded); -1 where not a candidate (default: every row)."""
+        n = len(self.layout_)
+        cls = np.ascontiguousarray(classes, dtype=np.int64)
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        cand = np.ones(n, np.bool_) if candidates is None else np.ascontiguousarray(candidates, dtype=np.bool_)
+        if cls.shape != (n,) or w.shape != (n,) or cand.shape != (n,):
+            raise ValueError(f"classes, weights and candidates must have shape ({n},).")
+        return _focus_sums(self.layout_, float(theta_k), cls, w, cand, *self._arrays())
 
 
 def bh_neighbourhood(layout, i, theta_k=0.5):
@@ -267,7 +281,7 @@ class KnnGroup:
                 f"deselected={len(self.deselected)})")
 
 
-def best_knn_group(layout, focus, classes, unlabeled, *, k_max=100):
+def best_knn_group(layout, focus, classes, unlabeled, *, k_max=100, gain_cap=None):
     """Walk the exact kNN of ``focus`` in ascending layout distance; keep the best labels/actions.
 
     For each slider value k = 0..k_max the annotator selects the focus (1
@@ -276,6 +290,11 @@ def best_knn_group(layout, focus, classes, unlabeled, *, k_max=100):
     the focus's class are labeled; those already labeled gain nothing. The k with
     the highest gained/actions wins; ties go to the larger k (more labels for the
     same efficiency).
+
+    ``gain_cap`` (None = Algorithm 1): labels beyond this many count no more in
+    gained/actions, so a clean small group beats a bigger one that costs
+    deselections; among groups equally good by that measure the one with more
+    labels wins, then the larger k.
     """
     Y = np.asarray(layout, dtype=np.float64)
     classes = np.asarray(classes)
@@ -292,6 +311,8 @@ def best_knn_group(layout, focus, classes, unlabeled, *, k_max=100):
     ks = np.arange(k_max + 1)
     actions = 1 + (ks > 0) + deselect
     eff = gained / actions
+    if gain_cap is not None:
+        eff = np.minimum(gained, gain_cap) / actions + 1e-9 * gained
     # Larger k wins ties: take the last index of the maximum (with a float tolerance).
     best = int(np.flatnonzero(eff >= eff.max() - 1e-12)[-1])
     sel = order[:best + 1]

@@ -18,6 +18,11 @@ ranking is :func:`rank` (stable, so ties keep row order).
   neighbourhood in the current layout. Without ground truth the class is the
   current evidence: a row's own label if it has one, else the classifier's
   prediction; with neither, every unlabeled neighbour counts (pure density).
+- ``tsne-assisted``: the layout and the classifier together (:mod:`.assisted`):
+  the focus is where a big same-class area is mispredicted, its group is
+  labeled "as predicted" with the odd ones out deselected; without ground
+  truth the score is :func:`assisted_focus_scores` (each unlabeled
+  neighbour predicted like the row counts by how unsure the classifier is).
 
 Probabilities are ``(n, n_classes)`` arrays; features ``(n, D)``.
 """
@@ -26,14 +31,17 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "STRATEGIES", "UNCERTAINTY_STRATEGIES", "CLASSIFIER_STRATEGIES", "TSNE_STRATEGIES",
+    "STRATEGIES", "UNCERTAINTY_STRATEGIES", "CLASSIFIER_STRATEGIES", "TSNE_STRATEGIES", "LAYOUT_STRATEGIES",
     "least_confidence", "margin", "entropy", "ensemble_entropy", "deepfool_distance",
     "tsne_focus_scores", "rank", "check_strategies",
 ]
 
-STRATEGIES = ("tsne", "tsne-supervised", "random", "least-confidence", "margin", "entropy", "ensemble",
-              "adversarial")
+STRATEGIES = ("tsne", "tsne-supervised", "tsne-assisted", "random", "least-confidence", "margin", "entropy",
+              "ensemble", "adversarial")
+#: Algorithm 1 on an unsupervised or a supervised layout.
 TSNE_STRATEGIES = ("tsne", "tsne-supervised")
+#: Every strategy that needs the current layout (Algorithm 1's and the classifier-assisted groups).
+LAYOUT_STRATEGIES = TSNE_STRATEGIES + ("tsne-assisted",)
 UNCERTAINTY_STRATEGIES = ("least-confidence", "margin", "entropy")
 CLASSIFIER_STRATEGIES = UNCERTAINTY_STRATEGIES + ("ensemble", "adversarial")
 

@@ -17,12 +17,19 @@ Each suggestion is a dict::
      "group": [int, ...],        # rows to pre-select: for t-SNE focus the best kNN group of
                                  #   Algorithm 1 (odd ones already left out) judged by the current
                                  #   labels/predictions, or, with no classifier yet, the focus's
-                                 #   unlabeled Barnes-Hut neighbourhood, nearest first; else [row]
+                                 #   unlabeled Barnes-Hut neighbourhood, nearest first; for
+                                 #   tsne-assisted the rows to label as predicted; else [row]
      "predicted": label | None,  # the classifier's predicted label value for the row
      "confidence": float | None} # its probability
 
 Strategies (see :mod:`.strategies`): ``tsne`` and ``tsne-supervised`` (same
-focus score on the given layout), ``random``, ``least-confidence``, ``margin``,
+focus score on the given layout), ``tsne-assisted`` (layout and classifier:
+the focus is where the most unlabeled rows predicted like it lie around it,
+each counted by how unsure the classifier is of it; ``group`` = the focus and
+the unlabeled rows among its ``k_max`` nearest that the classifier predicts as
+it, to label together with ``predicted``; as ``tsne`` until a classifier
+exists; where no such group is left the score is the row's own doubt,
+1 - confidence, i.e. least confidence), ``random``, ``least-confidence``, ``margin``,
 ``entropy``, ``ensemble``, ``adversarial``. Classifier strategies train a
 classifier on the spot when no ``classifier_state`` is given; they need labels
 of at least two classes. :func:`predictions` gives per-row predicted label,
@@ -35,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .classifier import make_classifier
-from .strategies import (TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies, deepfool_distance,
+from .strategies import (LAYOUT_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies, deepfool_distance,
                          ensemble_entropy, entropy, rank, tsne_focus_scores)
 
 __all__ = ["ClassifierState", "train_classifier", "suggest", "predictions", "parse_labels"]
@@ -152,7 +159,7 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
     if len(cand) == 0:
         return []
     n = int(n)
-    needs_clf = strategy not in TSNE_STRATEGIES and strategy != "random"
+    needs_clf = strategy not in LAYOUT_STRATEGIES and strategy != "random"
     if state is None and (needs_clf or (codes >= 0).any()):
         try:
             state = train_classifier(X, labels, ensemble_size=5 if strategy == "ensemble" else 1,
@@ -175,8 +182,9 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
         proba = proba / proba.sum(axis=1, keepdims=True)
 
     group_of = {}
-    if strategy in TSNE_STRATEGIES:
-        from .neighbourhood import BarnesHutTree, best_knn_group  # numba: imported when a layout is used
+    if strategy in LAYOUT_STRATEGIES:
+        from .assisted import assisted_focus_scores, prediction_group  # numba: imported when a layout is used
+        from .neighbourhood import BarnesHutTree, best_knn_group
 
         if layout is None:
             raise ValueError(f"strategy {strategy!r} needs the current layout positions.")
@@ -184,7 +192,11 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
         if Y.shape[0] != len(X):
             raise ValueError(f"layout has {Y.shape[0]} rows but features has {len(X)}; they must match.")
         predicted = None if proba is None else proba.argmax(axis=1)
-        scores_all, pseudo = tsne_focus_scores(Y, codes, predicted=predicted, theta_k=theta_k)
+        assisted = strategy == "tsne-assisted" and predicted is not None
+        if assisted:
+            scores_all = assisted_focus_scores(Y, codes, predicted, proba.max(axis=1), theta_k=theta_k)
+        else:
+            scores_all, pseudo = tsne_focus_scores(Y, codes, predicted=predicted, theta_k=theta_k)
         scores = scores_all[cand].astype(np.float64)
         # The best-scoring rows of one big cluster are neighbours of each other, so
         # the top n would be n views of the same group: a row already inside a
@@ -199,6 +211,8 @@ def suggest(strategy, features, labels, *, layout=None, classifier_state=None, n
                 nb = nb[codes[nb] < 0]
                 nb = nb[np.argsort(np.sum((Y[nb] - Y[r]) ** 2, axis=1), kind="stable")][:k_max]
                 return [int(r)] + [int(v) for v in nb]
+            if assisted:
+                return [int(v) for v in prediction_group(Y, r, predicted, codes < 0, k_max=k_max)]
             return [int(v) for v in best_knn_group(Y, r, pseudo, codes < 0, k_max=k_max).rows]
 
         covered = np.zeros(len(X), dtype=bool)

@@ -17,6 +17,11 @@ Protocol (:func:`run_benchmark`):
   sees the features reduced to 50 dimensions with PCA when they have more. It
   first runs ``initial_iterations`` unlabeled iterations; the classifier is
   retrained each time the action count passes a multiple of 10.
+- ``tsne-assisted`` runs the classifier-assisted emulation
+  (:mod:`tensorboard_al_plugin.active.assisted`, Algorithm 1's action
+  accounting) on the unsupervised layout; the predictions the person sees come
+  from a second copy of the network retrained after every step, as the tab's
+  background trainer does; the scored network keeps the 10-action cadence.
 - Full-label accuracy: the same network trained on the whole pool (fresh
   weights, ``full_label_epochs`` epochs) per fold; the target is 80% of it.
 - ``actions_to_80`` per fold: the action count of the first retrain whose
@@ -49,9 +54,10 @@ import time
 import numpy as np
 
 from ..active.classifier import make_classifier, resolve_backend
+from ..active.assisted import assisted_emulation
 from ..active.emulation import K_MAX, THETA_K, annotation_emulation
 from ..active.layout import make_layout_run, pca_for_tsne
-from ..active.strategies import (CLASSIFIER_STRATEGIES, TSNE_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
+from ..active.strategies import (CLASSIFIER_STRATEGIES, LAYOUT_STRATEGIES, UNCERTAINTY_SCORERS, check_strategies,
                                  deepfool_distance, ensemble_entropy, rank)
 from ..tsne.pca import principal_components
 from .datasets import check_features_labels, stratified_subset
@@ -97,17 +103,23 @@ def run_strategy(strategy, X_pool, y_pool, X_val, y_val, *, n_classes, max_actio
         if on_round is not None:
             on_round(int(actions), labels.copy(), clf, curve[-1][1])
 
-    if strategy in TSNE_STRATEGIES:
+    if strategy in LAYOUT_STRATEGIES:
         opts = dict(tsne_options or {})
         supervised = strategy == "tsne-supervised"
         run = make_layout_run(tsne_features, n_components=opts.get("n_components", 2), supervised=supervised,
                               random_state=random_state, engine=opts.get("engine", "ours"))
         run.step(opts.get("initial_iterations", 500))
+        kernel = dict(theta_k=opts.get("theta_k", THETA_K), k_max=opts.get("k_max", K_MAX))
+        if strategy == "tsne-assisted":
+            steps = assisted_emulation(run, y_pool, predict=_tab_classifier(X_pool, n_classes, classifier_backend,
+                                                                            random_state),
+                                       max_actions=max_actions, labels=labels, **kernel)
+        else:
+            steps = annotation_emulation(run, y_pool, max_actions=max_actions, labels=labels,
+                                         steps_between=opts.get("steps_between", 20), supervised=supervised, **kernel)
         next_retrain = ROUND_SIZE
         last_total = 0
-        for step in annotation_emulation(run, y_pool, max_actions=max_actions, labels=labels,
-                                         theta_k=opts.get("theta_k", THETA_K), k_max=opts.get("k_max", K_MAX),
-                                         steps_between=opts.get("steps_between", 20), supervised=supervised):
+        for step in steps:
             if on_actions:
                 on_actions(step.total_actions - last_total)
             last_total = step.total_actions
@@ -145,6 +157,26 @@ def run_strategy(strategy, X_pool, y_pool, X_val, y_val, *, n_classes, max_actio
             on_actions(take)
         retrain(actions, members)
     return curve
+
+
+def _tab_classifier(X_pool, n_classes, backend, random_state):
+    """``predict(labels)`` for ``tsne-assisted``: the classifier the tab retrains after every labeling step.
+
+    It is not the network the benchmark scores (that one keeps the protocol's
+    retrain every 10 actions): the person sees the predictions of the tab's
+    background trainer, which warm-starts 50 epochs on each new label version.
+    None while fewer than two classes are labeled (the tab has no model then).
+    """
+    model = make_classifier(X_pool.shape[1], n_classes, backend=backend, random_state=random_state + 7)
+
+    def predict(labels):
+        known = labels >= 0
+        if len(np.unique(labels[known])) < 2:
+            return None
+        model.update(X_pool[known], labels[known])
+        return model.predict_proba(X_pool)
+
+    return predict
 
 
 def _curve_on_grid(curve, grid):
@@ -227,7 +259,7 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
         X = principal_components(X, min(int(pca), *X.shape), random_state=random_state)
     n_classes = len(classes)
     Xc = _standardise(X)
-    need_tsne = any(s in TSNE_STRATEGIES for s in strategies)
+    need_tsne = any(s in LAYOUT_STRATEGIES for s in strategies)
     Xt = pca_for_tsne(X, 50, random_state) if need_tsne else None
 
     from sklearn.model_selection import StratifiedKFold

@@ -53,7 +53,7 @@ def accept_first(page, frame):
     return first
 
 
-def test_classifier_status_margin_and_tsne_suggestions(page, tb):
+def test_classifier_status_margin_and_tsne_suggestions(page, tb, tmp_path):
     frame = open_tab(page, tb.url)
     pick_embedding(frame, "digits")
 
@@ -122,5 +122,25 @@ def test_classifier_status_margin_and_tsne_suggestions(page, tb):
     assert any(it["size"] > 1 for it in items), "t-SNE focus suggests groups"
     first = accept_first(page, frame)
     assert first["size"] > 1
+
+    # t-SNE + classifier groups (issue 14): each suggestion is a group the model predicts alike;
+    # accepted, it is labeled as predicted in one click.
+    version = debug(frame, "d.labelVersion()")
+    wait_for(lambda: classifier(frame)[0] == "ready" and classifier(frame)[1] == str(version), 60,
+             "the classifier to retrain on the labels so far", frame)
+    items, msg = ask(frame, "tsne-assisted")
+    assert len(items) == 10 and msg == "", msg
+    assert "classifier" in frame.text_content("[data-testid=al-suggest-panel] .al-small")
+    first = accept_first(page, frame)
+    predicted = frame.get_attribute("[data-testid=al-suggest-list] [data-row='%d']" % first["row"], "data-predicted")
+    assert predicted in ("zero", "one")
+    wait_for(lambda: not frame.is_disabled("[data-testid=al-label-as-predicted]"), 10,
+             "label as predicted to be offered for the suggested group", frame)
+    assert frame.get_attribute("[data-testid=al-label-as-predicted]", "data-label") == predicted
+    page.screenshot(path=str(tmp_path / "tsne-assisted.png"))
+    before = class_counts(frame).get(predicted, 0)
+    frame.click("[data-testid=al-label-as-predicted]")
+    wait_for(lambda: class_counts(frame).get(predicted, 0) == before + first["size"], 15,
+             "the suggested group to be labeled %s" % predicted, frame)
     assert error_messages(frame) == []
     assert page.errors == []
