@@ -507,14 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, metavar="E",
                    help="embedding name (default: SOURCE's folder or file name); an existing one is never replaced")
     p.add_argument("--features", default="pca", metavar="SPEC",
-                   help="pixels | pca[:N] | cnn[:name] | model:PATH | rn. Default pca (50 principal components of "
-                        "the pixels): as cheap as pixels to compute, and a 50-d tensor keeps the tab's kNN and "
-                        "t-SNE fast where raw pixels give thousands of columns. pixels: the resized image "
-                        "flattened. cnn: ImageNet features of a Keras application (resnet50 by default; vgg16, "
-                        "efficientnetb0...), weights from Keras' cache or --weights; much better groups on "
-                        "photos, about 100x slower without a GPU. model:PATH: your own .keras file or "
-                        "SavedModel, --layer picks the layer. rn: a small CNN trained from scratch as a "
-                        "rotation Exemplar-CNN (--epochs passes)")
+                   help="pixels | pca[:N] | cnn[:name] | model:PATH | rn. Default pca (the first 50 principal "
+                        "components of the pixels): a 50-d tensor where raw pixels give thousands of columns, "
+                        "which the tab loads whole for its kNN groups (70,000 colour images of 32 x 32 px: 860 MB "
+                        "of pixels, 14 MB of components); it costs one more pass over the images to fit "
+                        "(benchmarks/results/embed_bench.md). pixels: the resized image flattened, the fastest. "
+                        "cnn: ImageNet features of a Keras application (resnet50 by default; vgg16, "
+                        "efficientnetb0...), weights from Keras' cache or --weights; better groups on photos, "
+                        "far slower without a GPU. model:PATH: your own .keras file or SavedModel, --layer picks "
+                        "the layer. rn: a small CNN trained from scratch as a rotation Exemplar-CNN "
+                        "(--epochs passes)")
     p.add_argument("--layer", default=None, help="the layer of model:PATH whose output are the features "
                                                   "(default: its last pooling or flatten layer)")
     p.add_argument("--weights", default=None, metavar="FILE",
