@@ -96,6 +96,7 @@ def test_hover_names_the_file_and_search_finds_it_by_path(page, tb_embed, embedd
     wait_for(lambda: sorted(debug(frame, "d.selection()")) == list(range(paths.index("zebra/photo_00_taken_on_a_sunny_afternoon.png"),
                                                                         paths.index("zebra/photo_00_taken_on_a_sunny_afternoon.png") + 20)),
              10, "the zebra folder", frame)
+    page.screenshot(path=os.path.join(os.environ.get("AL_SHOTS", "/tmp"), "embed_tab_search.png"))
     # The file's absolute path, as a file manager copies it.
     search(frame, os.path.join(embedded[1], "tiger", "photo_05_taken_on_a_sunny_afternoon.png"))
     wait_for(lambda: debug(frame, "d.selection()") == [paths.index("tiger/photo_05_taken_on_a_sunny_afternoon.png")],
