@@ -270,3 +270,22 @@ def test_a_scan_never_lists_the_hidden_folder_an_embedding_is_built_in(tmp_path)
     partial = tmp_path / PLUGIN / (embeddings.PARTIAL_PREFIX + "f.tmp-1-00000000")
     shutil.copytree(emb, str(partial / "f"))  # a complete copy, as just before the rename
     assert [s.name for s in scan_logdir(str(tmp_path))] == ["e"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--logdir", "s3://bucket/logs"], "s3://bucket/logs: an atomic write needs a local log directory"),
+    (["--size", "0"], "--size 0: give a side in px between 1 and 4096"),
+    (["--features", "pixels", "--exemplar", "full"], "exemplar='full' trains on top of a CNN"),
+    (["--name", "a/b"], "name 'a/b' must be letters, digits"),
+])
+def test_bad_options_are_one_line_before_any_image_is_read(tmp_path, args, message):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        Image.new("L", (4, 4), i).save(str(src / ("%d.png" % i)))
+    argv = ["embed", str(src)] + (args if "--logdir" in args else ["--logdir", str(tmp_path / "logs")] + args)
+    r = cli(*argv, "--quiet")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tensorboard-al: error: " + message), lines
+    assert not (tmp_path / "logs").exists()
