@@ -211,10 +211,20 @@ def embed_images(
                                       for i in good[start:start + batch_size]])
                 yield block.astype(np.float32) / np.float32(255.0)
 
+        n_batches = -(-n // batch_size)
+        passes = [0]
+        # Training extractors show their own bar (with the loss); a PCA's passes get one here.
+        own_bar = features.partition(":")[0].lower() not in ("pixels", "pca")
+
+        def fit_batches():
+            passes[0] += 1
+            return _bar(batches(), progress and not own_bar, "fitting" + (" (pass %d)" % passes[0] if passes[0] > 1
+                                                                           else ""), "batch", n_batches)
+
         with imgsrc.quiet_pillow():  # only when the inputs are decoded again
             if extractor.needs_fit:
-                extractor.fit(batches)
-            x = extractor.transform(_bar(batches(), progress, "features", "batch", -(-n // batch_size)))
+                extractor.fit(fit_batches)
+            x = extractor.transform(_bar(batches(), progress, "features", "batch", n_batches))
         t3 = time.perf_counter()
         metadata = _metadata(src, good, heads)
         description = extractor.describe()
