@@ -1,13 +1,13 @@
 """An embedding written by `tensorboard-al embed` from a folder of PNGs, opened in the tab: the hover
-preview names the file (whole, even a long path), and the search box finds a path, a part of one,
-and a folder."""
+preview names the file (whole, even a long path), the search box finds a path, a part of one,
+and a folder, and the folder found is labeled in one action."""
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import canvas_box, debug, open_tab, pick_embedding, wait_for
+from tests.e2e.conftest import canvas_box, class_counts, debug, open_tab, pick_embedding, wait_for
 from tests.tbserver import TensorBoard
 from tests.test_writer_cli import cli
 
@@ -97,6 +97,10 @@ def test_hover_names_the_file_and_search_finds_it_by_path(page, tb_embed, embedd
                                                                         paths.index("zebra/photo_00_taken_on_a_sunny_afternoon.png") + 20)),
              10, "the zebra folder", frame)
     page.screenshot(path=os.path.join(os.environ.get("AL_SHOTS", "/tmp"), "embed_tab_search.png"))
+    # The found folder is labeled in one action, into the label store the embed command made.
+    frame.fill("[data-testid=al-label-input]", "zebra")
+    frame.press("[data-testid=al-label-input]", "Enter")
+    wait_for(lambda: class_counts(frame).get("zebra") == 20, 15, "the zebra label", frame)
     # The file's absolute path, as a file manager copies it.
     search(frame, os.path.join(embedded[1], "tiger", "photo_05_taken_on_a_sunny_afternoon.png"))
     wait_for(lambda: debug(frame, "d.selection()") == [paths.index("tiger/photo_05_taken_on_a_sunny_afternoon.png")],
