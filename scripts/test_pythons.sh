@@ -41,6 +41,7 @@ TESTS=(
   tests/test_cli_labels.py tests/test_writer_cli.py tests/test_cli_speed.py     # CLI
   tests/test_embed_images.py tests/test_embed_cli.py                           # embed (pixels, pca)
   tests/test_hostile_logdir.py tests/test_hostile_input.py
+  tests/test_umap_layout.py tests/test_umap_http.py   # skipped: the lean venvs have no umap-learn
 )
 
 find_python() {  # prints a working python3.X interpreter, or nothing

@@ -169,6 +169,8 @@ class SessionManager:
             layout_params.check_param("n_neighbors", full["n_neighbors"], len(labels))
             if full.get("n_epochs") is None:
                 full["n_epochs"] = umap_layout.default_epochs(len(labels))
+        # a session's params say its own budget: epochs for UMAP, iterations for t-SNE
+        full.pop("n_iter" if method == "umap" else "n_epochs", None)
         session = _Session(key, load_features, labels, full, method)
         with self._cond:
             if self._closed:
@@ -371,6 +373,9 @@ class SessionManager:
             k = int(min(n - 1, np.floor(3 * float(s.params.get("perplexity", 20.0)))))
         with self._cond:
             s.costs = phase_costs(n, dim, max(1, k), pca, tsne=s.method != "pca")
+            if s.method == "umap" and n >= umap_layout.SHARE_KNN_BELOW:
+                # umap-learn's NN-descent, not the exact search: ~n D (1.4 s at 10,000 x 784)
+                s.costs["neighbors"] = 1.8e-7 * n * dim
             s.cost_t0 = None
             s.cost_done = 0.0
         self._set_phase(s, "loading", 1.0)
@@ -380,7 +385,7 @@ class SessionManager:
     def _extend(s):
         # a finished layout keeps reacting to new labels and parameters; a UMAP
         # layout always does so with a new pass, which needs room to settle
-        if (s.method == "tsne" and s.state == "done") or s.method == "umap":
+        if (s.method == "tsne" and s.state == "done") or (s.method == "umap" and s.target_iter is not None):
             s.target_iter = max(s.target_iter, s.iteration + s.params["extra_iter"])
 
     def _acquire_slot(self, s):
@@ -468,6 +473,9 @@ class SessionManager:
             s.pending_labels = None
         phase_progress = lambda phase, f: self._set_phase(s, phase, f)  # noqa: E731
         if s.method == "umap":
+            with self._cond:
+                if s.target_iter is None:  # started without labels: N known only now
+                    s.target_iter = s.params["n_epochs"] = umap_layout.default_epochs(len(X))
             kw = {k: v for k, v in s.params.items() if k in UMAP_PARAMS}
             run = umap_layout.SemiSupervisedUMAP(**kw).prepare(
                 X, labels=labels, initialization=resume_from, iteration=s.iteration,

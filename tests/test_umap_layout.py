@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("umap")
+# the production filter (tsne/umap_layout.py, set at import) does not outlive pytest's collection
+pytestmark = pytest.mark.filterwarnings("ignore:precomputed_knn")
 
 from sklearn.datasets import load_digits  # noqa: E402
 
@@ -220,3 +222,27 @@ def test_quality_scores_umap_alone_and_fed_the_training_folds_labels(digits, tmp
                  "--folds", "3", "--layout", "umap", "--with-labels"]) == 0
     out = capsys.readouterr().out
     assert "3D UMAP:" in out and "3D UMAP, training folds' labels:" in out and "t-SNE" not in out
+
+
+def test_a_umap_session_started_without_labels_takes_umap_learns_epochs_once_loaded(manager, digits):
+    X, _ = digits
+    manager.start("k", lambda: X[:300], None, {"random_state": 0}, method="umap")
+    manager.set_labels("k", np.full(300, -1))  # before the features load: no budget to extend yet
+    done = run_until_settled(manager, "k")
+    assert done["iteration"] == done["params"]["n_epochs"] == 500 and "n_iter" not in done["params"]
+
+
+def test_from_4096_rows_umap_learns_nn_descent_finds_the_neighbours_once():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6.0, size=(4, 6))
+    X = (centres[np.arange(4200) % 4] + rng.normal(size=(4200, 6))).astype(np.float32)
+    small = SemiSupervisedUMAP(random_state=0).prepare(X[:500])
+    assert small.knn_search == "exact (the engine's)"
+    run = SemiSupervisedUMAP(random_state=0, n_components=3).prepare(X)
+    assert run.knn_search == "NN-descent (umap-learn)" and run._knn[0].shape == (4200, 15)
+    # each row's own neighbour list starts with itself, as umap-learn's own search gives it
+    assert (run._knn[0][:, 0] == np.arange(4200)).mean() > 0.99
+    run.step(20, until=20)
+    run.set_labels(np.arange(4200) % 4)
+    run.step(5)  # a new graph from the kept neighbours
+    assert run.positions.shape == (4200, 3) and np.isfinite(run.positions).all() and run.iteration == 25

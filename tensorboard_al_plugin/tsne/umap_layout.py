@@ -8,10 +8,14 @@ the tests drive UMAP and t-SNE alike. An iteration is one UMAP epoch.
 
 What comes from where:
 
-- the k nearest neighbours are the engine's exact search
+- the k nearest neighbours, searched once per layout and kept for every
+  graph built after (new labels), handed to umap-learn as ``precomputed_knn``:
+  below ``SHARE_KNN_BELOW`` (4,096) rows the engine's exact search
   (:func:`~tensorboard_al_plugin.tsne.nearest_neighbors.nearest_neighbors`),
-  handed to umap-learn as ``precomputed_knn`` (it would otherwise run its own
-  search: exact pairwise distances below 4,096 rows, NN-descent above);
+  where umap-learn would compute all pairwise distances, slower; from there
+  umap-learn's own NN-descent (pynndescent), far faster than any exact search
+  on wide features at a recall of about 0.999 (benchmarks/results/umap_quality.md:
+  Fashion-MNIST 10,000 x 784, 1.4 s against the engine's 30 s);
 - the fuzzy graph, intersected with the labels as a partial categorical target
   (-1 = unlabeled; ``label_weight`` is umap-learn's ``target_weight``), is
   umap-learn's own: ``UMAP(transform_mode="graph").fit(X, y)``;
@@ -65,6 +69,14 @@ _SPREAD = 1.0
 _GAMMA = 1.0
 _NEGATIVE_SAMPLE_RATE = 5
 _INITIAL_ALPHA = 1.0
+
+# No NNDescent index comes with the engine's neighbours: fine, nothing is
+# transformed later. One targeted filter, set once (catch_warnings is not
+# thread-safe, and two layouts may build graphs at once).
+warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\] \(knn_search_index\) is not an NNDescent")
+
+# rows from which umap-learn's NN-descent replaces the engine's exact kNN (see above)
+SHARE_KNN_BELOW = 4096
 
 _umap_lock = threading.Lock()
 _umap = None
@@ -147,13 +159,23 @@ class SemiSupervisedUMAP:
         umap_, _, spectral = _import_umap()
         report = phase_progress or (lambda phase, fraction: None)
         report("neighbors", 0.0)
-        # umap-learn's neighbour lists start with the point itself at distance 0
-        ind, dist, _ = nearest_neighbors(X, self.n_neighbors - 1,
-                                         progress=lambda f: report("neighbors", f))
-        knn = (np.hstack([np.arange(n, dtype=np.int32)[:, None], ind]).astype(np.int32),
-               np.hstack([np.zeros((n, 1)), dist]).astype(np.float32))
+        if n < SHARE_KNN_BELOW:
+            # umap-learn's neighbour lists start with the point itself at distance 0
+            ind, dist, _ = nearest_neighbors(X, self.n_neighbors - 1,
+                                             progress=lambda f: report("neighbors", f))
+            knn = (np.hstack([np.arange(n, dtype=np.int32)[:, None], ind]).astype(np.int32),
+                   np.hstack([np.zeros((n, 1)), dist]).astype(np.float32))
+            search = "exact (the engine's)"
+        else:
+            seed = self.random_state
+            ind, dist, _ = umap_.nearest_neighbors(
+                X, self.n_neighbors, "euclidean", {}, False, np.random.RandomState(seed), low_memory=True,
+                use_pynndescent=True, n_jobs=1 if seed is not None else -1, verbose=False)
+            knn = (np.ascontiguousarray(ind, dtype=np.int32), np.ascontiguousarray(dist, dtype=np.float32))
+            search = "NN-descent (umap-learn)"
         report("affinities", 0.0)
         run = UMAPRun(X, knn, self, labels, iteration)
+        run.knn_search = search
         rng = np.random.RandomState(self.random_state)
         if initialization is None:
             graph = run.graph.tocoo()
@@ -177,6 +199,8 @@ class UMAPRun:
     positions : (N, d) float32, replaced after every step, never written in place.
     iteration : epochs run so far. last_objective : nan (UMAP's cross-entropy is
         not computed). labels_applied : the labels of the pass under way (or last).
+    knn_search : which search found the neighbours ("exact (the engine's)" or
+        "NN-descent (umap-learn)").
     """
 
     def __init__(self, X, knn, model, labels, iteration=0):
@@ -192,6 +216,7 @@ class UMAPRun:
         self.rng = None
         self._labels = labels
         self.labels_applied = labels
+        self.knn_search = None
         self._target_stale = False
         self.graph = self._build_graph(labels)
         self._pass = None            # the pass under way: its edges, clocks and epoch function
@@ -209,10 +234,7 @@ class UMAPRun:
                            min_dist=self.model.min_dist, target_weight=self.label_weight,
                            random_state=seed, n_jobs=1 if seed is not None else -1,
                            precomputed_knn=self._knn, transform_mode="graph")
-        with warnings.catch_warnings():
-            # no NNDescent index with our neighbours: fine, nothing is transformed later
-            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
-            model.fit(self._X, y=labels if use else None)
+        model.fit(self._X, y=labels if use else None)
         self.labels_applied = labels
         return model.graph_
 
@@ -335,11 +357,10 @@ def _epoch_function(parallel):
             raise RuntimeError(f"umap-learn {getattr(umap, '__version__', '?')} is not supported by this layout "
                                f"(its epoch kernel changed: {sorted(unknown) or 'missing'}); "
                                f"pip install 'umap-learn>=0.5.7,<0.6'")
-        getter = getattr(layouts, "_get_optimize_layout_euclidean_single_epoch_fn", None)
-        if getter is not None:
-            fn = getter(parallel)
-        else:
-            import numba
-            fn = numba.njit(py, fastmath=True, parallel=parallel)
+        # compiled as umap-learn compiles it, but releasing the GIL: an epoch of
+        # many rows takes a tenth of a second or more, during which the
+        # server's other threads (its HTTP answers) would otherwise wait
+        import numba
+        fn = numba.njit(py, fastmath=True, parallel=parallel, nogil=True)
         _EPOCH_FUNCTIONS[parallel] = (fn, tuple(n for n in names if n not in ("alpha", "n")))
     return _EPOCH_FUNCTIONS[parallel]
