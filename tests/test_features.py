@@ -60,7 +60,7 @@ def test_pca_in_one_chunk_equals_scikit_learn_pca_up_to_sign():
     signs = np.sign((f * ref).sum(axis=0))
     np.testing.assert_allclose(f * signs, ref, atol=1e-4)
     assert f.shape == (120, 5) and ex.n_components_ == 5
-    assert ex.describe() == "pixels 8x8x1, first 5 principal components (incremental PCA), 5-d"
+    assert ex.describe() == "pixels 8x8x1, first 5 principal components (covariance), 5-d"
 
 
 def test_pca_streams_in_chunks_and_keeps_nearly_all_the_variance_of_a_full_pca():
@@ -84,6 +84,7 @@ def test_pca_chunks_of_large_images_stay_within_the_memory_budget(monkeypatch):
 
     import tensorboard_al_plugin.features.pixels as pixels
     monkeypatch.setattr(pixels, "CHUNK_BYTES", 2 ** 20, raising=False)  # 1 MiB: 341 rows of 16 x 16 x 3
+    monkeypatch.setattr(pixels, "COVARIANCE_MAX_DIMS", 100)  # as for images too large for the covariance fit
     sizes = []
     real = IncrementalPCA.partial_fit
     monkeypatch.setattr(IncrementalPCA, "partial_fit", lambda self, X, *a, **k: (sizes.append(X.shape),
@@ -100,6 +101,26 @@ def test_pca_with_fewer_images_or_pixels_than_components_keeps_what_there_is():
     assert extract_features(images(80, 4, 4), "pca").shape == (80, 16)   # 16 pixels < 50
     with pytest.raises(FeatureError, match="at least 2 images"):
         extract_features(images(1), "pca")
+
+
+def test_the_covariance_fit_equals_the_incremental_one_and_scikit_learn(monkeypatch):
+    from sklearn.decomposition import PCA
+
+    import tensorboard_al_plugin.features.pixels as pixels
+    rng = np.random.default_rng(3)
+    # 8 directions of clearly different strength (distinct axes), plus a little noise
+    x = rng.normal(size=(600, 8)) * np.linspace(3, 1, 8) @ rng.normal(size=(8, 432)) + 0.05 * rng.normal(size=(600, 432))
+    x = ((x - x.min()) / (x.max() - x.min())).astype(np.float32).reshape(600, 12, 12, 3)
+    batches = stream(x, 64)
+    fast = make_extractor("pca:8").fit(batches)
+    assert batches.passes == 1 and "(covariance)" in fast.describe()
+    monkeypatch.setattr(pixels, "COVARIANCE_MAX_DIMS", 0)
+    slow = make_extractor("pca:8").fit(stream(x, 64))
+    assert "(incremental PCA)" in slow.describe()
+    ref = PCA(8).fit_transform(x.reshape(600, -1))
+    for f in (fast.transform(stream(x, 64)()), slow.transform(stream(x, 64)())):
+        signs = np.sign((f * ref).sum(axis=0))
+        np.testing.assert_allclose(f * signs, ref, atol=2e-3)
 
 
 def test_pca_before_fit_says_to_fit_first():
