@@ -171,7 +171,7 @@ def test_labels_reach_the_running_layout_and_an_idle_embedding_rests(hub):
 
 def test_bad_layout_requests_are_value_errors(hub):
     ws = hub.get("r", "e")
-    with pytest.raises(ValueError, match='"method" must be "tsne" or "pca"'):
+    with pytest.raises(ValueError, match='"method" must be "tsne", "pca" or "umap"'):
         ws.start_layout("umapp", {})
     with pytest.raises(ValueError, match="perplexity 50 is too large for 120 rows"):
         ws.start_layout("tsne", {"perplexity": 50})
