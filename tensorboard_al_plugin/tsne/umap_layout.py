@@ -176,6 +176,7 @@ class SemiSupervisedUMAP:
         report("affinities", 0.0)
         run = UMAPRun(X, knn, self, labels, iteration)
         run.knn_search = search
+        report("affinities", 0.5)  # the graph is built; the spectral start follows
         rng = np.random.RandomState(self.random_state)
         if initialization is None:
             graph = run.graph.tocoo()
