@@ -248,7 +248,8 @@ def _benchmark(args) -> int:
         result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
                                subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
                                pca=args.pca, classifier_backend=args.classifier, record_rounds=args.record_rounds,
-                               images=images, name=args.dataset or "custom")
+                               images=images, name=args.dataset or "custom",
+                               tsne_options={"engine": "umap"} if args.layout == "umap" else None)
     except ValueError as e:
         raise CLIError(str(e))
     print("full-label accuracy %.3f (%s classifier); 80%% of it = %.3f"
@@ -464,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster on a CPU), keras (needs TensorFlow), or auto = keras when TensorFlow is "
                         "installed, else numpy")
     p.add_argument("--out", default=None, help="output folder (default benchmark_results/<dataset>)")
+    p.add_argument("--layout", choices=["tsne", "umap"], default="tsne",
+                   help="the layout the tsne strategies label groups in: the semi-supervised t-SNE (default) "
+                        "or semi-supervised UMAP (needs umap-learn); the strategies keep their names")
     p.add_argument("--record-rounds", metavar="LOGDIR", default=None,
                    help="also write each strategy's run on each fold into this log directory as an embedding "
                         "the tab replays (run rounds/<dataset>, embedding <strategy>-fold<k>; Rounds panel: "

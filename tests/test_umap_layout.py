@@ -246,3 +246,20 @@ def test_from_4096_rows_umap_learns_nn_descent_finds_the_neighbours_once():
     run.set_labels(np.arange(4200) % 4)
     run.step(5)  # a new graph from the kept neighbours
     assert run.positions.shape == (4200, 3) and np.isfinite(run.positions).all() and run.iteration == 25
+
+
+def test_the_labeling_benchmark_labels_groups_in_a_umap_layout_too(tmp_path):
+    """`tensorboard-al benchmark --layout umap`: Algorithm 1 on a live UMAP (unsupervised, and with the
+    labels as a partial target), counted as on the t-SNE."""
+    from tensorboard_al_plugin.active.layout import make_layout_run
+    from tensorboard_al_plugin.research.benchmark import run_benchmark
+
+    X, y = load_digits(return_X_y=True)
+    run = make_layout_run(X[:300].astype(np.float32), engine="umap", supervised=True, random_state=0)
+    assert run.label_weight == 0.5 and run.positions.shape == (300, 2)
+    res = run_benchmark(X / 16.0, y, strategies="tsne,tsne-supervised", folds=2, max_actions=40, subset=400,
+                        out_dir=str(tmp_path), progress=False, plot=False, tsne_options={"engine": "umap"})
+    for strategy in ("tsne", "tsne-supervised"):
+        curve = res["strategies"][strategy]["curve"]
+        assert curve[0][0] == 0 and curve[-1][0] == 40
+        assert curve[-1][1] > curve[0][1] + 0.3  # groups labeled in the UMAP teach the classifier

@@ -7,6 +7,11 @@ unlabeled), ``positions`` (n, d) and ``iteration``: the live-run contract of
 tab and the benchmark, so the benchmark numbers are those of the code the user
 runs.
 
+``engine="umap"`` lays out with the project's semi-supervised UMAP
+(``tsne/umap_layout.py``, umap-learn) instead: unsupervised, or with the labels
+as a partial target (label weight :data:`UMAP_SUPERVISED_WEIGHT`); a step is
+epochs, and new labels start a new pass from the current map, as in the tab.
+
 ``engine="opentsne"`` exists only for development when the project's engine is
 missing; it cannot supervise (labels are ignored) and is never picked
 automatically.
@@ -27,6 +32,9 @@ UNSUPERVISED = {"label_importance": 0.0, "repulsion_emphasis": 0.0}
 #: engine's documented example) and repulsion emphasis r = 0.1. Chosen up front,
 #: not tuned on any benchmark data set.
 SUPERVISED = {"label_importance": 0.1, "repulsion_emphasis": 0.1}
+
+#: UMAP's label weight (umap-learn's target_weight) for supervised labeling: the tab's default.
+UMAP_SUPERVISED_WEIGHT = 0.5
 
 PERPLEXITY = 20  # the paper's perplexity
 THETA = 0.5
@@ -65,9 +73,14 @@ def make_layout_run(X, *, n_components=2, supervised=False, random_state=0, engi
         model = tsne_module.SemiSupervisedTSNE(n_components=n_components, perplexity=PERPLEXITY, theta=THETA,
                                                random_state=random_state, **params)
         return model.prepare(np.asarray(X, np.float32), labels=np.asarray(labels))
+    if engine == "umap":
+        from tensorboard_al_plugin.tsne.umap_layout import SemiSupervisedUMAP
+        model = SemiSupervisedUMAP(n_components=n_components, random_state=random_state,
+                                   label_weight=UMAP_SUPERVISED_WEIGHT if supervised else 0.0)
+        return model.prepare(np.asarray(X, np.float32), labels=np.asarray(labels))
     if engine == "opentsne":
         return _OpenTSNERun(X, n_components, random_state)
-    raise ValueError(f"engine must be 'ours' or 'opentsne', got {engine!r}.")
+    raise ValueError(f"engine must be 'ours', 'umap' or 'opentsne', got {engine!r}.")
 
 
 class _OpenTSNERun:
