@@ -39,7 +39,8 @@ TESTS=(
   tests/test_http_labels.py tests/test_http_layout.py tests/test_http_active.py  # HTTP
   tests/test_logdir_http.py tests/test_catalog.py
   tests/test_cli_labels.py tests/test_writer_cli.py tests/test_cli_speed.py     # CLI
-  tests/test_embed_images.py tests/test_embed_cli.py                           # embed (pixels, pca)
+  tests/test_embed_images.py tests/test_embed_cli.py tests/test_features.py    # embed (pixels, pca)
+  tests/test_workspace.py tests/test_rounds.py                                 # the server's rooms
   tests/test_hostile_logdir.py tests/test_hostile_input.py
   tests/test_umap_layout.py tests/test_umap_http.py   # skipped: the lean venvs have no umap-learn
 )
