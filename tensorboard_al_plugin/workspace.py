@@ -328,10 +328,11 @@ class Workspace:
     def suggest(self, strategy: str, n: int) -> dict:
         """``n`` suggestions of ``strategy`` (active.STRATEGIES); NoLayout when a t-SNE strategy has no layout."""
         from .active import suggest
+        from .active.strategies import LAYOUT_STRATEGIES
 
         state = self.labels()
         layout = None
-        if strategy.startswith("tsne"):
+        if strategy in LAYOUT_STRATEGIES:
             sessions = self._hub._sessions
             got = sessions.positions(self.key) if sessions is not None else None
             if got is None:
