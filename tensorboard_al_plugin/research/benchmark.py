@@ -322,7 +322,8 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
         json.dump(results, fh, indent=1)
     if plot:
         plot_curves(grid, bands, TARGET_FRACTION * results["full_label_accuracy"],
-                    os.path.join(out_dir, "curves.png"), title=f"{len(X)} rows, {folds}-fold CV",
+                    os.path.join(out_dir, "curves.png"), title=f"{len(X)} rows, {folds}-fold CV"
+                    + (", groups labeled in a UMAP layout" if (tsne_options or {}).get("engine") == "umap" else ""),
                     actions_to_target={s: r["actions_to_80"] for s, r in results["strategies"].items()},
                     cap=max_actions)
     results_timings = {s: round(t, 1) for s, t in timings.items()}
