@@ -205,7 +205,8 @@ def embed_images(
         def batches():
             for start in range(0, n, batch_size):
                 if inputs is not None:
-                    block = inputs[start:start + batch_size]
+                    # rows n.. of the disk array belong to no image (those skipped while reading)
+                    block = inputs[start:min(start + batch_size, n)]
                 else:
                     block = np.stack([_redecode(src, i, draft, (in_h, in_w), in_c)
                                       for i in good[start:start + batch_size]])

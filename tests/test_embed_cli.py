@@ -289,3 +289,21 @@ def test_bad_options_are_one_line_before_any_image_is_read(tmp_path, args, messa
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tensorboard-al: error: " + message), lines
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("features", ["pixels", "pca"])
+def test_an_image_that_fails_only_when_decoded_is_skipped_and_the_rows_still_agree(tmp_path, features):
+    """Its header reads (so the scan keeps it) but its pixel data is cut short: it is skipped while
+    reading, and the features, thumbnails and metadata all leave it out (before, the features kept
+    every scanned row: "metadata column 'path' has 3 values, features have 4 rows")."""
+    folder = noise_pngs(tmp_path / "photos", 3, seed=5)
+    whole = io.BytesIO()  # a JPEG's header (and EXIF) come before its scan data: cut the scan short
+    Image.fromarray(np.random.default_rng(6).integers(0, 255, (48, 48, 3), np.uint8)).save(whole, format="JPEG")
+    (folder / "cut.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) * 2 // 3])
+    r = cli("embed", str(folder), "--logdir", str(tmp_path / "logs"), "--features", features, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "skipped cut.jpg: is truncated or corrupt" in r.stderr
+    s = only(tmp_path / "logs")
+    assert s.rows == 3 and s.load_tensor().shape[0] == 3
+    names, columns = s.load_metadata()
+    assert sorted(columns[names.index("path")]) == ["000.png", "001.png", "002.png"]

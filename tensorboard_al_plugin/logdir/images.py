@@ -300,17 +300,29 @@ def load_image(src: ImageSource, i: int, draft: Optional[int] = None):
     least this many px (much faster for photos).  ImageError when it cannot
     be decoded (truncated, corrupt, too many pixels).
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if src.array is not None:
         return _array_image(src, i)
     with _open(src, i) as f, _decoding():
         img = Image.open(f)
         _check_pixels(img.width, img.height)
+        # Read before load(): Pillow 9.0 reads a TIFF's EXIF from the file, which load() has closed.
+        orientation = img.getexif().get(0x0112, 1)
         if draft and img.format == "JPEG":
             img.draft("RGB" if img.mode not in ("L", "1") else "L", (draft, draft))
         img.load()
-        return canonical(ImageOps.exif_transpose(img))
+        turn = _exif_turns().get(orientation)
+        return canonical(img.transpose(turn) if turn is not None else img)
+
+
+def _exif_turns():
+    """EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose)."""
+    from PIL import Image
+
+    t = getattr(Image, "Transpose", Image)  # the enum from Pillow 9.1; module constants before
+    return {2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE, 6: t.ROTATE_270,
+            7: t.TRANSVERSE, 8: t.ROTATE_90}
 
 
 def canonical(img):
