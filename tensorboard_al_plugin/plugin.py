@@ -329,8 +329,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
 
     def _serve_sprite(self, request):
         ws = self._workspace(request)
-        if ws.source.sprite is None:  # before parsing the page: no sprite is the answer for any page
-            ws.sprite_page(0)
+        ws.sprite()  # before parsing the page: no sprite (or a broken one) is the answer for any page
         try:
             data = ws.sprite_page(_int_arg(request, "page"))
         except IndexError as e:

@@ -305,9 +305,10 @@ class RoundStore:
 
     # -- the accuracy estimates --------------------------------------------------------
 
-    def missing_accuracy(self) -> List[Tuple[int, dict]]:
-        """(round number, round) of the rounds without an accuracy estimate yet, newest first."""
-        rounds = self.rounds()
+    def missing_accuracy(self, rounds: Optional[List[dict]] = None) -> List[Tuple[int, dict]]:
+        """(round number, round) of the rounds without an accuracy estimate yet, newest first
+        (of ``rounds``, a :meth:`rounds` list the caller already has, else read now)."""
+        rounds = self.rounds() if rounds is None else rounds
         return [(r["round"], r) for r in reversed(rounds) if r["accuracy"] is None and r["accuracy_folds"] == 0
                 and r["accuracy_on"] == ACCURACY_ON[0]]
 

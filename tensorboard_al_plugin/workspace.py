@@ -178,29 +178,39 @@ class Workspace:
             return [], []
         return source.load_metadata()
 
-    def sprite_page(self, page: int) -> bytes:
-        """PNG bytes of sprite page ``page``; PartMissing without a sprite, IndexError past the last page."""
+    def sprite(self):
+        """The sprite's layout; PartMissing without one, SourceError when it is configured but broken."""
         source = self.source
         if source.sprite is None:
             _raise_part_problem(source, "sprite ignored")
             raise PartMissing("embedding %s of run %s has no sprite images" % (source.name, source.run))
-        if page >= source.sprite.pages:
-            raise IndexError("page %d does not exist; the sprite has %d page(s)" % (page, source.sprite.pages))
-        return source.load_sprite_page(page)
+        return source.sprite
+
+    def sprite_page(self, page: int) -> bytes:
+        """PNG bytes of sprite page ``page``; as :meth:`sprite` without one, IndexError past the last page."""
+        pages = self.sprite().pages
+        if page >= pages:
+            raise IndexError("page %d does not exist; the sprite has %d page(s)" % (page, pages))
+        return self.source.load_sprite_page(page)
 
     # -- labels ----------------------------------------------------------------------
+
+    def _label_dir(self) -> str:
+        """Where the labels (and rounds) live; NoLabels when the embedding cannot hold labels."""
+        source = self.source
+        if not source.label_dir:
+            raise NoLabels("embedding %s of run %s cannot hold labels" % (source.name, source.run))
+        return source.label_dir
 
     def store(self):
         """The label store, opened at first use (NoLabels when the embedding cannot hold labels)."""
         from .logdir.labels import LabelStore
 
-        source = self.source
-        if not source.label_dir:
-            raise NoLabels("embedding %s of run %s cannot hold labels" % (source.name, source.run))
+        label_dir = self._label_dir()
         with self._lock:
             if self._store is None:
-                self._store = LabelStore(source.label_dir, source.rows, default_author=self._hub.default_author,
-                                         metadata=source.load_metadata)
+                self._store = LabelStore(label_dir, self.source.rows, default_author=self._hub.default_author,
+                                         metadata=self.source.load_metadata)
                 if self._store.version > 0:
                     self._publish_labels()
             return self._store
@@ -234,10 +244,7 @@ class Workspace:
             self._request_training(state)
         with self._lock:
             self._publish_labels()
-            if self._unflushed_since is None:
-                self._unflushed_since = time.monotonic()
-            else:
-                self._unflushed_since = max(self._unflushed_since, time.monotonic())
+            self._unflushed_since = time.monotonic()  # the quiet time counts from the last write
         self._hub._start_housekeeping()
         return state
 
@@ -345,19 +352,16 @@ class Workspace:
             self._suggested.update(int(it["row"]) for it in items)
         return {"strategy": strategy, "version": state["version"], "items": items}
 
-
     # -- rounds ----------------------------------------------------------------------
 
     def round_store(self):
         """The rounds (rounds.py), kept in the labels folder's ``rounds/``; NoLabels without one."""
         from .rounds import RoundStore
 
-        source = self.source
-        if not source.label_dir:
-            raise NoLabels("embedding %s of run %s cannot hold labels" % (source.name, source.run))
+        label_dir = self._label_dir()
         with self._lock:
             if self._rounds is None:
-                self._rounds = RoundStore(fs.join(source.label_dir, "rounds"), source.rows)
+                self._rounds = RoundStore(fs.join(label_dir, "rounds"), self.source.rows)
             return self._rounds
 
     def _round_trained(self, version, labels, state, features, seconds) -> None:
@@ -375,7 +379,7 @@ class Workspace:
         store = self.round_store()
         rounds = store.rounds()
         estimating = False
-        if store.missing_accuracy():
+        if store.missing_accuracy(rounds):
             with self._lock:
                 if self._estimating is None or not self._estimating.is_alive():
                     self._estimating = threading.Thread(target=self._estimate, name="al-rounds-accuracy",
@@ -388,8 +392,9 @@ class Workspace:
         store = self.round_store()
         try:
             features = self.features()
-            for number, rnd in store.missing_accuracy():
-                store.estimate(number, rnd, features)
+            rounds = store.rounds()
+            for number, rnd in store.missing_accuracy(rounds):
+                store.estimate(number, rnd, features, rounds)
         except Exception:
             logger.exception("estimating the rounds' accuracy of %s/%s failed", *self.key)
 
