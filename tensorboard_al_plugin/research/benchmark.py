@@ -69,10 +69,15 @@ ROUND_SIZE = 10  # rows per round for the baselines; actions between retrains fo
 ENSEMBLE_SIZE = 5
 
 
-def _standardise(X):
+def _standardisation(X):
+    """(mean, scale) per column, a constant column scaled by 1: what the classifier's inputs are standardised by."""
     mu = X.mean(axis=0)
     sd = X.std(axis=0)
     sd[sd < 1e-8] = 1.0
+    return mu, sd
+
+
+def _standardise(X, mu, sd):
     return ((X - mu) / sd).astype(np.float32)
 
 
@@ -258,7 +263,8 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
             raise ValueError(f"pca must be a positive number of components, got {pca}.")
         X = principal_components(X, min(int(pca), *X.shape), random_state=random_state)
     n_classes = len(classes)
-    Xc = _standardise(X)
+    mu, sd = _standardisation(X)
+    Xc = _standardise(X, mu, sd)
     need_tsne = any(s in LAYOUT_STRATEGIES for s in strategies)
     Xt = pca_for_tsne(X, 50, random_state) if need_tsne else None
 
@@ -289,7 +295,7 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
                     bar.update(k)
                 done[0] += max(k, 0)
 
-            recorder = None if record_rounds is None else _RoundsRecorder(X, tr, classes)
+            recorder = None if record_rounds is None else _RoundsRecorder(X, tr, classes, mu, sd)
             t0 = time.time()
             curve = run_strategy(s, Xc[tr], y[tr], Xc[va], y[va], n_classes=n_classes, max_actions=max_actions,
                                  random_state=_strategy_seed(random_state, f, s),
@@ -334,13 +340,11 @@ def run_benchmark(features, labels, *, strategies, folds=5, max_actions=300, sub
 class _RoundsRecorder:
     """Keeps each retrain of one strategy on one fold, then writes them as a replayable embedding."""
 
-    def __init__(self, X, pool, classes):
+    def __init__(self, X, pool, classes, mean, scale):
         self.features = X[pool]
-        # The classifier saw the features standardised over all rows (_standardise): the model view must too.
-        self.mean = X.mean(axis=0).astype(np.float32)
-        scale = X.std(axis=0)
-        scale[scale < 1e-8] = 1.0
-        self.scale = scale.astype(np.float32)
+        # The classifier saw the features standardised over all rows (_standardisation): the model view must too.
+        self.mean = np.asarray(mean, np.float32)
+        self.scale = np.asarray(scale, np.float32)
         self.names = [str(c) for c in classes]
         self.rounds = []
 
