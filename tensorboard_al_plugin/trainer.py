@@ -36,7 +36,7 @@ class _Entry:
         self.training = False
         self.seconds = 0.0
         self.last_used = time.time()
-        self.on_trained: Optional[Callable] = None  # (version, labels, state, features, seconds) after a model
+        self.on_trained: Optional[Callable] = None  # (version, labels, state, seconds) after a model
 
 
 class ClassifierTrainer:
@@ -62,7 +62,7 @@ class ClassifierTrainer:
                 on_trained: Optional[Callable] = None) -> None:
         """Ask for a model trained on ``labels`` (the label store's ``version``); returns at once.
 
-        ``on_trained(version, labels, state, features, seconds)`` is called in the
+        ``on_trained(version, labels, state, seconds)`` is called in the
         worker after each model of ``key`` is trained (the workspace records a round).
         """
         with self._lock:
@@ -171,6 +171,6 @@ class ClassifierTrainer:
                 on_trained = entry.on_trained if arrays is not None else None
             if on_trained is not None:
                 try:
-                    on_trained(version, labels, state, entry.features, entry.seconds)
+                    on_trained(version, labels, state, entry.seconds)
                 except Exception:
                     logger.exception("after training the classifier for %s", key)

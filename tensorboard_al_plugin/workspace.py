@@ -364,7 +364,7 @@ class Workspace:
                 self._rounds = RoundStore(fs.join(label_dir, "rounds"), self.source.rows)
             return self._rounds
 
-    def _round_trained(self, version, labels, state, features, seconds) -> None:
+    def _round_trained(self, version, labels, state, seconds) -> None:
         """Every classifier retrain is a round (called by the trainer's worker)."""
         from .rounds import hidden_layer
 
