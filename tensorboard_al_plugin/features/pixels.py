@@ -107,8 +107,9 @@ class PCAFeatures(FeatureExtractor):
             if total is None:
                 total = np.zeros(x.shape[1], np.float64)
                 outer = np.zeros((x.shape[1], x.shape[1]), np.float64)
-            total += x.sum(axis=0, dtype=np.float64)
-            outer += x.T.astype(np.float64) @ x.astype(np.float64)
+            x = x.astype(np.float64)  # once per batch, for the sums and the outer products
+            total += x.sum(axis=0)
+            outer += x.T @ x
             n += len(x)
         if n == 0:
             raise FeatureError("pca: no images to fit on (the batches were empty)")
