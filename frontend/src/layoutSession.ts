@@ -59,7 +59,7 @@ export class LayoutSession {
   reshow(): void {
     const { store, scene } = this.ctx;
     const s = store.get();
-    const preview = this.pca3 ? (s.viewDims === 3 ? this.pca3 : flatten(this.pca3)) : null;
+    const preview = this.pca3 ? previewIn(this.pca3, s.viewDims) : null;
     const next = this.lastShown && this.lastShown.length === s.rows * 3 ? this.lastShown : preview;
     if (!next) return;
     scene?.moveTo(next, 700);
@@ -76,7 +76,7 @@ export class LayoutSession {
     this.pca3 = pca3;
     this.lastShown = null;
     const viewDims = session ? (session.n_components === 3 ? 3 : 2) : store.get().form.n_components;
-    const positions = viewDims === 2 ? flatten(pca3) : pca3;
+    const positions = previewIn(pca3, viewDims);
     this.ctx.scene?.reset(rows, positions, sprite);
     store.set({ positions, positionsRevision: store.get().positionsRevision + 1, positionsSource: "client-pca", viewDims });
     if (session) {
@@ -91,7 +91,7 @@ export class LayoutSession {
     store.set({ form });
     const s = store.get();
     if (patch.n_components && s.positionsSource === "client-pca" && this.pca3 && patch.n_components !== s.viewDims) {
-      const next = patch.n_components === 3 ? this.pca3 : flatten(this.pca3);
+      const next = previewIn(this.pca3, patch.n_components);
       this.ctx.scene?.moveTo(next, 500);
       store.set({ positions: next, positionsRevision: s.positionsRevision + 1, viewDims: patch.n_components });
     }
@@ -304,6 +304,11 @@ export function formFromSession(form: LayoutForm, st: SessionStatus): LayoutForm
     // a UMAP session reports the epochs it resolved; the form keeps "auto" (null) unless one was asked for
     n_epochs: form.n_epochs,
   };
+}
+
+/** The 3-component PCA preview as drawn in `dims` dimensions. */
+function previewIn(pca3: Float32Array, dims: 2 | 3): Float32Array {
+  return dims === 3 ? pca3 : flatten(pca3);
 }
 
 /** Drop the third coordinate (2D view of a 3-component projection). */
