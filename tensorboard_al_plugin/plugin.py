@@ -28,6 +28,7 @@ from tensorboard.plugins import base_plugin
 from .logdir.catalog import Catalog, UnknownEmbedding
 from .logdir.labels import ConflictError, LabelError, os_user, validate_author
 from .logdir.source import PLUGIN_NAME, SourceError
+from .wire import POSITION_FORMATS, encode_positions
 from .workspace import LABEL_ACTIONS, NoLabels, NoLayout, PartMissing, Workspaces
 
 logger = logging.getLogger(__name__)
@@ -271,6 +272,8 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             "/tensor": self._serve_tensor,
             "/metadata": self._serve_metadata,
             "/sprite": self._serve_sprite,
+            "/preview": self._serve_preview,
+            "/neighbours": self._serve_neighbours,
         }
         routes.update(self._label_routes())
         routes.update(self._layout_routes())
@@ -322,6 +325,21 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
         tensor = self._workspace(request).features()
         return http_util.Respond(request, tensor.astype("<f4", copy=False).tobytes(), "application/octet-stream",
                                  headers=[("X-Rows", str(tensor.shape[0])), ("X-Dims", str(tensor.shape[1]))])
+
+    def _serve_preview(self, request):
+        """The quick PCA preview (3 columns), in the positions routes' formats."""
+        return _positions_response(request, self._workspace(request).preview())
+
+    def _serve_neighbours(self, request):
+        """Row ``row``'s ``k`` nearest rows in feature space: little-endian uint32, nearest first."""
+        ws = self._workspace(request)
+        row, k = _int_arg(request, "row"), _int_arg(request, "k", minimum=1)
+        try:
+            order = ws.feature_neighbours(row, k)
+        except IndexError as e:
+            raise HTTPError(400, str(e))
+        return http_util.Respond(request, order.astype("<u4", copy=False).tobytes(), "application/octet-stream",
+                                 headers=[("X-Row", str(row)), ("X-Count", str(order.shape[0]))])
 
     def _serve_metadata(self, request):
         columns, data = self._workspace(request).metadata()
@@ -400,8 +418,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             positions = ws.round_positions(_int_arg(request, "round", minimum=1))
         except IndexError as e:
             raise HTTPError(404, str(e))
-        return http_util.Respond(request, np.ascontiguousarray(positions, "<f4").tobytes(), "application/octet-stream",
-                                 headers=[("X-Rows", str(positions.shape[0])), ("X-Dims", str(positions.shape[1]))])
+        return _positions_response(request, positions)
 
     def _serve_predictions(self, request):
         return _respond_json(request, self._workspace(request).predictions())
@@ -474,12 +491,21 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
     def _layout_positions(self, request):
         ws = self._layout_workspace(_arg(request, "run"), _arg(request, "embedding"), "positions")
         positions, iteration, objective, state = ws.layout_positions()
-        positions = np.ascontiguousarray(positions, dtype="<f4")
         headers = [("X-Iteration", str(int(iteration))),
                    ("X-Objective", "%.6g" % objective if objective is not None and np.isfinite(objective) else ""),
-                   ("X-Rows", str(positions.shape[0])), ("X-Dims", str(positions.shape[1])),
                    ("X-State", str(state))]
-        return http_util.Respond(request, positions.tobytes(), "application/octet-stream", headers=headers)
+        return _positions_response(request, positions, headers)
+
+
+def _positions_response(request, positions, headers=()):
+    """A (rows, dims) array in the ``format`` the query asks for (wire.POSITION_FORMATS; float32 by default)."""
+    fmt = request.args.get("format", "f32")
+    if fmt not in POSITION_FORMATS:
+        raise HTTPError(400, 'query parameter "format" must be one of %s, got "%s"' % (", ".join(POSITION_FORMATS), fmt))
+    positions = np.asarray(positions)
+    body, extra = encode_positions(positions, fmt)
+    headers = list(headers) + extra + [("X-Rows", str(positions.shape[0])), ("X-Dims", str(positions.shape[1]))]
+    return http_util.Respond(request, body, "application/octet-stream", headers=headers)
 
 
 @contextlib.contextmanager

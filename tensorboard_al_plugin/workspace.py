@@ -91,6 +91,7 @@ class Workspace:
         self._lock = threading.RLock()
         self._store = None
         self._features: Optional[np.ndarray] = None
+        self._preview: Optional[np.ndarray] = None           # the PCA preview, kept with the features
         self._published: Optional[EmbeddingSource] = None  # the source whose labels the Projector was given
         self._unflushed_since: Optional[float] = None       # monotonic time of a write not yet in labels.tsv
         self._rounds = None                                  # RoundStore, opened at first use
@@ -116,6 +117,7 @@ class Workspace:
             self._store = None
             self._rounds = None
             self._features = None
+            self._preview = None
             self._unflushed_since = None
 
     def _touch(self) -> None:
@@ -127,6 +129,7 @@ class Workspace:
         with self._lock:
             self.resting = True
             self._features = None
+            self._preview = None
             self._flush_quietly()
         self._hub._free_layout(self.key)
         self._hub._forget_classifier(self.key)
@@ -169,6 +172,31 @@ class Workspace:
     def _drop_features(self) -> None:
         with self._lock:
             self._features = None
+            self._preview = None
+
+    def preview(self) -> np.ndarray:
+        """The quick first look the tab draws before any layout: the features on their
+        first 3 principal axes (fewer columns padded with 0), float32 (rows, 3); computed
+        once and kept with the features."""
+        with self._lock:
+            preview = self._preview
+        if preview is None:
+            from .tsne.pca import principal_components
+
+            X = self.features()
+            k = min(3, *X.shape)
+            preview = np.zeros((X.shape[0], 3), dtype=np.float32)
+            if k:
+                preview[:, :k] = principal_components(X, k)
+            with self._lock:
+                self._preview = preview
+        return preview
+
+    def feature_neighbours(self, row: int, k: int) -> np.ndarray:
+        """The ``k`` rows nearest to ``row`` in feature space, nearest first (uint32); IndexError for no such row."""
+        from .wire import feature_neighbours
+
+        return feature_neighbours(self.features(), row, k)
 
     def metadata(self) -> Tuple[list, list]:
         """(column names, columns); empty when the embedding has none; SourceError when it is broken."""

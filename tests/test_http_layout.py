@@ -139,3 +139,73 @@ def test_layout_schema_route_serves_the_parameter_table(demo_logdir):
         assert served == params.schema()
         live = [p["name"] for p in served["params"] if p["live"]]
         assert "theta" in live and "perplexity" not in live
+
+
+def _decode_u16(r):
+    """A positions answer in format u16 decoded with its X-Bounds (docs/HTTP_API.md)."""
+    assert r.status == 200, r.body
+    assert r.headers["X-Format"] == "u16"
+    rows, dims = int(r.headers["X-Rows"]), int(r.headers["X-Dims"])
+    q = np.frombuffer(r.body, "<u2").reshape(rows, dims)
+    bounds = np.array([float(v) for v in r.headers["X-Bounds"].split(",")]).reshape(dims, 2)
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    values = lo + q * (hi - lo) / 65534
+    return np.where(q == 65535, np.nan, values), (hi - lo) / 65534
+
+
+def test_positions_in_u16_are_half_the_bytes_and_within_half_a_step(demo_logdir):
+    """format=u16 on layout/positions, rounds' and the preview: 2 bytes a coordinate against
+    the bounding box in X-Bounds; the float32 answer without the parameter is unchanged."""
+    with TensorBoard(demo_logdir, without_tensorflow=True) as tb:
+        tb.wait_for_embeddings()
+        r = tb.post(PLUGIN + "/layout/start", dict(E, method="pca", n_components=2))
+        assert r.status == 200, r.body
+        wait_for(tb, lambda s: s["state"] == "done")
+        plain = tb.get(PLUGIN + "/layout/positions" + Q)
+        compact = tb.get(PLUGIN + "/layout/positions" + Q + "&format=u16")
+        assert plain.headers["X-Format"] == "f32" and "X-Bounds" not in plain.headers
+        assert compact.headers["X-Iteration"] == plain.headers["X-Iteration"]
+        assert compact.headers["X-State"] == plain.headers["X-State"] == "done"
+        y = np.frombuffer(plain.body, "<f4").reshape(1797, 2)
+        assert len(compact.body) == len(plain.body) // 2
+        decoded, step = _decode_u16(compact)
+        assert np.all(np.abs(decoded - y) <= step / 2 * 1.0001 + 1e-6)
+        assert np.allclose(decoded.min(axis=0), y.min(axis=0)) and np.allclose(decoded.max(axis=0), y.max(axis=0))
+
+        r = tb.get(PLUGIN + "/layout/positions" + Q + "&format=f64")
+        assert r.status == 400 and "format" in r.json()["error"]
+
+        # the quick PCA preview the tab draws first: the features on their 3 principal axes
+        from tensorboard_al_plugin.tsne.pca import principal_components
+
+        t = tb.get(PLUGIN + "/tensor" + Q)
+        x = np.frombuffer(t.body, "<f4").reshape(int(t.headers["X-Rows"]), int(t.headers["X-Dims"]))
+        p = tb.get(PLUGIN + "/preview" + Q)
+        assert p.status == 200 and (p.headers["X-Rows"], p.headers["X-Dims"]) == ("1797", "3")
+        preview = np.frombuffer(p.body, "<f4").reshape(1797, 3)
+        assert np.allclose(preview, principal_components(x, 3), atol=1e-3)
+        decoded, step = _decode_u16(tb.get(PLUGIN + "/preview" + Q + "&format=u16"))
+        assert np.all(np.abs(decoded - preview) <= step / 2 * 1.0001 + 1e-6)
+        assert tb.get(PLUGIN + "/preview?run=digits&embedding=nope").status == 404
+
+
+def test_feature_neighbours_route_is_the_brute_force_order(demo_logdir):
+    """GET neighbours: row's k nearest rows in feature space as uint32, nearest first, ties by row;
+    the tab asks for these instead of downloading the features."""
+    with TensorBoard(demo_logdir, without_tensorflow=True) as tb:
+        tb.wait_for_embeddings()
+        t = tb.get(PLUGIN + "/tensor" + Q)
+        x = np.frombuffer(t.body, "<f4").reshape(int(t.headers["X-Rows"]), int(t.headers["X-Dims"]))
+        d = ((x - x[7]) ** 2).sum(axis=1)
+        d[7] = np.inf
+        want = np.argsort(d, kind="stable")
+        for k in (1, 20, 1796, 5000):
+            r = tb.get(PLUGIN + "/neighbours" + Q + "&row=7&k=%d" % k)
+            assert r.status == 200, r.body
+            got = np.frombuffer(r.body, "<u4")
+            assert r.headers["X-Count"] == str(len(got)) == str(min(k, 1796))
+            assert np.array_equal(got, want[:len(got)])
+        for query, status in [("&row=1797&k=5", 400), ("&row=-1&k=5", 400), ("&row=0&k=0", 400), ("&k=5", 400)]:
+            r = tb.get(PLUGIN + "/neighbours" + Q + query)
+            assert r.status == status, (query, r.body)
+            assert r.json()["error"]
