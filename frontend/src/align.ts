@@ -50,13 +50,18 @@ export function bestAlignment(shown: Float32Array, next: Float32Array, rows: num
   return best;
 }
 
-/** `pos` (stride 3) turned by `a`, in a new array. */
-export function applyAlignment(pos: Float32Array, a: Alignment): Float32Array {
-  const out = new Float32Array(pos.length);
+/** `pos` (stride 3) turned by `a`, into `out` (a new array by default; `pos` itself turns it in place). */
+export function applyAlignment(pos: Float32Array, a: Alignment, out: Float32Array = new Float32Array(pos.length)): Float32Array {
+  const [p0, p1, p2] = a.perm;
+  const [s0, s1, s2] = a.signs;
+  if (out === pos && p0 === 0 && p1 === 1 && p2 === 2 && s0 === 1 && s1 === 1 && s2 === 1) return out;
   for (let i = 0; i + 2 < pos.length; i += 3) {
-    out[i] = a.signs[0] * pos[i + a.perm[0]];
-    out[i + 1] = a.signs[1] * pos[i + a.perm[1]];
-    out[i + 2] = a.signs[2] * pos[i + a.perm[2]];
+    const x = pos[i + p0];
+    const y = pos[i + p1];
+    const z = pos[i + p2];
+    out[i] = s0 * x;
+    out[i + 1] = s1 * y;
+    out[i + 2] = s2 * z;
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // resolves with data or rejects with an ApiError whose message is one clear
 // sentence fit to show the user; nothing waits forever (each request has a
 // timeout).
+import { normalizePositions } from "./camera";
 import type { LayoutSchema } from "./layoutParams";
 
 export interface SpriteInfo {
@@ -110,10 +111,15 @@ export interface SessionStatus {
 /** The preparation steps of a layout session, in order (sessions.PHASES). */
 export type LayoutPhase = "loading" | "neighbors" | "affinities" | "pca" | "first_iterations";
 
-export interface LayoutFrame {
-  positions: Float32Array;
+/** Positions as the map draws them: stride 3, centred on their bounding box, larger half-extent 1 (normalizePositions). */
+export interface PositionsFrame {
+  normalized: Float32Array;
   rows: number;
+  /** Columns the server sent (1..3 are drawn; 3 means a 3D layout). */
   dims: number;
+}
+
+export interface LayoutFrame extends PositionsFrame {
   iteration: number;
   objective: number | null;
   state: string;
@@ -232,16 +238,22 @@ export class Api {
     return this.getJson("embeddings", refresh ? { refresh: 1 } : {});
   }
 
-  async tensor(ref: EmbeddingRef, onProgress?: ProgressFn): Promise<{ data: Float32Array; rows: number; dims: number }> {
-    const res = await this.request("tensor", { params: { run: ref.run, embedding: ref.embedding }, timeoutMs: 600_000 });
-    const rows = Number(res.headers.get("X-Rows"));
-    const dims = Number(res.headers.get("X-Dims"));
-    const buf = await readBody(res, onProgress);
-    const data = float32FromBytes(buf);
-    if (rows * dims !== data.length) {
-      throw new ApiError(`The tensor has ${data.length} values, not ${rows} x ${dims}.`, 200, "tensor");
-    }
-    return { data, rows, dims };
+  /**
+   * The quick first look: the features on their first 3 principal axes,
+   * computed by the server (the tab never downloads the features themselves).
+   * `onProgress` follows the download; the server's PCA comes before its first byte.
+   */
+  async preview(ref: EmbeddingRef, onProgress?: ProgressFn): Promise<PositionsFrame> {
+    const res = await this.request("preview", { params: { run: ref.run, embedding: ref.embedding, format: "u16" }, timeoutMs: 600_000 });
+    return positionsFrom(res, await readBody(res, onProgress), "preview");
+  }
+
+  /** The `k` nearest rows of `row` in feature space, nearest first (fewer when the embedding has fewer rows). */
+  async featureNeighbours(ref: EmbeddingRef, row: number, k: number): Promise<Uint32Array> {
+    const res = await this.request("neighbours", { params: { run: ref.run, embedding: ref.embedding, row, k } });
+    const buf = await res.arrayBuffer();
+    if (buf.byteLength % 4 !== 0) throw new ApiError(`The neighbours of row ${row} came as ${buf.byteLength} bytes, not uint32 data.`, 200, "neighbours");
+    return new Uint32Array(buf);
   }
 
   metadata(ref: EmbeddingRef): Promise<Metadata> {
@@ -327,24 +339,18 @@ export class Api {
   }
 
   /** Round `round`'s model view: the classifier's hidden layer per row on its first principal axes. */
-  async roundPositions(ref: EmbeddingRef, round: number): Promise<{ positions: Float32Array; rows: number; dims: number }> {
-    const res = await this.request("rounds/positions", { params: { run: ref.run, embedding: ref.embedding, round } });
-    const positions = float32FromBytes(await res.arrayBuffer());
-    const rows = Number(res.headers.get("X-Rows"));
-    const dims = Number(res.headers.get("X-Dims"));
-    if (rows * dims !== positions.length) throw new ApiError(`Round ${round} has ${positions.length} values, not ${rows} x ${dims}.`, 200, "rounds/positions");
-    return { positions, rows, dims };
+  async roundPositions(ref: EmbeddingRef, round: number): Promise<PositionsFrame> {
+    const res = await this.request("rounds/positions", { params: { run: ref.run, embedding: ref.embedding, round, format: "u16" } });
+    return positionsFrom(res, await res.arrayBuffer(), "rounds/positions");
   }
 
+  /** The live layout's latest frame, 2 bytes a coordinate (uint16 against its bounding box) from servers that can. */
   async layoutPositions(ref: EmbeddingRef): Promise<LayoutFrame> {
-    const res = await this.request("layout/positions", { params: { run: ref.run, embedding: ref.embedding } });
-    const buf = await res.arrayBuffer();
-    const positions = float32FromBytes(buf);
+    const res = await this.request("layout/positions", { params: { run: ref.run, embedding: ref.embedding, format: "u16" } });
+    const frame = positionsFrom(res, await res.arrayBuffer(), "layout/positions");
     const objective = res.headers.get("X-Objective");
     return {
-      positions,
-      rows: Number(res.headers.get("X-Rows")),
-      dims: Number(res.headers.get("X-Dims")),
+      ...frame,
       iteration: Number(res.headers.get("X-Iteration") ?? 0),
       objective: objective === null || objective === "" || objective === "None" ? null : Number(objective),
       state: res.headers.get("X-State") ?? "",
@@ -378,14 +384,14 @@ async function readBody(res: Response, onProgress?: ProgressFn): Promise<ArrayBu
   const total = Number(res.headers.get("Content-Length") ?? 0);
   if (!res.body || !onProgress) return await res.arrayBuffer();
   const reader = res.body.getReader();
-  // Preallocate when the length is known so a 200 MB tensor is not copied twice.
+  // Preallocate when the length is known so a large answer is not copied twice.
   if (total > 0) {
     const out = new Uint8Array(total);
     let loaded = 0;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (loaded + value.length > total) throw new ApiError("The tensor is longer than announced.", 200, "tensor");
+      if (loaded + value.length > total) throw new ApiError(`${res.url} is longer than announced.`, 200, "binary");
       out.set(value, loaded);
       loaded += value.length;
       onProgress(loaded, total);
@@ -408,6 +414,61 @@ async function readBody(res: Response, onProgress?: ProgressFn): Promise<ArrayBu
     o += c.length;
   }
   return out.buffer;
+}
+
+/**
+ * A positions answer (X-Rows x X-Dims, X-Format "u16" with X-Bounds, or float32
+ * from servers before formats) decoded straight into the map's normalised
+ * stride-3 coordinates: one pass, one array.
+ */
+export function positionsFrom(res: Response, buf: ArrayBuffer, route: string): PositionsFrame {
+  const rows = Number(res.headers.get("X-Rows"));
+  const dims = Number(res.headers.get("X-Dims"));
+  if (!Number.isInteger(rows) || !Number.isInteger(dims) || rows < 0 || dims < 0) {
+    throw new ApiError(`The server sent positions without a valid size (${res.headers.get("X-Rows")} x ${res.headers.get("X-Dims")}).`, 200, route);
+  }
+  if (res.headers.get("X-Format") === "u16") {
+    if (buf.byteLength !== rows * dims * 2) throw new ApiError(`${route} sent ${buf.byteLength} bytes, not ${rows} x ${dims} uint16.`, 200, route);
+    const bounds = (res.headers.get("X-Bounds") ?? "").split(",").map(Number);
+    if (bounds.length !== 2 * dims || !bounds.every(Number.isFinite)) throw new ApiError(`${route} sent bounds "${res.headers.get("X-Bounds")}" for ${dims} columns.`, 200, route);
+    return { normalized: decodeU16Positions(new Uint16Array(buf), rows, dims, bounds), rows, dims };
+  }
+  const raw = float32FromBytes(buf);
+  if (raw.length !== rows * dims) throw new ApiError(`${route} sent ${raw.length} values, not ${rows} x ${dims}.`, 200, route);
+  return { normalized: normalizePositions(raw, rows, dims), rows, dims };
+}
+
+/** Quantised coordinates past this mark a value that was not finite (tensorboard_al_plugin/wire.py). */
+const U16_MAX = 65534;
+
+/**
+ * `q` (rows x dims uint16, q = (v - lo) / (hi - lo) * 65534 per column, 65535
+ * for a non-finite v) as normalizePositions would give the values v: stride 3,
+ * centred on the bounding box of the first 3 columns, larger half-extent 1,
+ * non-finite at the centre. `bounds` = lo0, hi0, lo1, hi1, ...
+ */
+export function decodeU16Positions(q: Uint16Array, rows: number, dims: number, bounds: number[], out?: Float32Array): Float32Array {
+  const pos = out && out.length === rows * 3 ? out : new Float32Array(rows * 3);
+  const d = Math.min(3, dims);
+  let half = 0;
+  for (let k = 0; k < d; k++) half = Math.max(half, (bounds[2 * k + 1] - bounds[2 * k]) / 2);
+  const s = half > 0 ? 1 / half : 1;
+  // v = lo + q * step, normalised: (v - mid) * s = q * (step * s) + (lo - mid) * s
+  for (let k = 0; k < 3; k++) {
+    const lo = bounds[2 * k];
+    const hi = bounds[2 * k + 1];
+    const m = k < d ? ((hi - lo) / U16_MAX) * s : 0;
+    const a = k < d ? (lo - (lo + hi) / 2) * s : 0;
+    for (let i = 0, o = k, j = k; i < rows; i++, o += 3, j += dims) {
+      if (k >= d) {
+        pos[o] = 0;
+        continue;
+      }
+      const v = q[j];
+      pos[o] = v > U16_MAX ? 0 : v * m + a;
+    }
+  }
+  return pos;
 }
 
 /** Little-endian float32 view of a byte buffer (every browser we target is little-endian). */

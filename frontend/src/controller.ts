@@ -14,6 +14,7 @@ import type { Api, EmbeddingInfo, EmbeddingRef, Strategy, SuggestionItem } from 
 import { currentRef } from "./actionContext";
 import { DarkPixelThreshold } from "./darkPixels";
 import { EmbeddingLoader } from "./embeddingLoader";
+import { FeatureNeighbours } from "./featureNeighbours";
 import { LabelsController } from "./labelsController";
 import { LayoutSession } from "./layoutSession";
 import { PREDICTIONS_DEBOUNCE_MS, PredictionsFollower } from "./predictionsFollower";
@@ -44,7 +45,7 @@ export class Controller {
     host: Host,
   ) {
     this.ctx = { store, host, scene: null };
-    this.selection = new SelectionController(this.ctx);
+    this.selection = new SelectionController(this.ctx, new FeatureNeighbours(api, this.ctx));
     this.predictions = new PredictionsFollower(api, this.ctx);
     this.layout = new LayoutSession(api, this.ctx);
     void this.layout.loadSchema();

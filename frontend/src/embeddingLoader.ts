@@ -1,20 +1,20 @@
 // Opening an embedding: the state starts again from initialState() (keeping
-// what the person chose, see stateForEmbedding), then the tensor, metadata,
-// labels and any running layout session load together, the quick PCA preview
-// is drawn, and the sprite pages follow. Opening another embedding meanwhile
-// drops everything that arrives for the old one.
+// what the person chose, see stateForEmbedding), then the quick PCA preview
+// (computed by the server: the tab never downloads the features), metadata,
+// labels and any running layout session load together, the preview is drawn,
+// and the sprite pages the map's first view shows follow (spritePages.ts). Opening another embedding meanwhile drops
+// everything that arrives for the old one.
 import { type ActionContext, messageOf } from "./actionContext";
 import { type Api, ApiError, type EmbeddingInfo } from "./api";
-import { normalizePositions } from "./camera";
 import type { DarkPixelThreshold } from "./darkPixels";
 import type { LabelsController } from "./labelsController";
 import type { LayoutSession } from "./layoutSession";
-import { pcaProject } from "./pca";
 import type { PredictionsFollower } from "./predictionsFollower";
 import type { SelectionController } from "./selectionController";
+import { decodePage, scaledSprite } from "./spritePages";
 import { stateForEmbedding } from "./state";
 
-export type LoadingApi = Pick<Api, "tensor" | "metadata" | "labels" | "layoutStatus" | "spritePage">;
+export type LoadingApi = Pick<Api, "preview" | "metadata" | "labels" | "layoutStatus" | "spritePage">;
 
 /** The parts whose own state an opening resets or fills. */
 export interface LoadTargets {
@@ -51,51 +51,47 @@ export class EmbeddingLoader {
     threshold.restore(scope);
     predictions.cancel();
     const pages = e.sprite ? e.sprite.pages : 0;
-    // Progress: tensor bytes are half the bar, sprite pages the other half.
-    const tensorShare = pages ? 0.5 : 0.9;
+    // Progress: the preview is a tenth of the bar, sprite pages the rest.
+    const previewShare = pages ? 0.1 : 0.9;
     const stale = () => token !== this.token;
     try {
-      host.setProgress("Loading tensor…", 0);
-      const [tensor, metadata, labelState, session] = await Promise.all([
-        this.api.tensor(ref, (loaded, total) => {
-          if (!stale() && total > 0) host.setProgress(`Loading tensor… ${mb(loaded)} of ${mb(total)}`, (loaded / total) * tensorShare);
+      // The server projects before it sends a byte: a bar that moves by itself until then.
+      host.setProgress(`Projecting ${e.rows.toLocaleString("en-US")} rows on their principal axes (PCA)…`, -1);
+      const [preview, metadata, labelState, session] = await Promise.all([
+        this.api.preview(ref, (loaded, total) => {
+          if (!stale() && total > 0) host.setProgress(`Loading the PCA preview… ${mb(loaded)} of ${mb(total)}`, (loaded / total) * previewShare);
         }),
         e.metadata_columns.length ? this.api.metadata(ref).catch((err) => this.partFailed("metadata", err)) : Promise.resolve(null),
         e.labels_supported ? this.api.labels(ref).catch((err) => this.partFailed("labels", err)) : Promise.resolve(null),
         this.api.layoutStatus(ref).catch((err) => this.partFailed("layout status", err)),
       ]);
       if (stale()) return;
-      if (tensor.rows !== e.rows) throw new ApiError(`The tensor has ${tensor.rows} rows but the embedding list says ${e.rows}.`, 200, "tensor");
-      store.set({
-        tensor: tensor.data,
-        rows: tensor.rows,
-        dims: tensor.dims,
-        metadata: metadata && metadata.data.length ? metadata : null,
-        mask: new Uint8Array(tensor.rows),
-      });
+      if (preview.rows !== e.rows) throw new ApiError(`The preview has ${preview.rows} rows but the embedding list says ${e.rows}.`, 200, "preview");
+      store.set({ metadata: metadata && metadata.data.length ? metadata : null });
       labels.setLabels(labelState ?? { version: 0, labels: [], classes: [], can_undo: false, can_redo: false });
       // The classifier trains on the server in the background; ask what it knows.
       if (labelState && e.labels_supported) predictions.schedule(0);
-      host.setProgress("Projecting (PCA)…", tensorShare);
-      await nextFrame();
-      if (stale()) return;
-      const pca = pcaProject(tensor.data, tensor.rows, tensor.dims, 3);
-      layout.showPreview(normalizePositions(pca, tensor.rows, 3), tensor.rows, e.sprite, session);
-      for (let p = 0; p < pages; p++) {
-        host.setProgress(`Loading thumbnails… page ${p + 1} of ${pages}`, tensorShare + ((1 - tensorShare) * p) / pages);
-        const blob = await this.api.spritePage(ref, p);
+      host.setProgress(pages ? "Loading thumbnails…" : "Drawing…", previewShare);
+      layout.showPreview(preview.normalized, preview.rows, e.sprite, session);
+      const sprites = this.ctx.scene?.sprites;
+      if (e.sprite && sprites) {
+        // Pages load by what the map shows (spritePages.ts): the first view's now, others as it pans and zooms.
+        const sprite = e.sprite;
+        let sampled = false;
+        sprites.open(sprite, async (p, scale) => decodePage(await this.api.spritePage(ref, p), sprite, p, scale), {
+          stale,
+          loaded: (p, bitmap, scale, count) => {
+            if (!sampled) {
+              sampled = true;
+              threshold.chooseFromSprite(bitmap, scaledSprite(sprite, scale), Math.min(e.rows - p * sprite.per_page, sprite.per_page));
+            }
+            if (!store.get().ready) host.setProgress(`Loading thumbnails… ${count} page${count === 1 ? "" : "s"}`, previewShare + (1 - previewShare) * (count / (count + 1)));
+            store.set({ pagesLoaded: count });
+          },
+          failed: (p, err) => host.showError(`Could not load the thumbnails of rows ${p * sprite.per_page} to ${Math.min(e.rows, (p + 1) * sprite.per_page) - 1}: ${messageOf(err)}`),
+        });
+        await sprites.firstView();
         if (stale()) return;
-        let bitmap: ImageBitmap;
-        try {
-          bitmap = await createImageBitmap(blob);
-        } catch {
-          throw new ApiError(`Sprite page ${p} is not a readable image.`, 200, "sprite");
-        }
-        if (stale()) return;
-        this.ctx.scene?.setAtlasPage(p, bitmap);
-        if (p === 0 && e.sprite) threshold.chooseFromSprite(bitmap, e.sprite, Math.min(e.rows, e.sprite.per_page));
-        bitmap.close();
-        store.set({ pagesLoaded: p + 1 });
       }
       host.setProgress(null);
       store.set({ ready: true });
@@ -121,8 +117,4 @@ export class EmbeddingLoader {
 
 function mb(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MB`;
-}
-
-function nextFrame(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
 }

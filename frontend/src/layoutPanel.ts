@@ -292,7 +292,7 @@ export class LayoutPanel {
       else if (st && sameKind && st.state === "paused") label = "Resume";
       else if (st && sameKind && st.state === "done" && st.method !== "pca") label = `Continue ${methodName}`;
       this.toggle.textContent = label;
-      this.toggle.disabled = !s.embedding || !s.tensor;
+      this.toggle.disabled = !s.embedding || !s.positions;
       this.restart.disabled = !st;
       this.stateText.textContent = st ? `${METHOD_NAMES[st.method as LayoutForm["method"]] ?? st.method} ${st.n_components}D · ${st.state}` : "no layout session";
       this.iteration.textContent = String(st ? st.iteration : 0);

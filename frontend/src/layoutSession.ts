@@ -4,7 +4,6 @@
 import { type ActionContext, currentRef, messageOf, sleep } from "./actionContext";
 import { type Alignment, applyAlignment, bestAlignment, IDENTITY } from "./align";
 import { type Api, ApiError, type EmbeddingInfo, type SessionStatus } from "./api";
-import { normalizePositions } from "./camera";
 import { formWithDefaults, liveParams, specOf } from "./layoutParams";
 import { preparingProgress } from "./progress";
 import { initialState, type LayoutForm } from "./state";
@@ -18,7 +17,7 @@ export class LayoutSession {
   private pollToken = 0;
   /** Time of the last positions frame (to pace the animation to the polling rate). */
   private lastFrameAt = 0;
-  /** The quick client-side PCA (3 components, normalised), kept to switch 2D/3D without a session. */
+  /** The quick PCA preview (3 components, normalised), kept to switch 2D/3D without a session. */
   private pca3: Float32Array | null = null;
   /** How the session's frames are turned to match the map they replaced (null: decide at the next frame). */
   private align: Alignment | null = null;
@@ -206,7 +205,7 @@ export class LayoutSession {
           if (token !== this.pollToken) return;
           // Zero rows: the session has no layout yet (preparing or waiting); its status says more.
           if (frame.rows > 0) {
-            this.acceptFrame(frame.positions, frame.rows, frame.dims);
+            this.acceptFrame(frame.normalized, frame.rows, frame.dims);
             fetched = true;
           }
           const cur = store.get().session;
@@ -251,11 +250,11 @@ export class LayoutSession {
     this.ctx.host.setProgress(p.text, p.fraction);
   }
 
-  private acceptFrame(raw: Float32Array, rows: number, dims: number): void {
+  /** A frame (normalised stride 3, as decoded by the api; turned here in place: it is this frame's only array). */
+  private acceptFrame(next: Float32Array, rows: number, dims: number): void {
     const { store, scene } = this.ctx;
     const s = store.get();
     if (rows !== s.rows) throw new ApiError(`The layout has ${rows} rows, the embedding ${s.rows}.`, 200, "layout/positions");
-    let next = normalizePositions(raw, rows, dims);
     const viewDims: 2 | 3 = dims >= 3 ? 3 : 2;
     const now = performance.now();
     // Animate over the time frames actually take to arrive, so motion is continuous.
@@ -272,7 +271,7 @@ export class LayoutSession {
       this.align = shown && shown.length === next.length ? bestAlignment(shown, next, rows, viewDims) : IDENTITY;
       this.introUntil = now + INTRO_MS;
     }
-    next = applyAlignment(next, this.align ?? IDENTITY);
+    applyAlignment(next, this.align ?? IDENTITY, next);
     this.lastShown = next;
     if (hidden) return;
     // Frames arriving during the transition keep its pace instead of hurrying it.

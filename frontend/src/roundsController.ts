@@ -7,7 +7,6 @@
 import { type ActionContext, currentRef, messageOf, sameRef, sleep } from "./actionContext";
 import { applyAlignment, bestAlignment } from "./align";
 import type { Api } from "./api";
-import { normalizePositions } from "./camera";
 import { flatten } from "./layoutSession";
 
 export type RoundsApi = Pick<Api, "rounds" | "roundPositions">;
@@ -158,7 +157,7 @@ export class RoundsController {
         const frame = await this.api.roundPositions(ref, round);
         if (token !== this.token) return;
         if (frame.rows !== store.get().rows) throw new Error(`round ${round} has ${frame.rows} rows, the embedding ${store.get().rows}`);
-        pos = normalizePositions(frame.positions, frame.rows, frame.dims);
+        pos = frame.normalized;
         this.cache.set(round, pos);
       } catch (err) {
         if (token === this.token) host.showError(`Could not show round ${round}'s model view: ${messageOf(err)}`);

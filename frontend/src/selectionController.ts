@@ -1,8 +1,10 @@
 // Selection actions: focus a row with its neighbour group, widen or narrow the
 // group, take rows out, box/lasso regions, search, select a class. The group is
-// resolved from the neighbour order of the focused row (feature space or the
-// layout), cached until the focus, the space or the layout changes.
+// resolved from the neighbour order of the focused row: in feature space asked
+// of the server (featureNeighbours.ts, resolved again when it answers), in the
+// layout computed here and cached until the focus or the layout changes.
 import type { ActionContext } from "./actionContext";
+import type { FeatureNeighbours } from "./featureNeighbours";
 import {
   clearSelection,
   focusRow,
@@ -22,28 +24,30 @@ export class SelectionController {
   private knnCache: { key: string; order: Uint32Array } | null = null;
   private revealListeners = new Set<(row: number, zoom: boolean) => void>();
 
-  constructor(private readonly ctx: ActionContext) {}
+  constructor(
+    private readonly ctx: ActionContext,
+    private readonly features: FeatureNeighbours | null = null,
+  ) {
+    features?.onArrive(() => {
+      const s = this.ctx.store.get();
+      if (s.knnSpace === "feature" && s.spec.focus >= 0) this.setSpec(s.spec, "feature");
+    });
+  }
 
   /** Forget the cached neighbour order (another embedding, another space). */
   forgetNeighbours(): void {
     this.knnCache = null;
+    this.features?.forget();
   }
 
   private neighbours(spec: SelectionSpec, space: KnnSpace): Uint32Array | null {
     const s = this.ctx.store.get();
     if (spec.focus < 0 || spec.k <= 0) return null;
-    let data: Float32Array | null;
-    let dims: number;
-    if (space === "feature") {
-      data = s.tensor;
-      dims = s.dims;
-    } else {
-      data = this.ctx.scene ? this.ctx.scene.targetPositions() : s.positions;
-      dims = 3;
-    }
+    if (space === "feature") return this.features ? this.features.order(spec.focus, spec.k) : null;
+    const data = this.ctx.scene ? this.ctx.scene.targetPositions() : s.positions;
     if (!data) return null;
-    const key = `${space}:${spec.focus}:${space === "layout" ? s.positionsRevision : 0}`;
-    if (this.knnCache?.key !== key) this.knnCache = { key, order: knnOrder(data, s.rows, dims, spec.focus) };
+    const key = `${space}:${spec.focus}:${s.positionsRevision}`;
+    if (this.knnCache?.key !== key) this.knnCache = { key, order: knnOrder(data, s.rows, 3, spec.focus) };
     return this.knnCache.order;
   }
 

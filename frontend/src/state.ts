@@ -50,15 +50,13 @@ export interface AppState {
   embedding: EmbeddingInfo | null;
   rows: number;
   dims: number;
-  /** rows x dims float32 features (feature-space kNN, client PCA). */
-  tensor: Float32Array | null;
   metadata: Metadata | null;
   labelState: LabelState | null;
   labelIndex: LabelIndex | null;
   /** Normalised stride-3 positions the map is heading to; bumps on every frame. */
   positions: Float32Array | null;
   positionsRevision: number;
-  /** Where the positions come from: the quick client-side PCA, a server session, or a round's model view. */
+  /** Where the positions come from: the quick PCA preview ("client-pca": drawn before any session), a server session, or a round's model view. */
   positionsSource: "client-pca" | "session" | "model" | "none";
   /** 2 or 3: how the map draws (camera mode). */
   viewDims: 2 | 3;
@@ -115,7 +113,6 @@ export function initialState(): AppState {
     embedding: null,
     rows: 0,
     dims: 0,
-    tensor: null,
     metadata: null,
     labelState: null,
     labelIndex: null,

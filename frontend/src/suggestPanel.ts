@@ -79,7 +79,7 @@ export class SuggestPanel {
     }
     if (changed.has("suggestCount") && document.activeElement !== this.count) this.count.value = String(s.suggestCount);
     if (changed.has("suggestBusy") || changed.has("embedding") || changed.has("ready")) {
-      this.run.disabled = s.suggestBusy || !s.embedding?.labels_supported || !s.tensor;
+      this.run.disabled = s.suggestBusy || !s.embedding?.labels_supported || !s.positions;
       this.run.textContent = s.suggestBusy ? "Suggesting…" : "Suggest";
     }
     if (changed.has("predictions") || changed.has("predictionsError") || changed.has("embedding")) {

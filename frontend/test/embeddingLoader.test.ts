@@ -2,7 +2,8 @@
 // the person chose, and everything of the embedding loads; against a fake api.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { EmbeddingInfo, EmbeddingRef, LabelState, LayoutFrame, Metadata, PredictionsResponse, SessionStatus } from "../src/api";
+import type { EmbeddingInfo, EmbeddingRef, LabelState, LayoutFrame, Metadata, PositionsFrame, PredictionsResponse, SessionStatus } from "../src/api";
+import { normalizePositions } from "../src/camera";
 import { Controller } from "../src/controller";
 import { indexLabels } from "../src/labels";
 import { EMPTY_SPEC } from "../src/selection";
@@ -17,7 +18,6 @@ function worked(): AppState {
     embedding: embedding({ name: "old", rows: 50 }),
     rows: 50,
     dims: 2,
-    tensor: lineTensor(50),
     metadata: { columns: ["name"], data: [["x"]] },
     labelState: labelState(["a"], 4),
     labelIndex: indexLabels(labelState(["a"], 4), 50, []),
@@ -76,7 +76,7 @@ test("opening another embedding starts from initialState() except what the perso
 });
 
 interface FakeServer {
-  tensor: (ref: EmbeddingRef) => Promise<{ data: Float32Array; rows: number; dims: number }>;
+  preview: (ref: EmbeddingRef) => Promise<PositionsFrame>;
   metadata: (ref: EmbeddingRef) => Promise<Metadata>;
   labels: (ref: EmbeddingRef) => Promise<LabelState>;
   layoutStatus: (ref: EmbeddingRef) => Promise<SessionStatus | null>;
@@ -89,9 +89,9 @@ function controllerWith(patch: Partial<FakeServer> = {}) {
   const ctx = context();
   const asked: string[] = [];
   const server: FakeServer = {
-    tensor: async (ref) => {
-      asked.push(`tensor ${ref.embedding}`);
-      return { data: lineTensor(6), rows: 6, dims: 2 };
+    preview: async (ref) => {
+      asked.push(`preview ${ref.embedding}`);
+      return previewOf(6);
     },
     metadata: async () => ({ columns: ["name"], data: [["a", "b", "c", "d", "e", "f"]] }),
     labels: async () => labelState(["x", null, null, null, null, "y"], 3),
@@ -115,7 +115,13 @@ function controllerWith(patch: Partial<FakeServer> = {}) {
 
 const SIX: EmbeddingInfo = embedding({ name: "six", rows: 6, metadata_columns: ["name"] });
 
-test("opening loads tensor, metadata and labels, draws the PCA preview and asks the classifier", async () => {
+/** The server's PCA preview of `rows` rows on a line (normalised stride 3, as the api decodes it). */
+function previewOf(rows: number): PositionsFrame {
+  const raw = new Float32Array(rows * 3).map((_, i) => (i % 3 === 0 ? i / 3 : 0));
+  return { normalized: normalizePositions(raw, rows, 3), rows, dims: 3 };
+}
+
+test("opening loads the server's PCA preview (never the features), metadata and labels, draws the preview and asks the classifier", async () => {
   const { ctl, ctx, asked } = controllerWith();
   ctx.store.set({ ...worked(), writing: false });
   const before = ctx.store.get();
@@ -123,7 +129,7 @@ test("opening loads tensor, metadata and labels, draws the PCA preview and asks 
   const s = ctx.store.get();
   assert.equal(s.ready, true);
   assert.equal(s.rows, 6);
-  assert.equal(s.tensor!.length, 12);
+  assert.ok(!("tensor" in s), "the tab holds no features");
   assert.equal(s.metadata!.data[0][5], "f");
   assert.equal(s.labelState!.version, 3);
   assert.equal(s.labelIndex!.perRow[0] > 0, true);
@@ -141,10 +147,10 @@ test("opening loads tensor, metadata and labels, draws the PCA preview and asks 
   assert.equal(ctx.host.progress.at(-1), null, "the progress bar is gone");
   assert.deepEqual(ctx.host.errors, []);
   await settle();
-  assert.deepEqual(asked, ["tensor six", "predictions"]);
+  assert.deepEqual(asked, ["preview six", "predictions"]);
 });
 
-test("a part that fails is said and the rest opens; a tensor of the wrong size fails the opening with a retry", async () => {
+test("a part that fails is said and the rest opens; a preview of the wrong size fails the opening with a retry", async () => {
   const partly = controllerWith({
     metadata: async () => {
       throw new Error("bad tsv");
@@ -155,26 +161,26 @@ test("a part that fails is said and the rest opens; a tensor of the wrong size f
   assert.equal(partly.ctx.store.get().ready, true);
   assert.equal(partly.ctx.store.get().metadata, null);
 
-  const wrong = controllerWith({ tensor: async () => ({ data: lineTensor(5), rows: 5, dims: 2 }) });
+  const wrong = controllerWith({ preview: async () => previewOf(5) });
   await wrong.ctl.open(SIX);
-  assert.deepEqual(wrong.ctx.host.errors, ["Could not open six: The tensor has 5 rows but the embedding list says 6."]);
+  assert.deepEqual(wrong.ctx.host.errors, ["Could not open six: The preview has 5 rows but the embedding list says 6."]);
   assert.equal(wrong.ctx.host.retries.length, 1);
   assert.equal(wrong.ctx.store.get().ready, false);
 });
 
 test("opening another embedding while one loads drops whatever arrives for the first", async () => {
-  const slow = deferred<{ data: Float32Array; rows: number; dims: number }>();
+  const slow = deferred<PositionsFrame>();
   const { ctl, ctx } = controllerWith({
-    tensor: (ref) => (ref.embedding === "six" ? slow.promise : Promise.resolve({ data: lineTensor(4), rows: 4, dims: 2 })),
+    preview: (ref) => (ref.embedding === "six" ? slow.promise : Promise.resolve(previewOf(4))),
   });
   const first = ctl.open(SIX);
   await ctl.open(embedding({ name: "four", rows: 4 }));
-  slow.resolve({ data: lineTensor(6), rows: 6, dims: 2 });
+  slow.resolve(previewOf(6));
   await first;
   const s = ctx.store.get();
   assert.equal(s.embedding!.name, "four");
   assert.equal(s.rows, 4);
-  assert.equal(s.tensor!.length, 8);
+  assert.equal(s.positions!.length, 12);
   assert.equal(s.ready, true);
 });
 
@@ -189,7 +195,7 @@ test("a layout session already running is shown in its own dimensions and settin
     layoutPositions: async () => {
       frames.push("positions");
       const positions = new Float32Array(18).map((_, i) => (i * 5) % 7);
-      return { positions, rows: 6, dims: 3, iteration: 300, objective: 1, state: "paused" };
+      return { normalized: normalizePositions(positions, 6, 3), rows: 6, dims: 3, iteration: 300, objective: 1, state: "paused" };
     },
   });
   await ctl.open(SIX);

@@ -2,7 +2,9 @@
 // what the page would show, embeddings and label states, and deferred answers
 // for fake api objects (plain objects implementing the calls a part makes).
 import type { ActionContext, Host } from "../src/actionContext";
-import type { EmbeddingInfo, LabelState } from "../src/api";
+import type { EmbeddingInfo, EmbeddingRef, LabelState } from "../src/api";
+import type { NeighboursApi } from "../src/featureNeighbours";
+import { knnOrder } from "../src/selection";
 import { initialState, type AppState } from "../src/state";
 import { Store } from "../src/store";
 
@@ -67,10 +69,21 @@ export function labelState(labels: (string | null)[], version = 1, more: Partial
   return { version, labels, classes: [...counts].map(([name, count]) => ({ name, count })), can_undo: false, can_redo: false, ...more };
 }
 
-/** A context with embedding `e` loaded: its tensor on a line, and labels when given. */
+/** A context with embedding `e` loaded (its features on a line, see lineNeighbours), and labels when given. */
 export function loaded(rows = 8, labels: LabelState | null = labelState(new Array(rows).fill(null), 1), patch: Partial<EmbeddingInfo> = {}): TestContext {
   const e = embedding({ rows, ...patch });
-  return context({ embedding: e, rows, dims: 2, tensor: lineTensor(rows), mask: new Uint8Array(rows), labelState: labels });
+  return context({ embedding: e, rows, dims: 2, mask: new Uint8Array(rows), labelState: labels });
+}
+
+/** The server's GET neighbours for features lineTensor(rows): the nearest rows of a row are the rows next to it. */
+export function lineNeighbours(rows: number, asked: string[] = []): NeighboursApi {
+  const t = lineTensor(rows);
+  return {
+    featureNeighbours: async (_ref: EmbeddingRef, row: number, k: number) => {
+      asked.push(`neighbours ${row} ${k}`);
+      return knnOrder(t, rows, 2, row).slice(0, k);
+    },
+  };
 }
 
 export interface Deferred<T> {

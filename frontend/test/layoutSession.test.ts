@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { ApiError, type EmbeddingRef, type LayoutFrame, type SessionStatus } from "../src/api";
 import { formWithDefaults, type LayoutSchema, liveParams, parseField, specOf } from "../src/layoutParams";
 import { flatten, formFromSession, type LayoutApi, LayoutSession } from "../src/layoutSession";
+import { normalizePositions } from "../src/camera";
 import { initialState } from "../src/state";
 import { loaded } from "./fakes";
 // What GET layout/schema serves (tests/test_layout_params.py checks it is tsne/params.py's schema()).
@@ -30,7 +31,7 @@ function session(patch: Partial<SessionStatus> = {}): SessionStatus {
 function frame(rows: number, dims: number, state: string, iteration = 10): LayoutFrame {
   const positions = new Float32Array(rows * dims);
   for (let i = 0; i < positions.length; i++) positions[i] = ((i * 7) % 11) - 5;
-  return { positions, rows, dims, iteration, objective: 1.5, state };
+  return { normalized: normalizePositions(positions, rows, dims), rows, dims, iteration, objective: 1.5, state };
 }
 
 /** A fake layout server: records calls, answers from the given functions. */

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { EmbeddingRef, RoundInfo, RoundsInfo } from "../src/api";
+import { normalizePositions } from "../src/camera";
 import { RoundsController, type RoundsApi, roundRows } from "../src/roundsController";
 import { accuracyText, roundText } from "../src/roundsPanel";
 import { loaded } from "./fakes";
@@ -32,7 +33,7 @@ function fakeRoundsApi(infos: RoundsInfo[]) {
     },
     roundPositions: async (_r: EmbeddingRef, k: number) => {
       calls.push(`positions ${k}`);
-      return { positions: positionsOf(k), rows: ROWS, dims: 3 };
+      return { normalized: normalizePositions(positionsOf(k), ROWS, 3), rows: ROWS, dims: 3 };
     },
   };
   return { api, calls };

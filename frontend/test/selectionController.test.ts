@@ -2,29 +2,56 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { indexLabels } from "../src/labels";
+import { FeatureNeighbours, MIN_FETCH } from "../src/featureNeighbours";
 import { SelectionController } from "../src/selectionController";
-import { labelState, loaded } from "./fakes";
+import { labelState, lineNeighbours, loaded, settle } from "./fakes";
 
-test("clicking a row selects it with its k nearest rows in feature space; a wider k widens the group", () => {
+test("clicking a row selects it with its k nearest rows in feature space, asked of the server once per focus; a wider k widens the group", async () => {
   const ctx = loaded(10);
   ctx.store.set({ spec: { ...ctx.store.get().spec, k: 2 } });
-  const sel = new SelectionController(ctx);
+  const asked: string[] = [];
+  const sel = new SelectionController(ctx, new FeatureNeighbours(lineNeighbours(10, asked), ctx));
   sel.focus(5);
+  assert.deepEqual([...ctx.store.get().members], [5], "the focus at once, its neighbours when the server answers");
+  await settle();
   assert.deepEqual([...ctx.store.get().members].sort((a, b) => a - b), [4, 5, 6]);
   assert.equal(ctx.store.get().spec.focus, 5);
   sel.setK(4);
-  assert.deepEqual([...ctx.store.get().members].sort((a, b) => a - b), [3, 4, 5, 6, 7]);
+  assert.deepEqual([...ctx.store.get().members].sort((a, b) => a - b), [3, 4, 5, 6, 7], "widened from what is known");
   sel.setK(1e9);
   assert.equal(ctx.store.get().spec.k, 9, "k stops at rows - 1");
   sel.setK(NaN);
   assert.equal(ctx.store.get().spec.k, 9, "a non-number is ignored");
+  assert.deepEqual(asked, ["neighbours 5 9"], "one question: every row of a small embedding");
 });
 
-test("a row toggled out of the group stays listed, deselected; clearing keeps the neighbours setting", () => {
+test("feature-space neighbours: a wider group than was fetched asks again; another focus while one is asked wins", async () => {
+  const rows = 5000;
+  const ctx = loaded(rows);
+  ctx.store.set({ spec: { ...ctx.store.get().spec, k: 3 } });
+  const asked: string[] = [];
+  const sel = new SelectionController(ctx, new FeatureNeighbours(lineNeighbours(rows, asked), ctx));
+  sel.focus(100);
+  sel.focus(200);
+  await settle();
+  assert.deepEqual([...ctx.store.get().members].sort((a, b) => a - b), [198, 199, 200, 201], "ties by row");
+  sel.setK(MIN_FETCH + 1);
+  assert.equal(ctx.store.get().members.length, MIN_FETCH + 1, "what is known shows at once");
+  await settle();
+  assert.equal(ctx.store.get().members.length, MIN_FETCH + 2);
+  assert.deepEqual(asked, [`neighbours 100 ${MIN_FETCH}`, `neighbours 200 ${MIN_FETCH}`, `neighbours 200 ${2 * MIN_FETCH}`]);
+  sel.forgetNeighbours();
+  sel.setK(3);
+  await settle();
+  assert.equal(asked.length, 4, "another embedding forgets what was known");
+});
+
+test("a row toggled out of the group stays listed, deselected; clearing keeps the neighbours setting", async () => {
   const ctx = loaded(10);
   ctx.store.set({ spec: { ...ctx.store.get().spec, k: 2 } });
-  const sel = new SelectionController(ctx);
+  const sel = new SelectionController(ctx, new FeatureNeighbours(lineNeighbours(10), ctx));
   sel.focus(5);
+  await settle();
   sel.toggle(6);
   const s = ctx.store.get();
   assert.equal(s.mask[6], 0);

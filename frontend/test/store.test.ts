@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Store } from "../src/store";
 import { indexLabels, suggestClasses, validateLabel } from "../src/labels";
-import { pcaProject } from "../src/pca";
 
 test("store notifies listeners with the keys that changed, once per batch", () => {
   const store = new Store({ a: 1, b: "x", c: [1] });
@@ -54,22 +53,4 @@ test("labels the store would refuse are caught before sending", () => {
   assert.ok(validateLabel("   "));
   assert.ok(validateLabel("a\tb"));
   assert.ok(validateLabel("x".repeat(257)));
-});
-
-test("PCA separates the direction of largest variance", () => {
-  // Points spread along (1, 1, 0) with small noise along z.
-  const rows = 200;
-  const data = new Float32Array(rows * 3);
-  for (let i = 0; i < rows; i++) {
-    const t = i - rows / 2;
-    data[3 * i] = t;
-    data[3 * i + 1] = t;
-    data[3 * i + 2] = (i % 2) * 0.1;
-  }
-  const p = pcaProject(data, rows, 3, 2);
-  // The first component is monotonic in t; the second is tiny.
-  const first = Array.from({ length: rows }, (_, i) => p[2 * i]);
-  const sign = Math.sign(first[rows - 1] - first[0]);
-  for (let i = 1; i < rows; i++) assert.ok(sign * (first[i] - first[i - 1]) > 0);
-  for (let i = 0; i < rows; i++) assert.ok(Math.abs(p[2 * i + 1]) < 0.2);
 });
