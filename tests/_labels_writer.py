@@ -7,7 +7,9 @@ i % N_ROWS.  DURABLE is 1 to fsync every append, 0 not to (a SIGKILL
 cannot lose what write() handed to the kernel; fsync guards against power
 loss, and costs milliseconds on a busy disk).  After the store returns, prints "<i> <version>" and flushes: a
 printed line is an acknowledged write.  With GO_FILE, waits until that file
-exists before the first write, so two children start together.
+exists before the first write, so two children start together.  The
+environment variable AL_TEST_SNAPSHOT_EVERY, when set, is the store's
+SNAPSHOT_EVERY_RECORDS.
 """
 import os
 import sys
@@ -16,10 +18,13 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tensorboard_al_plugin.logdir import labels  # noqa: E402
 from tensorboard_al_plugin.logdir.labels import LabelStore  # noqa: E402
 
 
 def main():
+    if os.environ.get("AL_TEST_SNAPSHOT_EVERY"):  # snapshots (in the background) every few records
+        labels.store.SNAPSHOT_EVERY_RECORDS = int(os.environ["AL_TEST_SNAPSHOT_EVERY"])
     directory, n_rows, start, count, author, storage, durable = sys.argv[1:8]
     go_file = sys.argv[8] if len(sys.argv) > 8 else None
     n_rows, start, count = int(n_rows), int(start), int(count)

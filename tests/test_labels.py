@@ -299,6 +299,7 @@ def test_opening_a_store_writes_projector_tsv_and_first_write_updates_it(backend
     assert backend.read(labels.PROJECTOR_TSV).decode("utf-8") == "label\tauthor\tindex\n\t\t0\n\t\t1\n"
     assert labels.projector_metadata_path(backend.directory) == s.projector_metadata_path
     s.assign([0], "a")
+    assert s.wait_snapshot(timeout=60)  # the first write's snapshot is written in the background
     assert backend.read(labels.PROJECTOR_TSV).decode("utf-8").splitlines()[1] == "a\ttester\t0"
 
 
@@ -307,6 +308,7 @@ def test_unusable_snapshot_falls_back_to_history_with_warning(backend):
     s.assign([0], "a")
     s.snapshot()
     s.assign([1], "b")
+    s.wait_snapshot()  # none in the background overwrites the damage below
     if backend.kind == "local":
         backend.write(labels.SNAPSHOT_FILE, b'{"format": "tensorboard-al-labels", "form')
     else:
@@ -325,6 +327,7 @@ def test_unusable_snapshot_falls_back_to_history_with_warning(backend):
 def test_torn_last_record_is_skipped_with_warning_and_repaired(backend):
     s = backend.open()
     s.assign([0], "a")
+    s.wait_snapshot()  # the first write's snapshot, in the background, holds "a" only
     s.assign([1], "b")
     last = backend.history_names()[-1]
     data = backend.read(last)

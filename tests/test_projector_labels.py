@@ -243,6 +243,7 @@ with g.GFile("memory://logs/run1/projector_config.pbtxt", "w") as f:
 [s] = scan_logdir("memory://logs")
 store = LabelStore(s.label_dir, s.rows)
 store.assign([2], "last")
+store.wait_snapshot()
 run = publish_labels(s, store.projector_metadata_path)
 pub = "memory://logs/run1/" + run.split("/", 1)[1]
 assert run == "run1/plugins/active_labeling/_projector/emb", run
@@ -378,6 +379,7 @@ def test_metadata_columns_named_like_ours_are_renamed(tmp_path):
     [source] = [s for s in scan_logdir(logdir) if s.name == "single"]
     store = LabelStore(source.label_dir, source.rows, metadata=source.load_metadata)
     store.assign([1], "mine")
+    store.wait_snapshot()  # the first write's snapshot (and labels.tsv) is written in the background
     with open(store.projector_metadata_path) as f:
         lines = f.read().splitlines()
     names, _ = source.load_metadata()

@@ -90,6 +90,7 @@ def test_labels_tsv_catches_up_once_writing_pauses(hub, monkeypatch):
     ws.write_labels("assign", rows=[0], label="a")   # a store's first write snapshots
     ws.write_labels("assign", rows=[1], label="b")   # this one does not
     store = ws.store()
+    store.wait_snapshot()                              # written in the background
     assert _tsv_labels(store)[:2] == ["a", ""]
     now = time.monotonic()
     hub.tidy(now)                                      # writing has not paused yet

@@ -451,28 +451,68 @@ def temp_path(path: str) -> str:
 def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o666) -> None:
     """Replace the local file ``path`` by ``data`` all at once: temp file, then ``os.replace``.
 
-    The one atomic write of ``logdir/``.  The temp file (:func:`temp_path`)
-    is created exclusively and never through a symlink, so nothing planted
-    there is written through; the rename replaces a link at ``path`` itself,
-    never its target.  Readers see the old bytes or the new ones, never a
-    part.  ``durable``: fsync the data before the rename (so it survives a power
-    loss, not only a killed process).  ``mode``: permission bits of a new
-    file, before the umask.  On any error the temp file is removed.
+    The one atomic write of ``logdir/`` (:func:`pending_file` is the same
+    write in steps, for data written in pieces or replaced later).  The temp
+    file (:func:`temp_path`) is created exclusively and never through a
+    symlink, so nothing planted there is written through; the rename replaces
+    a link at ``path`` itself, never its target.  Readers see the old bytes or
+    the new ones, never a part.  ``durable``: fsync the data before the rename
+    (so it survives a power loss, not only a killed process).  ``mode``:
+    permission bits of a new file, before the umask.  On any error the temp
+    file is removed.
     """
-    tmp = temp_path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(tmp, flags, mode)  # fails on anything already there, which is then not ours to remove
+    with pending_file(path, durable=durable, mode=mode) as pending:
+        pending.write(data)
+        pending.replace()
+
+
+class PendingFile:
+    """A temp file beside ``path`` that replaces it only when told (see :func:`pending_file`)."""
+
+    def __init__(self, path: str, durable: bool, mode: int):
+        self.path = path
+        self.tmp = temp_path(path)
+        self.durable = durable
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        # Fails on anything already there, which is then not ours to remove.
+        self._file = os.fdopen(os.open(self.tmp, flags, mode), "wb")
+        self.replaced = False
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def finish(self) -> None:
+        """Flush, fsync when durable, close; the slow part, which :meth:`replace` then need not repeat."""
+        if not self._file.closed:
+            if self.durable:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+
+    def replace(self) -> None:
+        """Finish, then rename the temp file over ``path`` (atomic)."""
+        self.finish()
+        os.replace(self.tmp, self.path)
+        self.replaced = True
+
+
+@contextlib.contextmanager
+def pending_file(path: str, *, durable: bool = True, mode: int = 0o666):
+    """:func:`write_atomic` in steps: write pieces, :meth:`~PendingFile.finish`, then
+    :meth:`~PendingFile.replace` (e.g. under a lock, after a check).
+
+    Leaving the block without ``replace()`` (or on any error) removes the
+    temp file and leaves ``path`` as it was.
+    """
+    pending = PendingFile(path, durable, mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+        yield pending
+    finally:
+        if not pending.replaced:
+            with contextlib.suppress(OSError):
+                pending._file.close()
+            with contextlib.suppress(OSError):
+                os.remove(pending.tmp)
 
 
 def write_bytes(path: str, data: bytes) -> None:

@@ -4,7 +4,8 @@ Two layouts, chosen from the path by :func:`open_storage` (see docs/LABEL_STORE.
 
 * ``"append"`` (:class:`AppendStorage`, local paths): ``history.jsonl``
   appended to under an exclusive ``fcntl.flock`` on ``.lock``;
-  ``snapshot.json`` and ``labels.tsv`` replaced with :func:`fs.write_atomic`.
+  ``snapshot.json`` and ``labels.tsv`` written beside the old ones without
+  the lock and renamed over them under it (:func:`fs.pending_file`).
 * ``"segments"`` (:class:`SegmentStorage`, ``scheme://`` paths: object
   stores, ``memory://``, ``ram://``): one file per record,
   ``segments/<seq>-<writer>.json``, each written once under a name no other
@@ -27,9 +28,10 @@ import os
 import posixpath
 import re
 import stat
+import time
 import uuid
 import warnings
-from typing import ContextManager, Dict, Generator, Iterator, Optional, Protocol, Set, Tuple
+from typing import ContextManager, Dict, Generator, Iterable, Iterator, Optional, Protocol, Set, Tuple
 
 try:  # fcntl is POSIX only; without it local stores fall back to segments.
     import fcntl
@@ -37,7 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 from .. import fs
-from .records import decode_record, encode_json, encode_record
+from .records import decode_record, encode_record
 from .validate import LabelError
 
 HISTORY_FILE = "history.jsonl"
@@ -48,6 +50,27 @@ SEGMENT_DIR = "segments"
 
 _SEGMENT_RE = re.compile(r"^(\d{10,})-([0-9a-f]{1,32})\.json$")
 _SNAPSHOT_RE = re.compile(r"^snapshot-(\d{10,})-([0-9a-f]{1,32})\.json$")
+
+#: The first bytes of a snapshot.json (LabelModel.to_snapshot's key order): its version.
+_SNAPSHOT_HEAD_RE = re.compile(rb'^\{"format":"tensorboard-al-labels","format_version":1,"n_rows":\d+,"version":(\d+),')
+#: fs.temp_path's names: ``<file>.tmp-<pid>-<8 hex>``.
+_TEMP_RE = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}$")
+#: A temp file of a live process untouched this long is a stuck writer's: removed.
+STALE_TEMP_SECONDS = 600.0
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs on this machine (a temp file of it is a killed writer's)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it runs, as another user
+        return False
+    return False
+
 
 #: What reading the history yields, one per record: ``(loc, record, problem)``.
 #: ``loc`` is where the record lies (byte offset or segment name; the model
@@ -63,9 +86,9 @@ class LabelStoreWarning(UserWarning):
 class Storage(Protocol):
     """What :class:`~.store.LabelStore` asks of where its records lie.
 
-    The store calls every method under its own thread lock; the write path
-    (``read_new``, ``repair_tail``, ``next_seq``, ``append``,
-    ``write_snapshot``) runs inside :meth:`locked`.
+    The store calls every method but :meth:`write_snapshot` under its own
+    thread lock; the write path (``read_new``, ``repair_tail``, ``next_seq``,
+    ``append``) runs inside :meth:`locked`.
     """
 
     #: ``"append"`` or ``"segments"``.
@@ -109,8 +132,15 @@ class Storage(Protocol):
     def append(self, record: dict) -> object:
         """Write one record (whole or not at all); returns its loc."""
 
-    def write_snapshot(self, snap: dict, version: int, tsv: str) -> None:
-        """Store ``snap`` (the model's snapshot plus :meth:`snapshot_extra`) and labels.tsv."""
+    def write_snapshot(self, snapshot: Iterable[bytes], version: int, tsv: Iterable[bytes]) -> bool:
+        """Store a snapshot (the JSON of the model's snapshot plus :meth:`snapshot_extra`, holding
+        ``version`` records) and labels.tsv, each given in pieces; whether they were stored.
+
+        Called *without* :meth:`locked` and while other writers append: the
+        snapshot says where in the history it ends, so records appended meanwhile
+        are simply replayed after it.  A backend that can tell keeps a newer
+        snapshot that another writer stored meanwhile (and returns False).
+        """
 
     def repair_tail(self) -> Optional[str]:
         """Under :meth:`locked`: move aside a last record that a crashed writer cut short; the problem in one line, or None."""
@@ -318,7 +348,11 @@ class AppendStorage:
             loc = os.lseek(fd, 0, os.SEEK_END)
             # One write call: a killed process leaves the line whole or not at all
             # (short of a power loss, which fsync covers).
-            os.write(fd, data)
+            written = os.write(fd, data)
+            if written != len(data):  # a full disk: take the part back, the write fails
+                os.ftruncate(fd, loc)
+                raise OSError(errno.ENOSPC, "only %d of %d bytes of the record were written to %s"
+                              % (written, len(data), self.history_path))
             if self.durable:
                 os.fsync(fd)
         finally:
@@ -331,14 +365,55 @@ class AppendStorage:
             f.seek(int(loc))
             return decode_record(f.readline().rstrip(b"\n"))
 
-    def write_snapshot(self, snap: dict, version: int, tsv: str) -> None:
-        # Under the lock: any leftover temp file is from a writer that was killed.
+    def write_snapshot(self, snapshot: Iterable[bytes], version: int, tsv: Iterable[bytes]) -> bool:
+        # The slow part (writing and fsyncing some 30 MB at 10^6 rows) without
+        # the lock, so that appends go on meanwhile; only the renames under it,
+        # after a look at the snapshot there now: a newer one (another process's)
+        # stays.  Either way both files are whole: renames are atomic.
+        with fs.pending_file(self.snapshot_path, durable=self.durable, mode=0o644) as snap_file, \
+                fs.pending_file(self.tsv_path, durable=self.durable, mode=0o644) as tsv_file:
+            for piece in snapshot:
+                snap_file.write(piece)
+            for piece in tsv:
+                tsv_file.write(piece)
+            snap_file.finish()
+            tsv_file.finish()
+            with self.locked():
+                self._remove_stale_temp_files()
+                if self._version_on_disk() > version:
+                    return False
+                snap_file.replace()
+                tsv_file.replace()
+        return True
+
+    def _version_on_disk(self) -> int:
+        """``version`` of snapshot.json as its first bytes say (-1 when there is none or it is not ours)."""
+        try:
+            with os.fdopen(_open_file(self.snapshot_path, os.O_RDONLY), "rb") as f:
+                head = f.read(256)
+        except (OSError, fs.SourceError):
+            return -1
+        m = _SNAPSHOT_HEAD_RE.match(head)
+        return int(m.group(1)) if m else -1
+
+    def _remove_stale_temp_files(self) -> None:
+        """Under the lock: delete the temp files of writers that were killed.
+
+        A snapshot's temp files are written without the lock, so a temp file
+        may be another writer's work in progress: only those of a process that
+        no longer runs on this machine, or untouched for
+        :data:`STALE_TEMP_SECONDS`, are removed.  (Removing a live one would
+        only make that snapshot fail, never lose a label: the history is whole.)
+        """
+        now = time.time()
         for name in os.listdir(self.directory):
-            if ".tmp-" in name:
-                with contextlib.suppress(OSError):
-                    os.remove(os.path.join(self.directory, name))
-        fs.write_atomic(self.snapshot_path, encode_json(snap), durable=self.durable, mode=0o644)
-        fs.write_atomic(self.tsv_path, tsv.encode("utf-8"), durable=self.durable, mode=0o644)
+            m = _TEMP_RE.search(name)
+            if not m:
+                continue
+            path = os.path.join(self.directory, name)
+            with contextlib.suppress(OSError):
+                if _process_gone(int(m.group(1))) or now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
+                    os.remove(path)
 
     def has_tsv(self) -> bool:
         return os.path.exists(self.tsv_path)
@@ -529,11 +604,14 @@ class SegmentStorage:
                 continue
             yield name, record, ""
 
-    def write_snapshot(self, snap: dict, version: int, tsv: str) -> None:
+    def write_snapshot(self, snapshot: Iterable[bytes], version: int, tsv: Iterable[bytes]) -> bool:
+        # One object each (a single PUT: object stores have no append), under a
+        # name of its own; the newest usable one is loaded.
         name = "snapshot-%010d-%s.json" % (version, self.writer)
-        self._write(self._join(name), encode_json(snap))
-        self._write(self.tsv_path, tsv.encode("utf-8"))
+        self._write(self._join(name), b"".join(snapshot))
+        self._write(self.tsv_path, b"".join(tsv))
         self._prune_snapshots()
+        return True
 
     def has_tsv(self) -> bool:
         return self.gfile.exists(self.tsv_path)

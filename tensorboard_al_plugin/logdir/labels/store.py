@@ -4,8 +4,10 @@ One store lives in one directory (next to the embedding it belongs to) and
 holds the labels of its ``n_rows`` rows.  Every change is a *record* in a
 history that is only ever appended to (records.py); a compacted *snapshot*
 (rewritten every :data:`SNAPSHOT_EVERY_RECORDS` records or
-:data:`SNAPSHOT_EVERY_SECONDS` seconds) makes loading fast, and
-``labels.tsv`` beside it lets the stock Projector show the labels.  Where
+:data:`SNAPSHOT_EVERY_SECONDS` seconds, by a background thread: at 10^6
+rows it takes the better part of a second, which no write should wait for)
+makes loading fast, and ``labels.tsv`` beside it lets the stock Projector
+show the labels.  Where
 records lie is the storage's business (storage.py: a history file under a
 lock, or one object per record); what they add up to is the model's
 (model.py).  The store validates requests, takes the lock, brings the
@@ -19,16 +21,16 @@ import contextlib
 import threading
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .model import LabelModel
-from .records import group_rows, now, record_id, ungroup
+from .records import encode_json_chunks, group_rows, now, record_id, ungroup
 from .storage import LabelStoreWarning, Storage, open_storage
 from .validate import LabelError, os_user, validate_author, validate_label
 
 # The snapshot policy, read here at every write (to change it, set it on this
 # module, ``labels.store``: the package's copies of the names are not read).
-#: A write rewrites the snapshot (and labels.tsv) after this many records...
+#: A write has the snapshot (and labels.tsv) rewritten in the background after this many records...
 SNAPSHOT_EVERY_RECORDS = 100
 #: ...or when the last snapshot is this many seconds old.
 SNAPSHOT_EVERY_SECONDS = 10.0
@@ -76,23 +78,28 @@ class LabelStore:
         self.problems: List[str] = []  # one line per record skipped, for the UI
         self._metadata = metadata
         self._metadata_columns = None
+        self._columns_lock = threading.Lock()  # the metadata is read once, outside self._lock
         self._lock = threading.RLock()
-        self._snapshot_version = 0
+        self._snapshot_version = 0  # records the newest snapshot holds, written or being written...
+        self._written_version = 0   # ...and written
         # The first write of every process snapshots, so labels.tsv appears at once.
         self._snapshot_time = float("-inf")
+        self._pending: Optional[Tuple[LabelModel, dict]] = None  # what the background thread writes next
+        self._snapshotter: Optional[threading.Thread] = None
+        self._snapshotter_done = threading.Condition(self._lock)
+        # Taken before self._lock: one snapshot of this object at a time, in the order of their copies.
+        self._snapshot_writing = threading.Lock()
         with self._lock:
             self._load()
             with contextlib.suppress(OSError):
                 self._problem(self._storage.repair_if_idle() or "")
-            if not self._storage.has_tsv():
-                # So that a Projector config can point at labels.tsv from the start.
-                try:
-                    with self._storage.locked():
-                        self._refresh()
-                        self._write_snapshot()
-                    self._snapshot_time = float("-inf")  # the first write still snapshots
-                except Exception as e:  # a read-only log directory still reads
-                    self._problem("cannot write %s: %s" % (self.projector_metadata_path, e))
+        if not self._storage.has_tsv():
+            # So that a Projector config can point at labels.tsv from the start.
+            try:
+                self.snapshot()
+                self._snapshot_time = float("-inf")  # the first write still snapshots
+            except Exception as e:  # a read-only log directory still reads
+                self._problem("cannot write %s: %s" % (self.projector_metadata_path, e))
 
     # -- public attributes
     @property
@@ -106,10 +113,11 @@ class LabelStore:
         columns; header row; one line per row).
 
         Written when a store opens a directory without one, then rewritten
-        with every snapshot: by the first write of each store object, by a
-        write once :data:`SNAPSHOT_EVERY_RECORDS` records or
+        with every snapshot: after the first write of each store object, after
+        a write once :data:`SNAPSHOT_EVERY_RECORDS` records or
         :data:`SNAPSHOT_EVERY_SECONDS` seconds have passed since the last
-        snapshot, and by :meth:`snapshot`.
+        snapshot (both in the background, a moment later: see
+        :meth:`wait_snapshot`), and by :meth:`snapshot` and :meth:`flush`.
         """
         return self._storage.tsv_path
 
@@ -245,24 +253,28 @@ class LabelStore:
         return self._write("redo", author, base_version, lambda m: self._revert(m, "redo"))
 
     def snapshot(self) -> None:
-        """Rewrite the snapshot and labels.tsv now."""
-        with self._lock, self._storage.locked():
-            self._refresh(repair=True)
-            self._write_snapshot()
+        """Rewrite the snapshot and labels.tsv now; returns once they are written.
+
+        Writes go on meanwhile (from other threads): the labels are copied
+        under the lock (a few ms at 10^6 rows), the files written without it.
+        """
+        self._snapshot(only_if_behind=False)
 
     def flush(self) -> bool:
-        """Snapshot when this store wrote records the last snapshot does not hold; whether it did.
+        """Snapshot when the last snapshot this store wrote lacks records it knows of; whether it did.
 
-        Writes snapshot only every :data:`SNAPSHOT_EVERY_RECORDS` records or
-        :data:`SNAPSHOT_EVERY_SECONDS` seconds; the server calls this once
-        writing pauses, so labels.tsv (what the stock Projector shows) is
-        current a moment after the last label.
+        Writes have the snapshot rewritten only every
+        :data:`SNAPSHOT_EVERY_RECORDS` records or :data:`SNAPSHOT_EVERY_SECONDS`
+        seconds; the server calls this once writing pauses, so labels.tsv
+        (what the stock Projector shows) is current a moment after the last
+        label.  A background snapshot in progress is finished first.
         """
+        return self._snapshot(only_if_behind=True)
+
+    def wait_snapshot(self, timeout: Optional[float] = None) -> bool:
+        """Wait until no background snapshot is being written; False when ``timeout`` s passed first."""
         with self._lock:
-            if self._model.version == self._snapshot_version:
-                return False
-            self.snapshot()
-            return True
+            return self._snapshotter_done.wait_for(lambda: self._snapshotter is None, timeout)
 
     # -- used by label_io.import_labels
     def _import(self, assignments: Dict[int, str], *, author=None, source: str = "") -> dict:
@@ -354,29 +366,100 @@ class LabelStore:
             m.apply(record, loc)
             if (m.version - self._snapshot_version >= SNAPSHOT_EVERY_RECORDS
                     or time.monotonic() - self._snapshot_time >= SNAPSHOT_EVERY_SECONDS):
-                self._write_snapshot()
+                self._snapshot_in_background()
             return m.state()
 
     def _columns(self) -> Optional[Tuple[List[str], List[List[str]]]]:
         """The embedding's metadata columns for labels.tsv, read once; None when there are none or they fail."""
-        if self._metadata is not None and self._metadata_columns is None:
-            try:
-                names, values = self._metadata()
-                self._metadata_columns = (list(names), [list(v) for v in values])
-            except Exception as e:  # a broken metadata file must not stop the labels
-                self._problem("labels.tsv without the metadata columns: %s" % e)
-                self._metadata_columns = ([], [])
-        return self._metadata_columns
+        with self._columns_lock:
+            if self._metadata is not None and self._metadata_columns is None:
+                try:
+                    names, values = self._metadata()
+                    self._metadata_columns = (list(names), [list(v) for v in values])
+                except Exception as e:  # a broken metadata file must not stop the labels
+                    self._problem("labels.tsv without the metadata columns: %s" % e)
+                    self._metadata_columns = ([], [])
+            return self._metadata_columns
 
-    def _write_snapshot(self) -> None:
-        snap = self._model.to_snapshot()
-        snap.update(self._storage.snapshot_extra())
-        self._storage.write_snapshot(snap, self._model.version, self._model.projector_tsv(self._columns()))
-        self._snapshot_version = self._model.version
+    def _freeze(self) -> Tuple[LabelModel, dict]:
+        """Under the lock: (a copy of the model, where the storage stands): what a snapshot is written from."""
+        frozen = self._model.frozen()
+        self._snapshot_version = max(self._snapshot_version, frozen.version)
         self._snapshot_time = time.monotonic()
+        return frozen, self._storage.snapshot_extra()
+
+    def _snapshot(self, only_if_behind: bool) -> bool:
+        """Copy the model under the lock, write its snapshot without it; whether one was written."""
+        with self._snapshot_writing:
+            with self._lock:
+                with self._storage.locked():
+                    self._refresh(repair=True)
+                if only_if_behind and self._model.version == self._written_version:
+                    return False
+                frozen, extra = self._freeze()
+                if self._pending is not None and self._pending[0].version <= frozen.version:
+                    self._pending = None  # this one holds what the background thread was asked for
+            self._write_frozen(frozen, extra)
+            return True
+
+    def _write_frozen(self, frozen: LabelModel, extra: dict) -> None:
+        """Under self._snapshot_writing, without the lock: write the snapshot of ``frozen`` and its labels.tsv.
+
+        Made in pieces of about a millisecond with a ``time.sleep(0)`` after
+        each: a thread that waits for the interpreter (a write between two
+        system calls) gets it at once, instead of after the 5 ms switch
+        interval, some ten times per write.
+        """
+        snap = frozen.to_snapshot(pause=_let_others_run)
+        snap.update(extra)
+        tsv = (piece.encode("utf-8") for piece in frozen.projector_tsv_chunks(self._columns()))
+        self._storage.write_snapshot(_pausing(encode_json_chunks(snap)), frozen.version, _pausing(tsv))
+        with self._lock:
+            self._written_version = max(self._written_version, frozen.version)
+
+    def _snapshot_in_background(self) -> None:
+        """Under the lock, right after a write: have a background thread snapshot the labels as they are now.
+
+        Only the copy is made here (a few ms at 10^6 rows); turning it into
+        files (the better part of a second at 10^6 rows) is the thread's work.
+        """
+        self._pending = self._freeze()
+        if self._snapshotter is None:
+            # Not a daemon: a process that exits normally finishes its snapshot first
+            # (under a second at 10^6 rows), rather than leave temp files behind.
+            self._snapshotter = threading.Thread(target=self._snapshot_loop, daemon=False,
+                                                 name="label-snapshot %s" % self.directory)
+            self._snapshotter.start()
+
+    def _snapshot_loop(self) -> None:
+        """The background snapshot thread: writes the newest copy asked for, until none is left.
+
+        A snapshot is only a shortcut for loading (the history has every
+        label): when one fails, the problem is reported, and the next write
+        past the policy's limits tries again.  A process killed meanwhile
+        leaves the old snapshot and a temp file, which the next snapshot
+        removes.
+        """
+        while True:
+            with self._lock:
+                if self._pending is None:
+                    self._snapshotter = None
+                    self._snapshotter_done.notify_all()
+                    return
+                frozen, extra = self._pending
+                self._pending = None
+            try:
+                with self._snapshot_writing:
+                    if frozen.version > self._written_version:  # else snapshot() or flush() was quicker
+                        self._write_frozen(frozen, extra)
+            except Exception as e:
+                with self._lock:
+                    self._snapshot_version = self._written_version
+                self._problem("could not write the label snapshot in %s (the history has every label; "
+                              "retried after the next writes): %s" % (self.directory, e))
 
     def _problem(self, text: str) -> None:
-        if text:
+        if text and not (self.problems and self.problems[-1] == text):
             warnings.warn(text, LabelStoreWarning, stacklevel=3)
             self.problems.append(text)
 
@@ -396,7 +479,7 @@ class LabelStore:
             model = LabelModel(self.n_rows)
         self._storage.reset(snap)
         self._model = model
-        self._snapshot_version = model.version
+        self._snapshot_version = self._written_version = model.version
         if model.out_of_range:
             self._problem("%s: %d labelled rows lie beyond the embedding's %d rows; ignored"
                           % (self.directory, model.out_of_range, self.n_rows))
@@ -423,3 +506,13 @@ class LabelStore:
             self._load_snapshot()
         if repair:
             self._problem(self._storage.repair_tail() or "")
+
+
+def _let_others_run() -> None:
+    time.sleep(0)  # gives up the interpreter lock to a thread waiting for it
+
+
+def _pausing(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield piece
+        _let_others_run()
