@@ -8,10 +8,13 @@ import { classColor } from "./palette";
 import { roundRows } from "./roundsController";
 import { rowsInBox, rowsInLasso } from "./selection";
 import { COLOR_BY, FLAG_FOCUS, FLAG_SUGGESTED, Scene } from "./scene";
+import { pageCounts } from "./spritePages";
 import type { AppState } from "./state";
 import type { Store } from "./store";
 
 const CLICK_SLOP_PX = 4;
+/** The view is still this long (ms) before the sprite pages it shows are asked for. */
+const PAGES_SETTLE_MS = 120;
 
 export class MapView {
   readonly el: HTMLElement;
@@ -37,6 +40,8 @@ export class MapView {
   private awaitingFirst = false;
   private lastDrawAt = 0;
   private openedAt = 0;
+  private pagesTimer: ReturnType<typeof setTimeout> | null = null;
+  private pagesStamp = "";
 
   constructor(
     private readonly store: Store<AppState>,
@@ -65,6 +70,7 @@ export class MapView {
       this.openedAt = performance.now();
       this.firstFullFrameMs = -1;
       this.awaitingFirst = false;
+      this.pagesStamp = "";
     }
     if (changed.has("viewDims") || changed.has("embedding")) this.resetCamera();
     if (changed.has("labelIndex") && s.labelIndex) this.scene.setClasses(s.labelIndex.perRow);
@@ -195,6 +201,7 @@ export class MapView {
       now,
     );
     this.drawMarks(now);
+    this.schedulePages();
     if (s.ready && this.firstFullFrameMs < 0 && !this.awaitingFirst) this.awaitFirstFullFrame();
     if (this.scene.isAnimating(now)) this.requestRender();
     return true;
@@ -214,6 +221,71 @@ export class MapView {
       this.awaitingFirst = false;
     };
     requestAnimationFrame(check);
+  }
+
+  /** Once the view is still, ask for the sprite pages whose rows it shows (spritePages.ts). */
+  private schedulePages(): void {
+    if (this.pagesTimer !== null) clearTimeout(this.pagesTimer);
+    this.pagesTimer = setTimeout(() => {
+      this.pagesTimer = null;
+      this.updatePages();
+    }, PAGES_SETTLE_MS);
+  }
+
+  /** Tell the pages what the view shows now: rows of each page in view, and how large thumbnails are drawn. */
+  updatePages(): void {
+    const s = this.store.get();
+    const sprite = s.embedding?.sprite;
+    if (!sprite || !s.positions) return;
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    const half = this.halfSize();
+    const stamp = `${s.positionsRevision}:${JSON.stringify(this.camera)}:${w}x${hgt}:${half}`;
+    if (stamp === this.pagesStamp) return;
+    this.pagesStamp = stamp;
+    let drawnPx: number;
+    let rows: ArrayLike<number>;
+    const rect = Scene.viewRect(this.camera, half, w, hgt);
+    if (rect) {
+      drawnPx = Scene.pointPx(this.camera, half, w, hgt);
+      rows = drawnPx >= 1 ? this.scene.layoutIndex().rowsInRect(rect[0], rect[1], rect[2], rect[3]) : [];
+    } else {
+      // 3D: rows in front of the camera and on screen; thumbnails are drawn at every size, the nearest largest.
+      const p = this.projected();
+      const inView: number[] = [];
+      for (let i = 0; i < p.length / 3; i++) {
+        if (p[3 * i + 2] > 0 && p[3 * i] >= 0 && p[3 * i] <= w && p[3 * i + 1] >= 0 && p[3 * i + 1] <= hgt) inView.push(i);
+      }
+      rows = inView;
+      drawnPx = Infinity;
+    }
+    this.scene.sprites.view(pageCounts(rows, sprite.per_page, sprite.pages), drawnPx);
+  }
+
+  /** 2D and still: the layout index answers in world units; the screen-to-world map of the view. */
+  private worldOf(): ((px: number, py: number) => [number, number]) | null {
+    if (this.camera.dims !== 2 || this.scene.isAnimating()) return null;
+    const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
+    const { viewProj } = viewMatrices(this.camera, w, hgt);
+    const halfW = 1 / viewProj[0], halfH = 1 / viewProj[5];
+    const [tx, ty] = this.camera.target;
+    return (px, py) => [tx + ((px / w) * 2 - 1) * halfW, ty + (1 - (py / hgt) * 2) * halfH];
+  }
+
+  /** Rows inside a screen rectangle (corners in CSS px). */
+  rowsInBox(x0: number, y0: number, x1: number, y1: number): Uint32Array {
+    const world = this.worldOf();
+    if (!world) return rowsInBox(this.projected(), x0, y0, x1, y1);
+    const [ax, ay] = world(x0, y0), [bx, by] = world(x1, y1);
+    return this.scene.layoutIndex().rowsInRect(ax, ay, bx, by);
+  }
+
+  /** Rows inside a lasso (x, y, x, y, ... in CSS px). */
+  rowsInLasso(path: ArrayLike<number>): Uint32Array {
+    const world = this.worldOf();
+    if (!world) return rowsInLasso(this.projected(), path);
+    const poly = new Float64Array(path.length);
+    for (let i = 0; i + 1 < path.length; i += 2) [poly[i], poly[i + 1]] = world(path[i], path[i + 1]);
+    return this.scene.layoutIndex().rowsInPolygon(poly);
   }
 
   /**
@@ -246,6 +318,21 @@ export class MapView {
     });
   }
 
+  /** Zoom (2D) so that thumbnails are drawn `px` CSS pixels wide, about the canvas centre (tests, benchmark). */
+  zoomToThumbnailPx(px: number): void {
+    if (this.camera.dims !== 2) return;
+    const hgt = this.canvas.clientHeight;
+    const now = this.halfSize() * viewMatrices(this.camera, this.canvas.clientWidth, hgt).quadScale[1] * hgt;
+    if (now > 0) this.zoomBy(px / now);
+  }
+
+  /** Ask for the pages the view shows now and resolve once they are loaded (tests, benchmark). */
+  pagesSettled(): Promise<void> {
+    this.pagesStamp = "";
+    this.updatePages();
+    return this.scene.sprites.idle();
+  }
+
   /** Zoom the view by `factor` about the canvas centre (tests, benchmark). */
   zoomBy(factor: number): void {
     const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
@@ -272,6 +359,14 @@ export class MapView {
     if (!s.positions) return -1;
     const w = this.canvas.clientWidth, hgt = this.canvas.clientHeight;
     const { quadScale } = viewMatrices(this.camera, w, hgt);
+    const world = this.worldOf();
+    if (world) {
+      // As pick() below: the thumbnail's half-size, at least 3 px, around each centre; the nearest centre wins.
+      const perPx = 2 / (quadScale[1] * hgt);
+      const r = Math.max(this.halfSize(), 3 * perPx);
+      const [x, y] = world(px, py);
+      return this.scene.layoutIndex().pickAt(x, y, r, r);
+    }
     return pick(this.projected(), quadScale, this.halfSize(), w, hgt, px, py, 3);
   }
 
@@ -348,9 +443,9 @@ export class MapView {
         return;
       }
       if (d.mode === "box") {
-        this.ctl.region(rowsInBox(this.projected(), d.path[0], d.path[1], x, y), d.shift || e.shiftKey);
+        this.ctl.region(this.rowsInBox(d.path[0], d.path[1], x, y), d.shift || e.shiftKey);
       } else if (d.mode === "lasso") {
-        this.ctl.region(rowsInLasso(this.projected(), d.path), d.shift || e.shiftKey);
+        this.ctl.region(this.rowsInLasso(d.path), d.shift || e.shiftKey);
       }
     };
     c.addEventListener("pointerup", end);

@@ -12,6 +12,20 @@ export type KnnSpace = "feature" | "layout";
  * answer is deterministic. O(N log N); the caller caches it per focus.
  */
 export function knnOrder(data: ArrayLike<number>, rows: number, dims: number, focus: number): Uint32Array {
+  const dist = squaredDistances(data, rows, dims, focus);
+  const order = new Uint32Array(rows - 1);
+  let j = 0;
+  for (let i = 0; i < rows; i++) if (i !== focus) order[j++] = i;
+  order.sort((a, b) => dist[a] - dist[b] || a - b);
+  return order;
+}
+
+/**
+ * Squared Euclidean distance of every row of a row-major `rows x dims` matrix
+ * to row `focus`; a row with a NaN value gets Infinity (it sorts last instead
+ * of poisoning an order).
+ */
+export function squaredDistances(data: ArrayLike<number>, rows: number, dims: number, focus: number): Float64Array {
   if (focus < 0 || focus >= rows) throw new RangeError(`focus ${focus} is not a row of ${rows}`);
   const dist = new Float64Array(rows);
   const f = focus * dims;
@@ -22,14 +36,9 @@ export function knnOrder(data: ArrayLike<number>, rows: number, dims: number, fo
       const t = data[o + d] - data[f + d];
       s += t * t;
     }
-    // NaN rows (broken values) sort last instead of poisoning the order.
     dist[i] = s === s ? s : Infinity;
   }
-  const order = new Uint32Array(rows - 1);
-  let j = 0;
-  for (let i = 0; i < rows; i++) if (i !== focus) order[j++] = i;
-  order.sort((a, b) => dist[a] - dist[b] || a - b);
-  return order;
+  return dist;
 }
 
 /** The parts a selection is built from; `members` is derived from them. */
