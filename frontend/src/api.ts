@@ -454,18 +454,40 @@ export function decodeU16Positions(q: Uint16Array, rows: number, dims: number, b
   for (let k = 0; k < d; k++) half = Math.max(half, (bounds[2 * k + 1] - bounds[2 * k]) / 2);
   const s = half > 0 ? 1 / half : 1;
   // v = lo + q * step, normalised: (v - mid) * s = q * (step * s) + (lo - mid) * s
-  for (let k = 0; k < 3; k++) {
+  const mul = [0, 0, 0];
+  const add = [0, 0, 0];
+  for (let k = 0; k < d; k++) {
     const lo = bounds[2 * k];
     const hi = bounds[2 * k + 1];
-    const m = k < d ? ((hi - lo) / U16_MAX) * s : 0;
-    const a = k < d ? (lo - (lo + hi) / 2) * s : 0;
-    for (let i = 0, o = k, j = k; i < rows; i++, o += 3, j += dims) {
-      if (k >= d) {
-        pos[o] = 0;
-        continue;
-      }
-      const v = q[j];
-      pos[o] = v > U16_MAX ? 0 : v * m + a;
+    mul[k] = ((hi - lo) / U16_MAX) * s;
+    add[k] = (lo - (lo + hi) / 2) * s;
+  }
+  const [m0, m1, m2] = mul;
+  const [a0, a1, a2] = add;
+  // One pass over the points, one loop per shape: this runs for every frame of a live layout.
+  if (d >= 3) {
+    for (let i = 0, j = 0, o = 0; i < rows; i++, j += dims, o += 3) {
+      const x = q[j];
+      const y = q[j + 1];
+      const z = q[j + 2];
+      pos[o] = x > U16_MAX ? 0 : x * m0 + a0;
+      pos[o + 1] = y > U16_MAX ? 0 : y * m1 + a1;
+      pos[o + 2] = z > U16_MAX ? 0 : z * m2 + a2;
+    }
+  } else if (d === 2) {
+    for (let i = 0, j = 0, o = 0; i < rows; i++, j += dims, o += 3) {
+      const x = q[j];
+      const y = q[j + 1];
+      pos[o] = x > U16_MAX ? 0 : x * m0 + a0;
+      pos[o + 1] = y > U16_MAX ? 0 : y * m1 + a1;
+      pos[o + 2] = 0;
+    }
+  } else {
+    for (let i = 0, j = 0, o = 0; i < rows; i++, j += dims, o += 3) {
+      const x = d ? q[j] : 0;
+      pos[o] = !d || x > U16_MAX ? 0 : x * m0 + a0;
+      pos[o + 1] = 0;
+      pos[o + 2] = 0;
     }
   }
   return pos;

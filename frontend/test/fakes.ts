@@ -113,3 +113,27 @@ export async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
   await flushPromises();
 }
+
+/** What the server sends for `values` (rows x dims) in format u16: the same formula as wire.encode_positions. */
+export function encodeU16(values: Float32Array, rows: number, dims: number): { q: Uint16Array; bounds: number[] } {
+  const bounds: number[] = [];
+  const q = new Uint16Array(rows * dims);
+  for (let k = 0; k < dims; k++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < rows; i++) {
+      const v = values[i * dims + k];
+      if (Number.isFinite(v)) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+    if (lo > hi) lo = hi = 0;
+    bounds.push(lo, hi);
+    for (let i = 0; i < rows; i++) {
+      const v = values[i * dims + k];
+      q[i * dims + k] = !Number.isFinite(v) ? 65535 : hi > lo ? Math.round(((v - lo) / (hi - lo)) * 65534) : 0;
+    }
+  }
+  return { q, bounds };
+}

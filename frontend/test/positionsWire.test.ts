@@ -5,30 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiError, decodeU16Positions, positionsFrom } from "../src/api";
 import { normalizePositions } from "../src/camera";
-
-/** What the server sends for `values` (rows x dims) in format u16: the same formula as wire.encode_positions. */
-function encodeU16(values: Float32Array, rows: number, dims: number): { q: Uint16Array; bounds: number[] } {
-  const bounds: number[] = [];
-  const q = new Uint16Array(rows * dims);
-  for (let k = 0; k < dims; k++) {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < rows; i++) {
-      const v = values[i * dims + k];
-      if (Number.isFinite(v)) {
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
-    }
-    if (lo > hi) lo = hi = 0;
-    bounds.push(lo, hi);
-    for (let i = 0; i < rows; i++) {
-      const v = values[i * dims + k];
-      q[i * dims + k] = !Number.isFinite(v) ? 65535 : hi > lo ? Math.round(((v - lo) / (hi - lo)) * 65534) : 0;
-    }
-  }
-  return { q, bounds };
-}
+import { encodeU16 } from "./fakes";
 
 function response(body: ArrayBuffer, headers: Record<string, string>): Response {
   return new Response(body, { headers });
