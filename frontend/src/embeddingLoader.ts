@@ -92,6 +92,8 @@ export class EmbeddingLoader {
         });
         await sprites.firstView();
         if (stale()) return;
+        // A far view (dots) needs no page; the dark-pixel estimate reads one, loaded meanwhile.
+        if (!sampled) sprites.wantRow(0);
       }
       host.setProgress(null);
       store.set({ ready: true });

@@ -86,9 +86,9 @@ uniform float u_cellTexels;
 flat out vec2 v_cell;
 flat out float v_lod;
 flat out vec3 v_edge;     // outline colour
-flat out float v_edgeOn;  // 1: draw the outline
+flat out float v_edgeAt;  // the outline is drawn beyond this distance from the centre (0..1; 2: none)
 flat out vec3 v_inner;    // inner ring (class colour of a selected/suggested labeled point)
-flat out float v_innerOn;
+flat out float v_innerAt; // outline or inner ring beyond this distance
 flat out vec3 v_fill;     // tint colour of the thumbnail
 flat out float v_tint;
 flat out float v_dim;
@@ -118,9 +118,10 @@ void main() {
   vec3 mark = focus ? vec3(1.0, 0.6, 0.0) : vec3(1.0);
   vec3 suggestMark = vec3(0.0, 0.9, 1.0);
   // Label outlines stay at full brightness even when unselected points are dimmed.
-  v_edgeOn = (selected || suggested || labeled) ? 1.0 : 0.0;
+  bool edgeOn = selected || suggested || labeled;
+  v_edgeAt = edgeOn ? 0.84 : 2.0;
   v_edge = selected ? mark : (suggested ? suggestMark : cls);
-  v_innerOn = ((selected || suggested) && labeled) ? 1.0 : 0.0;
+  v_innerAt = (selected || suggested) && labeled ? 0.70 : v_edgeAt;
   v_inner = cls;
 }`;
 
@@ -128,10 +129,13 @@ void main() {
 // texel. Branches on uniforms and flat inputs cost little; the texture read
 // is one mip level, nearest texel (its level already has ~1 texel per pixel;
 // bilinear cost a quarter more per frame in software GL for no visible gain).
-// OPAQUE (square thumbnails, no dark-pixel threshold): no discard, so that the
-// depth test can skip the pixels of hidden thumbnails before they are shaded.
-const FRAG = (opaque: boolean) => `#version 300 es
+// Variants, compiled when first needed: OPAQUE (square thumbnails, no
+// dark-pixel threshold) has no discard, so that the depth test can skip the
+// pixels of hidden thumbnails before they are shaded; PLAIN (no tint, no
+// threshold) leaves out the brightness arithmetic.
+const FRAG = (opaque: boolean, plain: boolean) => `#version 300 es
 ${opaque ? "#define OPAQUE" : ""}
+${plain ? "#define PLAIN" : ""}
 precision highp float;
 uniform sampler2D u_atlas;
 uniform float u_threshold;
@@ -140,31 +144,29 @@ uniform vec2 u_cell;
 flat in vec2 v_cell;
 flat in float v_lod;
 flat in vec3 v_edge;
-flat in float v_edgeOn;
+flat in float v_edgeAt;
 flat in vec3 v_inner;
-flat in float v_innerOn;
+flat in float v_innerAt;
 flat in vec3 v_fill;
 flat in float v_tint;
 flat in float v_dim;
 out vec4 outColor;
 void main() {
-  // gl_PointCoord: (0,0) top-left of the point sprite.
-  vec2 corner = vec2(gl_PointCoord.x * 2.0 - 1.0, 1.0 - gl_PointCoord.y * 2.0) / u_aspect;
-  float edge = max(abs(corner.x), abs(corner.y));
+  // gl_PointCoord: (0,0) top-left of the point sprite; the thumbnail fills its middle (aspect).
+  vec2 corner = (gl_PointCoord - 0.5) / u_aspect;
+  float edge = 2.0 * max(abs(corner.x), abs(corner.y));
 #ifndef OPAQUE
   if (edge > 1.0) discard;
 #endif
-  if (v_edgeOn > 0.5 && edge > 0.84) { outColor = vec4(v_edge, 1.0); return; }
-  if (v_innerOn > 0.5 && edge > 0.70) { outColor = vec4(v_inner, 1.0); return; }
-  vec2 inCell = vec2(corner.x * 0.5 + 0.5, 0.5 - corner.y * 0.5);
-  vec3 rgb = textureLod(u_atlas, (v_cell + inCell) * u_cell, v_lod).rgb;
-  if (u_threshold > 0.0 || v_tint > 0.0) {
-    float lum = dot(rgb, vec3(0.299, 0.587, 0.114));
+  if (edge > v_innerAt) { outColor = vec4(edge > v_edgeAt ? v_edge : v_inner, 1.0); return; }
+  vec3 rgb = textureLod(u_atlas, (v_cell + corner + 0.5) * u_cell, v_lod).rgb;
+#ifndef PLAIN
+  float lum = dot(rgb, vec3(0.299, 0.587, 0.114));
 #ifndef OPAQUE
-    if (lum < u_threshold) discard;
+  if (lum < u_threshold) discard;
 #endif
-    rgb = mix(rgb, max(lum, 0.25) * v_fill, v_tint);
-  }
+  rgb = mix(rgb, max(lum, 0.25) * v_fill, v_tint);
+#endif
   outColor = vec4(rgb * v_dim, 1.0);
 }`;
 
@@ -266,9 +268,9 @@ type Program = { program: WebGLProgram; uniforms: Map<string, WebGLUniformLocati
 
 export class Scene {
   readonly gl: WebGL2RenderingContext;
-  /** Thumbnails: the general program, and one without discards for the opaque case. */
+  /** Thumbnail programs by variant (see FRAG), compiled when first needed. */
+  private thumbVariants = new Map<string, Program>();
   private thumbs: Program;
-  private thumbsOpaque: Program;
   /** The thumbnail program of the frame being drawn. */
   private thumbsNow: Program;
   private dots: Program;
@@ -329,8 +331,7 @@ export class Scene {
     if (!gl) throw new Error("This browser cannot draw the map: WebGL2 is not available.");
     this.gl = gl;
     this.maxTextureSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
-    this.thumbs = { program: link(gl, VERT, FRAG(false)), uniforms: new Map() };
-    this.thumbsOpaque = { program: link(gl, VERT, FRAG(true)), uniforms: new Map() };
+    this.thumbs = this.thumbProgram(false, false);
     this.dots = { program: link(gl, DOT_VERT, DOT_FRAG), uniforms: new Map() };
     this.image = { program: link(gl, IMAGE_VERT, IMAGE_FRAG), uniforms: new Map() };
     this.imageVao = gl.createVertexArray()!;
@@ -364,11 +365,22 @@ export class Scene {
     gl.vertexAttribPointer(5, 1, gl.FLOAT, false, 0, 0);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selIndexBuf);
     gl.bindVertexArray(null);
-    for (const prog of [this.dots, this.thumbs, this.thumbsOpaque]) {
+    this.use(this.dots);
+    gl.uniform3fv(this.u("u_palette"), paletteUniform());
+  }
+
+  /** The thumbnail program for square thumbnails without threshold (`opaque`) and without tint or threshold (`plain`). */
+  private thumbProgram(opaque: boolean, plain: boolean): Program {
+    const key = `${opaque}:${plain}`;
+    let prog = this.thumbVariants.get(key);
+    if (!prog) {
+      prog = { program: link(this.gl, VERT, FRAG(opaque, plain)), uniforms: new Map() };
+      this.thumbVariants.set(key, prog);
       this.use(prog);
-      gl.uniform3fv(this.u("u_palette"), paletteUniform());
-      if (prog !== this.dots) gl.uniform1i(this.u("u_atlas"), 0);
+      this.gl.uniform3fv(this.u("u_palette"), paletteUniform());
+      this.gl.uniform1i(this.u("u_atlas"), 0);
     }
+    return prog;
   }
 
   private use(prog: Program): void {
@@ -653,7 +665,8 @@ export class Scene {
     // Levels of detail: thumbnails where they can be read (always in 3D, where sizes vary with depth), dots elsewhere.
     const thumbnails = !!s && (o.camera.dims === 3 || pointPx >= LOD_THUMB_PX);
     const aspect: [number, number] = s ? (s.thumb_width >= s.thumb_height ? [1, s.thumb_height / s.thumb_width] : [s.thumb_width / s.thumb_height, 1]) : [1, 1];
-    this.thumbsNow = aspect[0] === 1 && aspect[1] === 1 && !(o.threshold > 0) ? this.thumbsOpaque : this.thumbs;
+    const noThreshold = !(o.threshold > 0);
+    this.thumbsNow = thumbnails ? this.thumbProgram(aspect[0] === 1 && aspect[1] === 1 && noThreshold, noThreshold && o.colorMode === 0 && !(o.tint > 0)) : this.thumbs;
     // 2D thumbnails, still: drawn last row first with a depth per row (later rows nearer), so that the
     // pixels of thumbnails hidden under later ones are skipped before they are shaded. Software GL spends
     // most of a frame shading pixels, and in a dense cluster most thumbnails lie under others.
