@@ -189,7 +189,21 @@ def positions_frames(rows: int, dims: int = 2) -> dict:
                     "--log-level=warning", "--outfile=" + bundle], check=True)
     line = subprocess.run(["node", bundle, str(rows), str(dims), "7"], check=True, capture_output=True,
                           text=True).stdout.strip().splitlines()[-1]
-    return json.loads(line)
+    out = json.loads(line)
+    # and the server's side: the answer's body in each format (wire.encode_positions, median of 7)
+    import numpy as np
+
+    from tensorboard_al_plugin.wire import encode_positions
+
+    y = (np.random.default_rng(0).normal(size=(rows, dims)) * 30).astype(np.float32)
+    for fmt in ("f32", "u16"):
+        times = []
+        for _ in range(7):
+            t = time.perf_counter()
+            encode_positions(y, fmt)
+            times.append((time.perf_counter() - t) * 1000)
+        out["server_%s_ms" % fmt] = round(sorted(times)[3], 2)
+    return out
 
 
 def main(argv=None):

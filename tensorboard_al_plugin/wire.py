@@ -48,34 +48,32 @@ def encode_positions(positions, fmt: str = "f32") -> Tuple[bytes, List[Tuple[str
     values = np.ascontiguousarray(positions, dtype=np.float32)
     if values.ndim != 2:
         raise ValueError("positions: expected a 2D array (rows, dims), got shape %s" % (values.shape,))
-    finite = np.isfinite(values)
-    all_finite = bool(finite.all())
-    if all_finite and values.shape[0]:
-        # column by column: numpy's axis-0 reduction of a narrow (N, 2) array is ten times slower
-        lo = np.array([values[:, j].min() for j in range(values.shape[1])], dtype=np.float64)
-        hi = np.array([values[:, j].max() for j in range(values.shape[1])], dtype=np.float64)
-    else:
-        lo = np.where(finite, values, np.inf).min(axis=0, initial=np.inf).astype(np.float64)
-        hi = np.where(finite, values, -np.inf).max(axis=0, initial=-np.inf).astype(np.float64)
-        empty = lo > hi  # a column with no finite value
-        lo[empty] = 0.0
-        hi[empty] = 0.0
-    # Bounds are sent as text: quantise against the numbers the client will read, not ours.
-    lo = np.array([float("%.9g" % v) for v in lo])
-    hi = np.array([float("%.9g" % v) for v in hi])
-    span = hi - lo
-    scale = np.divide(U16_MAX, span, out=np.zeros_like(span), where=span > 0)
-    if not all_finite:
-        values = np.where(finite, values, lo.astype(np.float32))
-    q = values - lo  # float64: rounding to the nearest step stays exact (about 12 ms at 1M x 2)
-    q *= scale
-    q += 0.5
-    np.clip(q, 0, U16_MAX, out=q)
-    if not all_finite:
-        q[~finite] = U16_NOT_FINITE
-    out = q.astype("<u2")  # truncation of q + 0.5 >= 0: rounding to the nearest step
-    bounds = ",".join("%.9g,%.9g" % (a, b) for a, b in zip(lo, hi))
-    return out.tobytes(), [("X-Format", "u16"), ("X-Bounds", bounds)]
+    n, dims = values.shape
+    # column by column on a contiguous copy: numpy is about 4x slower on a narrow (n, 2) array
+    columns = np.ascontiguousarray(values.T)
+    out = np.empty((n, dims), dtype="<u2")
+    bounds = []
+    for j in range(dims):
+        column = columns[j]
+        finite = np.isfinite(column)
+        all_finite = bool(finite.all())
+        kept = column if all_finite else column[finite]
+        lo, hi = (float(kept.min()), float(kept.max())) if kept.size else (0.0, 0.0)
+        # Bounds are sent as text: quantise against the numbers the client will read, not ours.
+        lo, hi = float("%.9g" % lo), float("%.9g" % hi)
+        q = column.astype(np.float64)  # float64: rounding to the nearest step stays exact
+        if not all_finite:
+            q[~finite] = lo
+        q -= lo
+        q *= U16_MAX / (hi - lo) if hi > lo else 0.0
+        q += 0.5
+        np.clip(q, 0, U16_MAX, out=q)
+        quantised = q.astype("<u2")  # truncation of q + 0.5 >= 0: rounding to the nearest step
+        if not all_finite:
+            quantised[~finite] = U16_NOT_FINITE
+        out[:, j] = quantised
+        bounds.append("%.9g,%.9g" % (lo, hi))
+    return out.tobytes(), [("X-Format", "u16"), ("X-Bounds", ",".join(bounds))]
 
 
 def feature_neighbours(features, focus: int, k: int) -> np.ndarray:
