@@ -76,9 +76,10 @@ export interface PagePlan {
  * `scale`: what the view needs (0: dots, nothing to load); `resident`: loaded
  * pages with their scale and when they were last needed (larger is later).
  * Pages the view needs are loaded most rows first, at the view's scale (a page
- * loaded at a finer scale serves a coarser view as it is); other pages are
- * dropped least recently needed first, and needed pages with the fewest rows
- * are left out, until the total fits `budget`.
+ * loaded at a finer scale serves a coarser view as it is), or at half of it
+ * when only that lets them all fit; other pages are dropped least recently
+ * needed first, and needed pages with the fewest rows are left out, until the
+ * total fits `budget`.
  */
 export function planPages(
   sprite: SpriteInfo,
@@ -95,7 +96,14 @@ export function planPages(
   }
   // Pages asked for by name (thumbnails in the side panels) come after the view's.
   for (const p of extra) if (p >= 0 && p < sprite.pages && !wanted.includes(p)) wanted.push(p);
-  const viewScale = scale > 0 ? scale : 1;
+  let viewScale = scale > 0 ? scale : 1;
+  // Rows of every page in view (a t-SNE mixes the pages) but too many pages for the budget: half the
+  // resolution (a texel for two pixels) rather than most rows as dots, when that makes them all fit.
+  const half = viewScale / 2;
+  if (scale > 0 && Number.isInteger(sprite.thumb_width * half) && Number.isInteger(sprite.thumb_height * half)) {
+    const bytesAt = (f: number) => wanted.reduce((sum, p) => sum + pageBytes(sprite, p, Math.max(f, resident.get(p)?.scale ?? 0)), 0);
+    if (bytesAt(viewScale) > budget && bytesAt(half) <= budget) viewScale = half;
+  }
   const load: { page: number; scale: number }[] = [];
   let used = 0;
   const kept = new Set<number>();

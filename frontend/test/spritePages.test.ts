@@ -58,9 +58,14 @@ test("at 1M rows the pages in view fit the memory budget: least recently needed 
   const counts = new Uint32Array(MILLION.pages).fill(100);
   counts[7] = 500;
   const budget = 3 * full + 1;
-  // Every page holds rows in view (a t-SNE mixes rows of all pages): the three with most rows are loaded.
+  // Every page holds rows in view (a t-SNE mixes rows of all pages): at full size only the three with most
+  // rows would fit, so all twelve are loaded at half size (when that fits).
   const first = planPages(MILLION, counts, 1, new Map(), budget);
-  assert.deepEqual(first.load.map((l) => l.page), [7, 0, 1]);
+  assert.deepEqual(first.load.map((l) => l.page), [7, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
+  assert.ok(first.load.every((l) => l.scale === 0.5));
+  // Where not even half size fits, the pages with most rows in view come first, at full size.
+  const tight = planPages(MILLION, counts, 1, new Map(), 2 * full + 1);
+  assert.deepEqual(tight.load, [{ page: 7, scale: 1 }, { page: 0, scale: 1 }]);
   // At half scale a page takes a quarter: all 12 fit in 3 full pages' room.
   const half = planPages(MILLION, counts, 0.5, new Map(), budget);
   assert.equal(half.load.length, 12);
@@ -88,7 +93,8 @@ test("pages are loaded one at a time, most rows first, within the budget; a side
   const dropped: number[] = [];
   const fetched: string[] = [];
   const sink = { setAtlasPage: (p: number) => uploaded.push(p), dropPage: (p: number) => dropped.push(p) };
-  const pages = new SpritePages(sink, 2 * pageBytes(MILLION, 0, 1) + 1);
+  // Room for one page at full size and two at half size.
+  const pages = new SpritePages(sink, pageBytes(MILLION, 0, 1) + 2 * pageBytes(MILLION, 0, 0.5) + 1);
   const bitmap = { close() {} } as unknown as ImageBitmap;
   let inFlight = 0;
   let maxInFlight = 0;
@@ -112,19 +118,19 @@ test("pages are loaded one at a time, most rows first, within the budget; a side
   counts[9] = 20;
   pages.view(counts, 40);
   await first;
-  assert.deepEqual(fetched, ["2@1", "9@1"], "the two pages with most rows in view that fit the budget");
+  assert.deepEqual(fetched, ["2@0.5", "9@0.5", "5@0.5"], "most rows first; at half size, since three full pages do not fit");
   assert.equal(maxInFlight, 1);
-  assert.deepEqual(loaded, [1, 2]);
-  assert.deepEqual(pages.loadedPages().map(([p]) => p).sort(), [2, 9]);
+  assert.deepEqual(loaded, [1, 2, 3]);
+  assert.deepEqual(pages.loadedPages().map(([p]) => p).sort(), [2, 5, 9]);
   // Zoomed out to dots: nothing new is loaded, the loaded pages stay (within budget).
   pages.view(counts, 3);
   await pages.idle();
-  assert.equal(fetched.length, 2);
-  // A side panel asks for the thumbnail of a row on page 11: its page loads, the least recently needed goes.
-  pages.wantRow(11 * PER_PAGE + 3);
+  assert.equal(fetched.length, 3);
+  // A side panel asks for the thumbnail of a row on page 10: its page loads (full size), the least recently needed goes.
+  pages.wantRow(10 * PER_PAGE + 3);
   await pages.idle();
-  assert.deepEqual(fetched, ["2@1", "9@1", "11@1"]);
-  assert.equal(dropped.length, 1);
+  assert.deepEqual(fetched, ["2@0.5", "9@0.5", "5@0.5", "10@1"]);
+  assert.deepEqual(dropped, [2]);
   assert.ok(pages.residentBytes() <= pages.budget);
 });
 
