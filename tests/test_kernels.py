@@ -132,7 +132,9 @@ def check_attraction():
         assert obj0 == 0.0
 
 
-def check_pair_weights():
+def _pair_weight_case():
+    """Labels, u, f, r and a sparse pattern, with the reference a_ij * N and
+    log b_ij on every stored entry (written out with numpy)."""
     rng = _rng(2)
     n = 50
     indptr, indices = _random_csr(rng, n, 9)
@@ -144,8 +146,6 @@ def check_pair_weights():
     # a class-size cap that binds for the smaller classes only
     cap = float(np.median(n / counts))
     assert (n / counts < cap).any() and (n / counts > cap).any()
-    (a, log_b), _ = _both(supervision._pair_weights, indptr, indices, codes, counts.astype(np.float64),
-                          float(n_labeled), u, f, r, float(n), floor, cap)
     rows = np.repeat(np.arange(n), np.diff(indptr))
     ci, cj = codes[rows], codes[indices]
     uu = u[rows] * u[indices]
@@ -160,8 +160,29 @@ def check_pair_weights():
     ref_a[other] = np.maximum(1.0 - uu[other] * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j), floor)
     ref_b[other] = np.log1p(uu[other] * r)
     assert same.any() and other.any()
-    np.testing.assert_allclose(a, ref_a, rtol=1e-12)
-    np.testing.assert_allclose(log_b, ref_b, rtol=1e-12, atol=1e-15)
+    return dict(indptr=indptr, indices=indices, codes=codes, counts=counts, n_labeled=n_labeled,
+                u=u, f=f, r=r, floor=floor, cap=cap, n=n, ref_a=ref_a, ref_b=ref_b)
+
+
+def check_weighted_affinities():
+    c = _pair_weight_case()
+    p = _rng(20).random(c["indices"].shape[0])
+    (pw, total), _ = _both(supervision._weighted_affinities, c["indptr"], c["indices"], p,
+                           c["codes"], c["counts"].astype(np.float64), float(c["n_labeled"]),
+                           c["u"], c["f"], float(c["n"]), c["floor"], c["cap"])
+    np.testing.assert_allclose(pw, c["ref_a"] * p, rtol=1e-12)
+    np.testing.assert_allclose(total, (c["ref_a"] * p).sum(), rtol=1e-12)
+
+
+def check_weight_entropy():
+    c = _pair_weight_case()
+    pw = _rng(21).random(c["indices"].shape[0])
+    pw[::5] = 0.0                   # zero weights add nothing (0 log 0 = 0)
+    (ent, logb), _ = _both(supervision._weight_entropy, c["indptr"], c["indices"], pw, c["codes"],
+                           c["u"], c["r"])
+    nz = pw > 0
+    np.testing.assert_allclose(ent, (pw[nz] * np.log(pw[nz])).sum(), rtol=1e-12)
+    np.testing.assert_allclose(logb, (pw * c["ref_b"]).sum(), rtol=1e-12)
 
 
 def _exact_reference(Y, codes, u, r):
@@ -280,27 +301,37 @@ def _grid_inputs(seed, n=50, p=3, n_nodes=12):
 
 def check_spread():
     rng, first, wts = _grid_inputs(8)
-    charges = rng.random(first.shape[0])
+    n = first.shape[0]
+    charges = rng.random(n)
+    grid = rng.integers(0, 3, size=n)       # 0: the density grid only; 1, 2: a class grid too
     p, n_nodes = wts.shape[2], 12
-    ref = np.zeros((n_nodes, n_nodes))
-    for i in range(first.shape[0]):
-        ref[first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += \
-            charges[i] * np.outer(wts[i, 0], wts[i, 1])
+    ref = np.zeros((3, n_nodes, n_nodes))
+    for i in range(n):
+        w = np.outer(wts[i, 0], wts[i, 1])
+        ref[0, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += w
+        if grid[i] > 0:
+            ref[grid[i], first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += charges[i] * w
     for parts in (1, 3):
-        W, _ = _both(repulsion._spread, first, wts, charges, n_nodes, parts)
+        W, _ = _both(repulsion._spread, first, wts, grid, charges, 3, n_nodes, parts)
         assert W.dtype == np.float32
         np.testing.assert_allclose(W, ref, rtol=1e-5, atol=1e-5)
 
 
 def check_gather():
     rng, first, wts = _grid_inputs(9)
-    p = wts.shape[2]
-    V = rng.normal(size=(3, 12, 12)).astype(np.float32)
-    out, _ = _both(repulsion._gather, first, wts, V)
-    ref = np.array([[np.einsum("a,b,ab->", wts[i, 0], wts[i, 1],
-                               V[c, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p])
-                     for c in range(3)] for i in range(first.shape[0])])
+    n, p = first.shape[0], wts.shape[2]
+    grid = rng.integers(0, 3, size=n)
+    V = rng.normal(size=(3, 3, 12, 12)).astype(np.float32)
+    (out, own), _ = _both(repulsion._gather, first, wts, grid, V, 2)
+
+    def at(i, g, c):
+        return np.einsum("a,b,ab->", wts[i, 0], wts[i, 1],
+                         V[g, c, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p])
+    ref = np.array([[at(i, 0, c) for c in range(3)] for i in range(n)])
+    ref_own = np.array([[at(i, grid[i], c) if grid[i] > 0 else 0.0 for c in range(2)]
+                        for i in range(n)])
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(own, ref_own, rtol=1e-6, atol=1e-6)
 
 
 def check_init_heaps():
@@ -387,7 +418,8 @@ def check_brute_rows():
 CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
-    "tensorboard_al_plugin.tsne.supervision._pair_weights": check_pair_weights,
+    "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
+    "tensorboard_al_plugin.tsne.supervision._weight_entropy": check_weight_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
     "tensorboard_al_plugin.tsne.repulsion._traverse_groups": check_traverse_groups,

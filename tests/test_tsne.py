@@ -101,6 +101,65 @@ def test_supervision_correction_tree_matches_exact_pairs():
     assert abs(z_d - z_e) / z_e < 0.03
 
 
+@pytest.mark.parametrize("max_classes", [None, 0])
+def test_fft_supervised_repulsion_matches_exact_pairs(max_classes):
+    # b_ij = 1 + r u_i u_j on labeled pairs of different labels, on the FFT
+    # path: per-class charges on the grid (default, 4 classes) or the tree
+    # correction added (max_classes=0). Stated tolerance: the correction's
+    # L2 error below 5% of the correction's norm, Z within 0.5%.
+    rng = np.random.default_rng(4)
+    n = 3000
+    centres = rng.normal(scale=12.0, size=(4, 2))
+    y = rng.integers(0, 4, size=n)
+    Y = centres[y] + rng.normal(scale=3.0, size=(n, 2))
+    codes = np.where(rng.random(n) < 0.5, y, -1).astype(np.int32)
+    codes[rng.random(n) < 0.05] = 3             # some labels far from their class
+    u = np.where(codes >= 0, rng.uniform(0.2, 1.0, size=n), 0.0)
+    u[:50] = 0.0                                # labeled, ramp not started: no correction
+    r = 0.8
+    plain_e, _ = repulsion.exact_repulsion(Y, codes, u, 0.0)
+    rep_e, z_e = repulsion.exact_repulsion(Y, codes, u, r)
+    plain_f, _ = repulsion.fft_repulsion_2d(Y)
+    rep_f, z_f = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=r,
+                                            max_classes=max_classes)
+    corr_e = rep_e - plain_e
+    assert np.linalg.norm((rep_f - plain_f) - corr_e) / np.linalg.norm(corr_e) < 0.05
+    assert abs(z_f - z_e) / z_e < 5e-3
+    # points without a correction get exactly the unsupervised forces
+    off = (codes < 0) | (u == 0)
+    np.testing.assert_allclose(rep_f[off], plain_f[off], rtol=1e-12, atol=1e-12)
+
+
+def test_fft_supervised_repulsion_with_one_class_is_unsupervised():
+    # one labeled class: no pair of different labels, b = 1 everywhere
+    rng = np.random.default_rng(5)
+    Y = rng.normal(scale=8.0, size=(2000, 2))
+    codes = np.where(rng.random(2000) < 0.5, 2, -1).astype(np.int32)
+    u = (codes >= 0) * 1.0
+    rep, z = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=0.5)
+    rep0, z0 = repulsion.fft_repulsion_2d(Y)
+    np.testing.assert_array_equal(rep, rep0)
+    assert z == z0
+
+
+def test_objective_follows_live_changes_of_supervision():
+    # the layout-free part of the objective is computed lazily: a change of
+    # labels or parameters between two objectives must show in the second
+    run, Y = _supervised_run()
+    before = run.objective(Y)
+    run.set_params(repulsion_emphasis=0.2, label_importance=0.1)
+    after = run.objective(Y)
+    fresh, _ = _supervised_run()
+    fresh.set_params(repulsion_emphasis=0.2, label_importance=0.1)
+    assert after != before
+    assert after == pytest.approx(fresh.objective(Y), rel=1e-12)
+    labels = run.labels
+    labels[labels >= 0] = -1
+    run.set_labels(labels)
+    plain = SemiSupervisedTSNE(perplexity=8, method="exact").prepare(affinities=run.P)
+    assert run.objective(Y) == pytest.approx(plain.objective(Y), rel=1e-12)
+
+
 def test_no_supervision_is_plain_tsne():
     X, y = _blobs(80, seed=2)
     kw = dict(perplexity=10, method="exact", random_state=0)

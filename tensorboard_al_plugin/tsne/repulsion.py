@@ -440,52 +440,72 @@ def _interp_weights(Y, lo, h, n_boxes, p):
     return first, wts
 
 
+# Private float64 copies of the grids that ``_spread`` may allocate, in bytes:
+# with many threads and per-class grids at a million points they would
+# otherwise take gigabytes; fewer copies only means less parallel spreading.
+_SPREAD_BYTES = 256 * 2 ** 20
+
+
 @numba.njit(parallel=True, cache=True)
-def _spread(first, wts, charges, n_nodes, n_parts):
-    """sum over points of charge x interpolation weight on the (n_nodes,
-    n_nodes) grid; points are split into n_parts private grids (one per
-    thread) that are added at the end."""
+def _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts):
+    """Charges times interpolation weights summed on n_grids (n_nodes, n_nodes)
+    grids: every point puts charge 1 on grid 0 and, when grid[i] > 0, charges[i]
+    on grid grid[i] (its class). Points are split into n_parts private grids
+    (one per thread) that are added at the end. Returns float32
+    (n_grids, n_nodes, n_nodes)."""
     n = first.shape[0]
     p = wts.shape[2]
-    parts = np.zeros((n_parts, n_nodes, n_nodes))
+    parts = np.zeros((n_parts, n_grids, n_nodes, n_nodes))
     per = (n + n_parts - 1) // n_parts
     for t in numba.prange(n_parts):
         W = parts[t]
         for i in range(t * per, min(n, (t + 1) * per)):
             fx = first[i, 0]
             fy = first[i, 1]
+            g = grid[i]
             q = charges[i]
             for a in range(p):
-                wa = wts[i, 0, a] * q
+                wa = wts[i, 0, a]
                 for b in range(p):
-                    W[fx + a, fy + b] += wa * wts[i, 1, b]
-    out = np.empty((n_nodes, n_nodes), dtype=np.float32)
+                    wab = wa * wts[i, 1, b]
+                    W[0, fx + a, fy + b] += wab
+                    if g > 0:
+                        W[g, fx + a, fy + b] += wab * q
+    out = np.empty((n_grids, n_nodes, n_nodes), dtype=np.float32)
     for x in numba.prange(n_nodes):
-        for y in range(n_nodes):
-            acc = 0.0
-            for t in range(n_parts):
-                acc += parts[t, x, y]
-            out[x, y] = acc
+        for g in range(n_grids):
+            for y in range(n_nodes):
+                acc = 0.0
+                for t in range(n_parts):
+                    acc += parts[t, g, x, y]
+                out[g, x, y] = acc
     return out
 
 
 @numba.njit(parallel=True, cache=True)
-def _gather(first, wts, V):
-    """Interpolate the m potentials V (m, n_nodes, n_nodes) at every point: (N, m)."""
+def _gather(first, wts, grid, V, m_own):
+    """Interpolate potentials at every point: the m = V.shape[1] potentials of
+    grid 0 (N, m), and the first m_own of grid grid[i] (N, m_own; zeros where
+    grid[i] == 0). V (n_grids, m, n_nodes, n_nodes)."""
     n = first.shape[0]
     p = wts.shape[2]
-    m = V.shape[0]
+    m = V.shape[1]
     out = np.zeros((n, m))
+    own = np.zeros((n, m_own))
     for i in numba.prange(n):
         fx = first[i, 0]
         fy = first[i, 1]
+        g = grid[i]
         for a in range(p):
             wa = wts[i, 0, a]
             for b in range(p):
                 wab = wa * wts[i, 1, b]
                 for c in range(m):
-                    out[i, c] += wab * V[c, fx + a, fy + b]
-    return out
+                    out[i, c] += wab * V[0, c, fx + a, fy + b]
+                if g > 0:
+                    for c in range(m_own):
+                        own[i, c] += wab * V[g, c, fx + a, fy + b]
+    return out, own
 
 
 # (M, delta) -> spectra of the three kernels; the grid spacing is fixed once
@@ -512,9 +532,26 @@ def _kernel_spectra(M, delta, workers):
     return spectra
 
 
+# Up to this many classes among the labeled points (with u > 0) the FFT path
+# puts the supervision correction on its grid (one more forward and three
+# more inverse transforms per class), above it adds the class-aware tree
+# (``supervision_correction``), whose cost does not grow with the classes.
+FFT_MAX_CLASSES = 12
+
+
+def _potentials(khat, what, M, n_nodes, workers):
+    """The kernels khat (k, M, M // 2 + 1) convolved with one transformed grid:
+    float32 (k, n_nodes, n_nodes)."""
+    V = scipy.fft.ifft(khat * what[None], axis=1, workers=workers)[:, :n_nodes]
+    V = scipy.fft.irfft(V, n=M, axis=2, workers=workers)[:, :, :n_nodes]
+    return V.astype(np.float32)
+
+
 def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
-                     interval_size=1.2, workers=None):
-    """FFT-interpolated rep (N, 2) and Z for b = 1. Y (N, 2) float64.
+                     interval_size=1.2, workers=None, codes=None, u=None,
+                     repulsion_emphasis=0.0, max_classes=None,
+                     correction_theta=None):
+    """FFT-interpolated rep (N, 2) and Z. Y (N, 2) float64.
 
     The embedding's bounding square is cut into boxes of ``interval_size``
     (or smaller, so that there are at least ``min_num_intervals`` per axis);
@@ -529,11 +566,47 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     error on the repulsive forces of a converged 70,000-point layout, less
     than FIt-SNE's defaults (2.5%) at half the transforms. The kernels'
     spectra are cached: the box size stays fixed while the layout grows.
+
+    With ``codes`` (N,) int32 (-1 unlabeled), ``u`` (N,) and
+    ``repulsion_emphasis`` r > 0, b_ij = 1 + r u_i u_j on labeled pairs of
+    different labels is included, as ``exact_repulsion`` does. Up to
+    ``max_classes`` (default FFT_MAX_CLASSES) classes the correction rides on the same grid: each
+    class's labeled points put charge u_j on a grid of their own, and a
+    labeled point i reads, on the transform of (all labeled minus its class),
+    sum over labeled j of other classes of u_j K_ij, times r u_i. The
+    interpolation weights, the kernels' spectra and the point-density grid
+    are shared, and the error is the grid's (relative to the correction, as
+    the main sums' is to them). Above ``max_classes`` classes the tree
+    correction is added (``supervision_correction``, opening angle
+    ``correction_theta``, default CORRECTION_THETA).
     """
     n = Y.shape[0]
     p = int(n_interpolation_points)
     if workers is None:
         workers = numba.get_num_threads()
+    r = float(repulsion_emphasis)
+    grid = None
+    n_grids = 1
+    if codes is not None and r > 0.0:
+        active = (codes >= 0) & (u > 0)
+        present = np.flatnonzero(np.bincount(codes[active], minlength=1))
+        if present.size > (FFT_MAX_CLASSES if max_classes is None else max_classes):
+            rep, Z = fft_repulsion_2d(Y, n_interpolation_points, min_num_intervals,
+                                      interval_size, workers)
+            theta = CORRECTION_THETA if correction_theta is None else correction_theta
+            rep_c, Zc, _ = supervision_correction(Y, codes, u, r, theta)
+            return rep + rep_c, Z + Zc
+        if present.size >= 2:
+            # grid 0: every point's density; grid 1 + k: class present[k]'s charges u_j
+            slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
+            slot[present] = np.arange(1, present.size + 1)
+            grid = np.where(active, slot[np.maximum(codes, 0)], 0)
+            n_grids = present.size + 1
+    if grid is None:
+        grid = np.zeros(n, dtype=np.int64)
+        charges = np.zeros(n)
+    else:
+        charges = np.ascontiguousarray(u, dtype=np.float64)
     lo = float(Y.min())
     hi = float(Y.max())
     span = max(hi - lo, 1e-9)
@@ -545,21 +618,43 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
         h = span / n_boxes * (1.0 + 1e-9)
     n_nodes = n_boxes * p
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
-    W = _spread(first, wts, np.ones(n), n_nodes, max(1, numba.get_num_threads()))
+    n_parts = max(1, min(numba.get_num_threads(),
+                         _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
+    W = _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts)
     M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
     khat = _kernel_spectra(M, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
     # dominates its rounding. Only n_nodes of the M rows are non-zero on the
     # way in and only n_nodes are needed on the way out, so the two axes are
     # transformed separately to skip the zero / unused rows.
-    what = scipy.fft.rfft(W, n=M, axis=1, workers=workers)
-    what = scipy.fft.fft(what, n=M, axis=0, workers=workers)
-    prod = khat * what[None]
-    V = scipy.fft.ifft(prod, axis=1, workers=workers)[:, :n_nodes]
-    V = scipy.fft.irfft(V, n=M, axis=2, workers=workers)[:, :, :n_nodes]
-    phi = _gather(first, wts, np.ascontiguousarray(V, dtype=np.float32))
+    what = scipy.fft.rfft(W, n=M, axis=2, workers=workers)
+    what = scipy.fft.fft(what, n=M, axis=1, workers=workers)
+    V = np.empty((n_grids, 3, n_nodes, n_nodes), dtype=np.float32)
+    V[0] = _potentials(khat, what[0], M, n_nodes, workers)
+    Z_c = 0.0
+    if n_grids > 1:
+        labeled = what[1:].sum(axis=0)
+        for g in range(1, n_grids):
+            # other classes' charges: all labeled minus this class (linear,
+            # so in Fourier space); forces only, Z_c comes from Parseval below
+            V[g, :2] = _potentials(khat[:2], labeled - what[g], M, n_nodes, workers)
+        # Z_c = r sum_g <W_g, K_t * (W_lab - W_g)> = r (<W_lab, K_t * W_lab> -
+        # sum_g <W_g, K_t * W_g>): with Parseval on the padded M x M grid, no
+        # inverse transform (rfft halves: the inner columns count twice)
+        power = (labeled.real ** 2 + labeled.imag ** 2
+                 - (what[1:].real ** 2 + what[1:].imag ** 2).sum(axis=0))
+        wgt = np.full(power.shape[1], 2.0)
+        wgt[0] = 1.0
+        if M % 2 == 0:
+            wgt[-1] = 1.0
+        Z_c = r * float(((khat[2].real * power) @ wgt).sum()) / (M * M)
+    phi, own = _gather(first, wts, grid, V, 2)
+    rep = np.ascontiguousarray(phi[:, 0:2])
     # every point sees itself once at distance 0 (t = 1, no force)
-    return np.ascontiguousarray(phi[:, 0:2]), float(phi[:, 2].sum() - n)
+    Z = float(phi[:, 2].sum() - n) + Z_c
+    if n_grids > 1:
+        rep += own * (r * charges)[:, None]
+    return rep, Z
 
 
 # ---------------------------------------------------------------- supervision

@@ -14,7 +14,9 @@ Labels enter the t-SNE gradient in two places:
 u_i is the point learning rate: 0 until point i is labeled (and before the
 supervision start epoch s), then a linear ramp to 1 over K epochs.
 
-Everything here is O(N) or O(nnz(P)); it runs only when labels or u change.
+Everything here is O(N) or O(nnz(P)); it runs only when labels or u change
+(``_weighted_affinities``, one pass without logarithms) or when the
+objective is asked for (``_weight_entropy``).
 """
 import numba
 import numpy as np
@@ -76,42 +78,81 @@ def class_counts(labels):
     return codes.astype(np.int32), counts, int(labeled.sum())
 
 
+@numba.njit(inline="always")
+def _prior(ci, cj, uu, f, n, counts, n_labeled, floor, cap):
+    """a_ij * N for two labeled points of classes ci, cj with u_i u_j = uu."""
+    if ci == cj:
+        return 1.0 + uu * f * min(n / counts[ci], cap)
+    # N_o differs between the two classes; the mean keeps a symmetric.
+    no_i = n_labeled - counts[ci]
+    no_j = n_labeled - counts[cj]
+    return max(1.0 - uu * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j), floor)
+
+
 @numba.njit(parallel=True, cache=True)
-def _pair_weights(indptr, indices, codes, counts, n_labeled, u, f, r, n, floor, cap):
-    """a_ij * N and log b_ij for every stored entry of the sparse P (cap: CLASS_SIZE_FACTOR_CAP)."""
-    a = np.ones(indices.shape[0])
-    log_b = np.zeros(indices.shape[0])
-    for i in numba.prange(indptr.shape[0] - 1):
+def _weighted_affinities(indptr, indices, p, codes, counts, n_labeled, u, f, n, floor, cap):
+    """a_ij p_ij * N for every stored entry (nnz,) and its sum, in one pass.
+
+    It runs on every iteration while the u_i ramp, so: no logarithms (log
+    b_ij is needed by the objective only, ``_weight_entropy``) and no second
+    pass to normalise (the caller divides the attraction by the sum)."""
+    m = indptr.shape[0] - 1
+    pw = np.empty(indices.shape[0])
+    rows = np.zeros(m)
+    for i in numba.prange(m):
         ci = codes[i]
-        if ci < 0 or u[i] == 0.0:
-            continue
+        on = ci >= 0 and u[i] != 0.0
+        s = 0.0
         for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
-            cj = codes[j]
-            if cj < 0 or u[j] == 0.0:
-                continue
-            uu = u[i] * u[j]
-            if ci == cj:
-                a[e] = 1.0 + uu * f * min(n / counts[ci], cap)
-            else:
-                # N_o differs between the two classes; the mean keeps a symmetric.
-                no_i = n_labeled - counts[ci]
-                no_j = n_labeled - counts[cj]
-                v = 1.0 - uu * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j)
-                a[e] = max(v, floor)
-                log_b[e] = np.log1p(uu * r)
-    return a, log_b
+            v = p[e]
+            if on:
+                j = indices[e]
+                cj = codes[j]
+                if cj >= 0 and u[j] != 0.0:
+                    v *= _prior(ci, cj, u[i] * u[j], f, n, counts, n_labeled, floor, cap)
+            pw[e] = v
+            s += v
+        rows[i] = s
+    return pw, rows.sum()
 
 
-def pair_weights(P, codes, counts, n_labeled, u, label_importance, repulsion_emphasis):
-    """Attraction priors (scaled by N) and log repulsion weights on P's entries.
+@numba.njit(parallel=True, cache=True)
+def _weight_entropy(indptr, indices, pw, codes, u, r):
+    """(sum pw log pw, sum pw log b) over the stored entries, b_ij = 1 + u_i u_j r
+    on labeled pairs of different labels: the parts of the objective that do
+    not depend on the layout, evaluated only when the objective is asked for."""
+    m = indptr.shape[0] - 1
+    ent = np.zeros(m)
+    lb = np.zeros(m)
+    for i in numba.prange(m):
+        ci = codes[i]
+        on = ci >= 0 and u[i] != 0.0 and r != 0.0
+        s = 0.0
+        t = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            v = pw[e]
+            if v > 0.0:
+                s += v * np.log(v)
+            if on:
+                cj = codes[indices[e]]
+                if cj >= 0 and cj != ci:
+                    t += v * np.log1p(u[i] * u[indices[e]] * r)
+        ent[i] = s
+        lb[i] = t
+    return ent.sum(), lb.sum()
 
-    Returns (a (nnz,), log_b (nnz,)) aligned with P.data.
-    """
+
+def weighted_affinities(P, codes, counts, n_labeled, u, label_importance):
+    """(a_ij p_ij * N aligned with P.data (nnz,), its sum): the attraction's
+    unnormalised weights; p'_ij is the first divided by the second."""
     n = P.shape[0]
     if codes.shape[0] != n:
         raise ValueError("labels: length does not match the number of points")
-    return _pair_weights(P.indptr, P.indices, codes, counts.astype(np.float64),
-                         float(n_labeled), u, float(label_importance),
-                         float(repulsion_emphasis), float(n), ATTRACTION_FLOOR,
-                         float(CLASS_SIZE_FACTOR_CAP))
+    return _weighted_affinities(P.indptr, P.indices, P.data, codes, counts.astype(np.float64),
+                                float(n_labeled), u, float(label_importance), float(n),
+                                ATTRACTION_FLOOR, float(CLASS_SIZE_FACTOR_CAP))
+
+
+def weight_entropy(P, pw, codes, u, repulsion_emphasis):
+    """(sum pw log pw, sum pw log b_ij) over P's stored entries, pw aligned with P.data."""
+    return _weight_entropy(P.indptr, P.indices, pw, codes, u, float(repulsion_emphasis))

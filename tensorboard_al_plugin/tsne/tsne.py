@@ -409,48 +409,68 @@ class TSNERun:
 
     # ------------------------------------------------------------ numerics
     def _refresh_weights(self, iteration):
+        """Bring the attraction weights up to date with the labels and u_i.
+
+        While the u_i ramp they change every iteration, so this is one
+        parallel pass over P's entries (a_ij p_ij and their sum) with no
+        logarithms; the layout-free part of the objective (entropies) is
+        computed only when an objective is asked for (``_objective_const``).
+        """
         u = self.point_learning_rates(iteration)
-        f = self.params["label_importance"]
-        r = self.params["repulsion_emphasis"]
         if self._weights_key is not None and np.array_equal(u, self._u):
             return
         self._u = u
+        f = self.params["label_importance"]
         P = self.P
-        if (f == 0.0 and r == 0.0) or not u.any():
-            pw = P.data
-            log_b = np.zeros_like(P.data)
+        if f == 0.0 or not u.any():
+            # a_ij = 1: P itself, already normalised (check_affinities)
+            self._pw, self._pw_sum = P.data, 1.0
         else:
-            a, log_b = supervision.pair_weights(P, self._codes, self._counts, self._n_labeled,
-                                                u, f, r)
-            pw = a * P.data
-            pw /= pw.sum()
-        self._pw = pw
-        self._log_b = log_b
-        nz = pw > 0
-        # the parts of KL(P'||Q') that do not depend on Y
-        self._kl_const = float((pw[nz] * np.log(pw[nz])).sum() - (pw * log_b).sum())
+            self._pw, self._pw_sum = supervision.weighted_affinities(
+                P, self._codes, self._counts, self._n_labeled, u, f)
+        self._kl_const = None
         self._weights_key = True
+
+    def _objective_const(self):
+        """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b."""
+        if self._kl_const is None:
+            r = self.params["repulsion_emphasis"]
+            ent, logb = supervision.weight_entropy(self.P, self._pw, self._codes, self._u,
+                                                   r if self._u.any() else 0.0)
+            s = self._pw_sum
+            self._kl_const = float((ent - logb) / s - np.log(s))
+        return self._kl_const
+
+    def _repulsion(self, Y):
+        """rep (N, d) and Z with the supervision weights b_ij (see ``repulsion``)."""
+        r = self.params["repulsion_emphasis"]
+        if self.method == "exact":
+            return repulsion.exact_repulsion(Y, self._codes, self._u, r)
+        theta = max(self.params["theta"], repulsion.CORRECTION_THETA)
+        supervised = r > 0 and self._n_labeled > 1
+        if self.method == "fft":
+            if supervised:
+                return repulsion.fft_repulsion_2d(Y, codes=self._codes, u=self._u,
+                                                  repulsion_emphasis=r, correction_theta=theta)
+            return repulsion.fft_repulsion_2d(Y)
+        rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
+        if supervised:
+            rep_c, Zc, _ = repulsion.supervision_correction(Y, self._codes, self._u, r, theta)
+            rep += rep_c
+            Z += Zc
+        return rep, Z
 
     def _evaluate(self, Y, exaggeration, with_objective=True):
         """(gradient (N, d), objective or nan) at Y for the current labels and u."""
         P = self.P
         attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
-        r = self.params["repulsion_emphasis"]
-        if self.method == "exact":
-            rep, Z = repulsion.exact_repulsion(Y, self._codes, self._u, r)
+        rep, Z = self._repulsion(Y)
+        # p'_ij = pw / pw_sum: the normalisation is applied to the sums, not to the nnz weights
+        grad = 4.0 * (exaggeration / self._pw_sum * attr - rep / Z)
+        if with_objective:
+            kl = self._objective_const() - s_logt / self._pw_sum + np.log(Z)
         else:
-            if self.method == "fft":
-                rep, Z = repulsion.fft_repulsion_2d(Y)
-            else:
-                rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
-            if r > 0 and self._n_labeled > 1:
-                rep_c, Zc, _ = repulsion.supervision_correction(
-                    Y, self._codes, self._u, r,
-                    max(self.params["theta"], repulsion.CORRECTION_THETA))
-                rep = rep + rep_c
-                Z += Zc
-        grad = 4.0 * (exaggeration * attr - rep / Z)
-        kl = self._kl_const - s_logt + np.log(Z) if with_objective else np.nan
+            kl = np.nan
         return grad, float(kl)
 
     def _at(self, Y):
