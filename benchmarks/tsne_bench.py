@@ -1,7 +1,8 @@
 """Side-by-side t-SNE benchmark: this engine vs openTSNE vs scikit-learn.
 
-    .venv/bin/python benchmarks/tsne_bench.py [--quick] [--only NAME ...] [--iters N]
+    .venv/bin/python benchmarks/tsne_bench.py [--quick] [--only NAME ...] [--iters N] [--threads N]
     .venv/bin/python benchmarks/tsne_bench.py --affinity-pairs 3   # 70k affinities, paired
+    flock /tmp/al-big.lock .venv/bin/python benchmarks/tsne_bench.py --big [--big-n 1000000]
 
 Data: scikit-learn's digits (1797 x 64) and Fashion-MNIST (Debian package
 dataset-fashion-mnist: ``apt-get install -y dataset-fashion-mnist``), first
@@ -14,6 +15,23 @@ common yardstick (this engine's P and objective with f = r = 0, exact up to
 10,000 points), leave-one-out 4-NN / 10-NN accuracy in the embedding, and for
 this engine the ratio of ms/iteration to openTSNE's best method at the same N
 and dimension. Writes benchmarks/results/tsne_bench.{json,png,md}.
+
+Iteration cost is reported three ways: the median over chunks of 10
+iterations (``ms_per_iter``), the mean over the first 100 iterations, inside
+early exaggeration (``early_ms_per_iter``), and the mean over the whole run
+(``mean_ms_per_iter``); with the supervised run's ratio to the unsupervised
+one (``sup_ratio_*``) and each of ours to openTSNE's best method at the same N
+and dimension (``ratio_to_opentsne_*``). ``--compare-root DIR`` adds runs of
+this engine from another checkout (e.g. a ``git worktree`` of an older
+commit), labelled ``ours@before``, in the same invocation.
+
+``--big``: 20 seeded Gaussian clusters in 50 dimensions (``--big-n`` rows,
+default 1,000,000), one affinity matrix (openTSNE's ``PerplexityBasedNN``,
+Annoy, perplexity 20) built once and given to both engines, the same PCA
+initialisation, and only the iterations timed: ``--phase-iters`` iterations
+inside early exaggeration, then as many after it (not a whole run). Run it
+under ``flock /tmp/al-big.lock``; peak RSS of every step is recorded.
+Writes benchmarks/results/tsne_bench_big.{json,md}.
 """
 import argparse
 import gzip
@@ -31,9 +49,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
-N_THREADS = 2
+N_THREADS = int(os.environ.get("TSNE_BENCH_THREADS", "2"))
 CHUNK = 10
-CACHE = os.path.join("/tmp", "tsne_bench_cache")
+EARLY_ITERS = 100  # the early-phase figure: mean over these first iterations
+BIG_CLUSTERS = 20
+CACHE = os.environ.get("TSNE_BENCH_CACHE", os.path.join("/tmp", "tsne_bench_cache"))
 
 
 def load_dataset(name):
@@ -96,9 +116,23 @@ def quality(Y, X, y, data, mask=None):
     return out
 
 
+def _set_threads():
+    import numba
+    numba.set_num_threads(min(N_THREADS, numba.config.NUMBA_NUM_THREADS))
+
+
+def timing(times):
+    """ms/iter from per-iteration times of chunks: median, early mean, whole-run mean."""
+    t = np.asarray(times, dtype=np.float64)
+    early = t[:max(1, EARLY_ITERS // CHUNK)]
+    return {"ms_per_iter": 1000 * float(np.median(t)), "early_ms_per_iter": 1000 * float(early.mean()),
+            "mean_ms_per_iter": 1000 * float(t.mean())}
+
+
 def run_one(cfg):
     """Run one configuration in this process; returns a dict of results."""
     os.environ.setdefault("NUMBA_NUM_THREADS", str(N_THREADS))
+    _set_threads()
     X, y = load_dataset(cfg["data"])
     base_rss = rss_mb()
     engine, d, n_iter = cfg["engine"], cfg["dim"], cfg["n_iter"]
@@ -106,8 +140,10 @@ def run_one(cfg):
     rng = np.random.default_rng(0)
     mask = None
     times = []
-    if engine == "ours":
+    if engine in ("ours", "ours@before"):
+        import tensorboard_al_plugin
         from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+        res["engine_path"] = os.path.dirname(os.path.dirname(tensorboard_al_plugin.__file__))
         labels = None
         kw = {}
         if cfg.get("supervised"):
@@ -116,9 +152,10 @@ def run_one(cfg):
             mask = ~known
             kw = dict(label_importance=0.1, repulsion_emphasis=0.1)
         est = SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0, **kw)
-        # warm the JIT cache outside the timed region
+        # warm the JIT cache outside the timed region, on the same paths (FFT from 5,000 rows)
+        m = min(X.shape[0], 6000)
         SemiSupervisedTSNE(n_components=d, perplexity=5, random_state=0, method="fast",
-                           **kw).prepare(X[:300], labels=None if labels is None else labels[:300]
+                           **kw).prepare(X[:m], labels=None if labels is None else labels[:m]
                                          ).step(2)
         t0 = time.perf_counter()
         run = est.prepare(X, labels=labels)
@@ -159,7 +196,9 @@ def run_one(cfg):
         res["total_s"] = total
         res["method"] = {"repulsion": "barnes_hut (total time / iterations, affinities included)"}
         times = [total / max(n_iter, 250)]
-    res["ms_per_iter"] = 1000 * float(np.median(times))
+    res.update(timing(times))
+    if engine == "sklearn":
+        res["early_ms_per_iter"] = None  # one total time: no per-phase figure
     res["peak_rss_mb"] = rss_mb()
     res["base_rss_mb"] = base_rss
     if cfg.get("quality", True):
@@ -187,7 +226,7 @@ def affinity_one(cfg):
                 load_average=os.getloadavg())
 
 
-def configs(quick, iters):
+def configs(quick, iters, compare=False):
     out = []
     plan = [("digits", 750), ("fmnist10k", 750), ("fmnist70k", 750)]
     if quick:
@@ -196,8 +235,9 @@ def configs(quick, iters):
         n_iter = iters or n_iter
         for d in (2, 3):
             big = data == "fmnist70k"
-            out.append(dict(data=data, dim=d, engine="ours", n_iter=n_iter))
-            out.append(dict(data=data, dim=d, engine="ours", supervised=True, n_iter=n_iter))
+            for eng in ("ours", "ours@before") if compare else ("ours",):
+                out.append(dict(data=data, dim=d, engine=eng, n_iter=n_iter))
+                out.append(dict(data=data, dim=d, engine=eng, supervised=True, n_iter=n_iter))
             if d == 2:
                 out.append(dict(data=data, dim=d, engine="opentsne-fft", n_iter=n_iter))
             if d == 3 or data == "digits":
@@ -225,17 +265,45 @@ def _previous_pairs():
     return []
 
 
-def summarise(results, pairs=None):
-    """Adds ratio_to_opentsne to our runs and writes JSON, PNG and Markdown."""
+FIGURES = ("ms_per_iter", "early_ms_per_iter", "mean_ms_per_iter")
+
+
+def add_ratios(results):
+    """Adds, to each run of this engine, its ratio to openTSNE's best method at
+    the same data and dimension (``ratio_to_opentsne`` on the median,
+    ``ratio_to_opentsne_early`` and ``_mean`` on the other figures) and, to a
+    supervised run, its ratio to the unsupervised run of the same engine
+    (``sup_ratio_early``, ``sup_ratio_mean``, ``sup_ratio``)."""
     best = {}
     for r in results:
         if r.get("engine", "").startswith("opentsne") and "ms_per_iter" in r:
-            k = (r["data"], r["dim"])
-            best[k] = min(best.get(k, np.inf), r["ms_per_iter"])
+            for fig in FIGURES:
+                k = (r["data"], r["dim"], fig)
+                if r.get(fig) is not None:
+                    if r[fig] < best.get(k, (np.inf, None))[0]:
+                        best[k] = (r[fig], r["engine"])
+    plain = {(r["data"], r["dim"], r["engine"]): r for r in results
+             if r.get("engine", "").startswith("ours") and not r.get("supervised") and "ms_per_iter" in r}
     for r in results:
-        k = (r.get("data"), r.get("dim"))
-        if r.get("engine") == "ours" and k in best and "ms_per_iter" in r:
-            r["ratio_to_opentsne"] = r["ms_per_iter"] / best[k]
+        if not r.get("engine", "").startswith("ours") or "ms_per_iter" not in r:
+            continue
+        for fig, suffix in zip(FIGURES, ("", "_early", "_mean")):
+            k = (r["data"], r["dim"], fig)
+            if k in best and r.get(fig) is not None:
+                r["ratio_to_opentsne" + suffix] = r[fig] / best[k][0]
+                r["opentsne_best" + suffix] = best[k][1]
+            ref = plain.get((r["data"], r["dim"], r["engine"]))
+            if r.get("supervised") and ref is not None and r.get(fig) is not None:
+                r["sup_ratio" + suffix] = r[fig] / ref[fig]
+
+
+def fmt(v, p=2):
+    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{p}f}"
+
+
+def summarise(results, pairs=None):
+    """Adds the ratios (``add_ratios``) and writes JSON, PNG and Markdown."""
+    add_ratios(results)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, threads used: {N_THREADS}",
             "load_average_at_end": os.getloadavg(),
@@ -244,18 +312,19 @@ def summarise(results, pairs=None):
     with open(os.path.join(RESULTS, "tsne_bench.json"), "w") as f:
         json.dump({"meta": meta, "results": results, "affinity_pairs": pairs}, f, indent=1,
                   default=str)
-    lines = ["| data | dim | engine | affinities s | ms/iter | x openTSNE | peak MB | KL | 4-NN | 10-NN | 4-NN unlabeled | iters | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-
-    def fmt(v, p=2):
-        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{p}f}"
+    lines = ["| data | dim | engine | affinities s | ms/iter median | early ms/iter | whole-run ms/iter | sup/unsup early | sup/unsup whole | x openTSNE best early | x openTSNE best whole | peak MB | KL | 4-NN | 10-NN | 4-NN unlabeled | iters | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['data']} | {r['dim']} | {r['engine']} | failed: {r['error'][:60]} |")
+            lines.append(f"| {r['data']} | {r['dim']} | {r['engine']}"
+                         f"{' supervised' if r.get('supervised') else ''} | failed: {r['error'][:80]} |")
             continue
         eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "")
         lines.append(f"| {r['data']} ({r['n']}) | {r['dim']}D | {eng} | {fmt(r.get('affinity_s'), 1)} | "
-                     f"{fmt(r['ms_per_iter'], 1)} | {fmt(r.get('ratio_to_opentsne'))} | "
+                     f"{fmt(r['ms_per_iter'], 1)} | {fmt(r.get('early_ms_per_iter'), 1)} | "
+                     f"{fmt(r.get('mean_ms_per_iter'), 1)} | {fmt(r.get('sup_ratio_early'))} | "
+                     f"{fmt(r.get('sup_ratio_mean'))} | {fmt(r.get('ratio_to_opentsne_early'))} | "
+                     f"{fmt(r.get('ratio_to_opentsne_mean'))} | "
                      f"{fmt(r['peak_rss_mb'], 0)} | {fmt(r.get('kl'), 3)} | {fmt(r.get('knn4'), 3)} | "
                      f"{fmt(r.get('knn10'), 3)} | {fmt(r.get('knn4_unlabeled'), 3)} | "
                      f"{r.get('n_iter', '')} | {fmt((r.get('load_average') or [None])[0], 1)} |")
@@ -266,7 +335,15 @@ def summarise(results, pairs=None):
           "(affinities included) over its iterations. load: 1-minute load average at the end "
           "of the run (2 cores; above 2 the runs shared the cores with other work). "
           "openTSNE's Barnes-Hut at 70,000 points in 3D is timed on its first 60 iterations "
-          "only (seconds per iteration), without quality figures.", ""] + lines
+          "only (seconds per iteration; its 'whole-run' figure is those 60, inside early "
+          "exaggeration), without quality figures. early: mean over the first "
+          f"{EARLY_ITERS} iterations (inside early exaggeration: ours 4 until iteration 100, "
+          "openTSNE 12 until 250); whole-run: mean over all iterations; median: over chunks of "
+          f"{CHUNK}. sup/unsup: the supervised run over the unsupervised one of the same engine "
+          "and checkout; x openTSNE best: over the fastest openTSNE method at the same data and "
+          "dimension for that figure (FFT or Barnes-Hut in 2D, Barnes-Hut in 3D). ours@before: "
+          "this engine from the checkout given with --compare-root, in the same invocation. "
+          "16-core figures were not measured (2-core machine).", ""] + lines
     if pairs:
         md += ["", "## Affinities, paired", "",
                "This engine and openTSNE alternately on the same data (`--affinity-pairs`), so "
@@ -286,27 +363,32 @@ def summarise(results, pairs=None):
         ok = [r for r in results if "ms_per_iter" in r]
         groups = sorted({(r["data"], r["dim"]) for r in ok},
                         key=lambda g: (["digits", "fmnist10k", "fmnist70k"].index(g[0]), g[1]))
-        engines = ["ours", "ours-sup", "opentsne-fft", "opentsne-bh", "sklearn"]
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-        w = 0.16
+        engines = ["ours", "ours-sup", "ours@before", "ours@before-sup", "opentsne-fft",
+                   "opentsne-bh", "sklearn"]
+        engines = [e for e in engines if any(
+            r["engine"] + ("-sup" if r.get("supervised") else "") == e for r in ok)]
+        fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
+        w = 0.8 / max(1, len(engines))
+        panels = [("early_ms_per_iter", f"ms per iteration, first {EARLY_ITERS} (early exaggeration)"),
+                  ("mean_ms_per_iter", "ms per iteration, whole run (mean)"),
+                  ("affinity_s", "affinity time (s)")]
         for e_i, eng in enumerate(engines):
-            xs, ms, aff = [], [], []
-            for g_i, g in enumerate(groups):
-                for r in ok:
-                    key = r["engine"] + ("-sup" if r.get("supervised") else "")
-                    if (r["data"], r["dim"]) == g and key == eng:
-                        xs.append(g_i + (e_i - 2) * w)
-                        ms.append(r["ms_per_iter"])
-                        aff.append(r.get("affinity_s") or np.nan)
-            axes[0].bar(xs, ms, w, label=eng)
-            axes[1].bar(xs, aff, w, label=eng)
-        for ax, title in zip(axes, ["ms per iteration (median)", "affinity time (s)"]):
+            for ax, (key, _) in zip(axes, panels):
+                xs, vals = [], []
+                for g_i, g in enumerate(groups):
+                    for r in ok:
+                        if (r["data"], r["dim"]) == g and \
+                                r["engine"] + ("-sup" if r.get("supervised") else "") == eng:
+                            xs.append(g_i + (e_i - (len(engines) - 1) / 2) * w)
+                            vals.append(r.get(key) if r.get(key) is not None else np.nan)
+                ax.bar(xs, vals, w, label=eng)
+        for ax, (_, title) in zip(axes, panels):
             ax.set_xticks(range(len(groups)))
             ax.set_xticklabels([f"{g[0]}\n{g[1]}D" for g in groups])
             ax.set_yscale("log")
-            ax.set_title(title)
+            ax.set_title(title, fontsize=10)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"t-SNE engines, {N_THREADS} threads ({meta['date']})")
+        fig.suptitle(f"t-SNE engines, {N_THREADS} threads ({meta['date']}, {meta['machine']})")
         fig.tight_layout()
         fig.savefig(os.path.join(RESULTS, "tsne_bench.png"), dpi=110)
         plt.close(fig)
@@ -314,9 +396,211 @@ def summarise(results, pairs=None):
         print("chart failed:", exc, file=sys.stderr)
 
 
-def _env():
+# ---------------------------------------------------------------- --big
+
+
+def big_data(n, dims=50, seed=0):
+    """(X float32 (n, dims), cluster (n,)): BIG_CLUSTERS seeded Gaussian clusters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(BIG_CLUSTERS, dims)).astype(np.float32)
+    y = rng.integers(0, BIG_CLUSTERS, size=n)
+    X = centres[y]
+    X += rng.standard_normal((n, dims), dtype=np.float32)
+    return X, y
+
+
+def _big_paths(n):
+    os.makedirs(CACHE, exist_ok=True)
+    return os.path.join(CACHE, f"big{n}_P.npz"), os.path.join(CACHE, f"big{n}_init.npz")
+
+
+def big_affinities(cfg):
+    """Build the one affinity matrix (openTSNE, Annoy) and the PCA starts; cache them."""
+    _set_threads()
+    import scipy.sparse as sp
+    from openTSNE import affinity, initialization
+    n = cfg["n"]
+    X, _ = big_data(n)
+    t0 = time.perf_counter()
+    aff = affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0)
+    seconds = time.perf_counter() - t0
+    p_path, i_path = _big_paths(n)
+    sp.save_npz(p_path + ".tmp.npz", aff.P.tocsr())
+    os.replace(p_path + ".tmp.npz", p_path)
+    inits = {f"d{d}": initialization.pca(X, n_components=d, random_state=0) for d in (2, 3)}
+    np.savez(i_path + ".tmp.npz", **inits)
+    os.replace(i_path + ".tmp.npz", i_path)
+    return dict(cfg, step="affinities (openTSNE PerplexityBasedNN, Annoy, perplexity 20)",
+                affinity_s=seconds, nnz=int(aff.P.nnz), peak_rss_mb=rss_mb(),
+                load_average=os.getloadavg())
+
+
+def big_one(cfg):
+    """Time one engine on the cached affinities: cfg['iters'] early + cfg['iters'] late iterations."""
+    _set_threads()
+    import scipy.sparse as sp
+    n, d, k, engine = cfg["n"], cfg["dim"], cfg["iters"], cfg["engine"]
+    p_path, i_path = _big_paths(n)
+    P = sp.load_npz(p_path).tocsr()
+    init = np.load(i_path)[f"d{d}"].astype(np.float64)
+    res = dict(cfg, nnz=int(P.nnz))
+    early, late = [], []
+    if engine.startswith("ours"):
+        import tensorboard_al_plugin
+        from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+        res["engine_path"] = os.path.dirname(os.path.dirname(tensorboard_al_plugin.__file__))
+        kw, labels = {}, None
+        if cfg.get("supervised"):
+            _, y = big_data(n)
+            labels = np.where(np.random.default_rng(0).random(n) < 0.5, y, -1)
+            kw = dict(label_importance=0.1, repulsion_emphasis=0.1)
+        # JIT warm-up outside the timed region (same paths, 6,000 rows)
+        Xs, ys = big_data(6000, seed=1)
+        SemiSupervisedTSNE(n_components=d, perplexity=10, random_state=0, method="fast", **kw).prepare(
+            Xs, labels=None if labels is None else np.where(np.random.default_rng(1).random(6000) < 0.5, ys, -1)
+        ).step(3)
+        est = SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0,
+                                 initialization=init, **kw)
+        run = est.prepare(affinities=P, labels=labels)
+        res["method"] = run.info
+        for _ in range(k):
+            t0 = time.perf_counter()
+            run.step(1)
+            early.append(time.perf_counter() - t0)
+        # the late phase: no exaggeration, final momentum (the layout is the one
+        # the early iterations left, not a converged one)
+        run.iteration = max(run.iteration, run.exaggeration_iter[1])
+        for _ in range(k):
+            t0 = time.perf_counter()
+            run.step(1)
+            late.append(time.perf_counter() - t0)
+        Y = run.positions
+    else:
+        import openTSNE
+        from openTSNE import affinity
+        method = engine.split("-")[1]
+        aff = affinity.PrecomputedAffinities(P, normalize=False)
+        emb = openTSNE.TSNEEmbedding(init, aff, negative_gradient_method=method,
+                                     n_jobs=N_THREADS, random_state=0)
+        res["method"] = {"repulsion": method, "version": openTSNE.__version__}
+        for phase, params in ((early, dict(exaggeration=12, momentum=0.5)),
+                              (late, dict(exaggeration=1, momentum=0.8))):
+            for _ in range(k):
+                t0 = time.perf_counter()
+                emb = emb.optimize(1, inplace=True, **params)
+                phase.append(time.perf_counter() - t0)
+        Y = np.asarray(emb)
+    res["early_ms_per_iter"] = 1000 * float(np.mean(early))
+    res["late_ms_per_iter"] = 1000 * float(np.mean(late))
+    res["mean_ms_per_iter"] = 1000 * float(np.mean(early + late))
+    res["finite"] = bool(np.all(np.isfinite(Y)))
+    res["peak_rss_mb"] = rss_mb()
+    res["load_average"] = os.getloadavg()
+    return res
+
+
+def big_configs(n, iters, compare=False):
+    out = []
+    for d in (2, 3):
+        for eng in ("ours", "ours@before") if compare else ("ours",):
+            out.append(dict(n=n, dim=d, engine=eng, iters=iters))
+            out.append(dict(n=n, dim=d, engine=eng, iters=iters, supervised=True))
+        for m in (("fft", "bh") if d == 2 else ("bh",)):
+            out.append(dict(n=n, dim=d, engine="opentsne-" + m, iters=iters))
+    return out
+
+
+def big_ratios(runs):
+    """sup/unsup and x openTSNE best (2D: FFT or BH; 3D: BH) per phase."""
+    for ph in ("early", "late", "mean"):
+        key = ph + "_ms_per_iter"
+        for r in runs:
+            if not r.get("engine", "").startswith("ours") or key not in r:
+                continue
+            peers = [o[key] for o in runs if o.get("dim") == r["dim"] and key in o
+                     and o["engine"].startswith("opentsne")]
+            if peers:
+                r[f"ratio_to_opentsne_{ph}"] = r[key] / min(peers)
+            plain = [o for o in runs if o.get("dim") == r["dim"] and o["engine"] == r["engine"]
+                     and not o.get("supervised") and key in o]
+            if r.get("supervised") and plain:
+                r[f"sup_ratio_{ph}"] = r[key] / plain[0][key]
+
+
+def summarise_big(aff, runs, n, iters):
+    big_ratios(runs)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, threads used: {N_THREADS}",
+            "load_average_at_end": os.getloadavg(), "python": platform.python_version(),
+            "n": n, "iters_per_phase": iters}
+    with open(os.path.join(RESULTS, "tsne_bench_big.json"), "w") as f:
+        json.dump({"meta": meta, "affinities": aff, "results": runs}, f, indent=1, default=str)
+    md = ["# t-SNE benchmark, large case", "",
+          f"{meta['date']}; {meta['machine']}; load average at the end "
+          f"{meta['load_average_at_end'][0]:.1f} (shared machine).", "",
+          f"{n:,} points in 50 dimensions, {BIG_CLUSTERS} seeded Gaussian clusters. One affinity "
+          "matrix for both engines (openTSNE's PerplexityBasedNN with Annoy, perplexity 20, "
+          f"built in {fmt((aff or {}).get('affinity_s'), 0)} s, {(aff or {}).get('nnz', 0):,} "
+          f"entries, peak {fmt((aff or {}).get('peak_rss_mb'), 0)} MB), the same PCA start. NOT a "
+          f"whole run: {iters} iterations inside early exaggeration (ours 4, openTSNE 12) then "
+          f"{iters} after it (exaggeration 1, momentum 0.8) on the layout the early ones left. "
+          "Supervised: f = r = 0.1, 50% of the points labeled with their cluster. peak MB: the "
+          "run's process (affinities loaded from disk). 16-core figures were not measured.", "",
+          "| dim | engine | early ms/iter | late ms/iter | sup/unsup early | sup/unsup late | "
+          "x openTSNE best early | x openTSNE best late | peak MB | load |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "")
+        if "error" in r:
+            md.append(f"| {r['dim']}D | {eng} | failed: {str(r['error'])[:80]} |")
+            continue
+        md.append(f"| {r['dim']}D | {eng} | {fmt(r['early_ms_per_iter'], 1)} | "
+                  f"{fmt(r['late_ms_per_iter'], 1)} | {fmt(r.get('sup_ratio_early'))} | "
+                  f"{fmt(r.get('sup_ratio_late'))} | {fmt(r.get('ratio_to_opentsne_early'))} | "
+                  f"{fmt(r.get('ratio_to_opentsne_late'))} | {fmt(r['peak_rss_mb'], 0)} | "
+                  f"{fmt(r['load_average'][0], 1)} |")
+    with open(os.path.join(RESULTS, "tsne_bench_big.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+def _subprocess(flag, cfg, env, timeout):
+    """Run this script with ``flag cfg`` in a fresh process; its RESULT dict or an error dict."""
+    try:
+        p = subprocess.run([sys.executable, __file__, flag, json.dumps(cfg)], env=env,
+                           capture_output=True, text=True, timeout=timeout)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if not line:
+            raise RuntimeError(" ".join((p.stderr or p.stdout).strip().splitlines()[-1:]))
+        return json.loads(line[-1][7:])
+    except Exception as exc:
+        return dict(cfg, error=str(exc))
+
+
+def run_big(args):
+    env = _env()
+    aff = _subprocess("--big-aff", dict(n=args.big_n), env, args.timeout)
+    print(f"[{time.strftime('%H:%M:%S')}] affinities: {aff}", flush=True)
+    runs = []
+    if "error" not in aff:
+        for cfg in big_configs(args.big_n, args.phase_iters, bool(args.compare_root)):
+            r = _subprocess("--big-one", cfg, _env(args.compare_root if cfg["engine"] == "ours@before"
+                                                   else None), args.timeout)
+            print(f"[{time.strftime('%H:%M:%S')}] {cfg['dim']}D {cfg['engine']}"
+                  f"{' sup' if cfg.get('supervised') else ''}: "
+                  + (r.get("error") or f"early {r['early_ms_per_iter']:.1f} ms, late "
+                     f"{r['late_ms_per_iter']:.1f} ms, peak {r['peak_rss_mb']:.0f} MB"), flush=True)
+            runs.append(r)
+            summarise_big(aff, runs, args.big_n, args.phase_iters)
+    summarise_big(aff, runs, args.big_n, args.phase_iters)
+    print(f"wrote {RESULTS}/tsne_bench_big.json, .md")
+
+
+def _env(root=None):
+    """The environment of every run: the thread count for numba, BLAS and
+    OpenMP, and the checkout whose engine runs (``root``, default this one)."""
     return dict(os.environ, NUMBA_NUM_THREADS=str(N_THREADS), OMP_NUM_THREADS=str(N_THREADS),
-                OPENBLAS_NUM_THREADS=str(N_THREADS), PYTHONPATH=ROOT,
+                OPENBLAS_NUM_THREADS=str(N_THREADS), MKL_NUM_THREADS=str(N_THREADS),
+                TSNE_BENCH_THREADS=str(N_THREADS), PYTHONPATH=root or ROOT,
                 # the same for every engine: OpenMP threads that spin while
                 # waiting collapse on a shared machine (openTSNE ran 2-10x
                 # slower with the default policy while other jobs ran)
@@ -324,6 +608,7 @@ def _env():
 
 
 def main():
+    global N_THREADS, RESULTS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="digits only, 300 iterations")
     ap.add_argument("--only", nargs="*", help="substrings of run names to keep, e.g. digits 10k-2d")
@@ -332,19 +617,38 @@ def main():
     ap.add_argument("--affinity-pairs", type=int, default=0, metavar="ROUNDS",
                     help="only time the affinities of fmnist70k, this engine and openTSNE "
                          "alternately, ROUNDS times each; kept in the JSON beside the runs")
+    ap.add_argument("--threads", type=int, default=N_THREADS,
+                    help="threads for every engine (numba, BLAS, FFT workers, openTSNE n_jobs); "
+                         f"default {N_THREADS}")
+    ap.add_argument("--compare-root", metavar="DIR",
+                    help="also run this engine from the checkout DIR (e.g. a git worktree of an "
+                         "older commit), labelled ours@before")
+    ap.add_argument("--big", action="store_true",
+                    help="the large case only (run it under flock /tmp/al-big.lock)")
+    ap.add_argument("--big-n", type=int, default=1_000_000, help="rows of the large case")
+    ap.add_argument("--phase-iters", type=int, default=30,
+                    help="large case: iterations timed in each phase (early, late)")
+    ap.add_argument("--results", default=RESULTS, help="folder for the results (default: %(default)s)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--aff", help=argparse.SUPPRESS)
+    ap.add_argument("--big-aff", help=argparse.SUPPRESS)
+    ap.add_argument("--big-one", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.one:
-        print("RESULT " + json.dumps(run_one(json.loads(args.one)), default=str))
-        return
-    if args.aff:
-        print("RESULT " + json.dumps(affinity_one(json.loads(args.aff)), default=str))
+    N_THREADS = args.threads
+    RESULTS = args.results
+    # one configuration in this (child) process: print its RESULT line
+    for flag, fn in ((args.big_aff, big_affinities), (args.big_one, big_one), (args.one, run_one),
+                     (args.aff, affinity_one)):
+        if flag:
+            print("RESULT " + json.dumps(fn(json.loads(flag)), default=str))
+            return
+    os.makedirs(RESULTS, exist_ok=True)
+    if args.big:
+        run_big(args)
         return
     if not os.path.isdir(FMNIST_DIR) and not args.quick:
         sys.exit(f"Fashion-MNIST not found at {FMNIST_DIR}. Install it with:\n"
                  "    sudo apt-get install -y dataset-fashion-mnist\n(or run with --quick)")
-    os.makedirs(RESULTS, exist_ok=True)
     if args.affinity_pairs:
         path = os.path.join(RESULTS, "tsne_bench.json")
         with open(path) as f:
@@ -375,27 +679,21 @@ def main():
     if args.only and os.path.exists(path):
         with open(path) as f:
             results = json.load(f)["results"]
-    env = _env()
-    for cfg in configs(args.quick, args.iters):
+    compare = bool(args.compare_root)
+    order = [name_of(c) for c in configs(False, None, compare=True)]
+    for cfg in configs(args.quick, args.iters, compare):
         name = name_of(cfg)
         if args.only and not any(s in name for s in args.only):
             continue
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
-        try:
-            p = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], env=env,
-                               capture_output=True, text=True, timeout=args.timeout)
-            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-            if not line:
-                raise RuntimeError((p.stderr or p.stdout).strip().splitlines()[-1:])
-            r = json.loads(line[-1][7:])
-        except Exception as exc:
-            r = dict(cfg, error=str(exc))
+        env = _env(args.compare_root if cfg["engine"] == "ours@before" else None)
+        r = _subprocess("--one", cfg, env, args.timeout)
         print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
-                      if k in ("affinity_s", "ms_per_iter", "peak_rss_mb", "kl", "knn4", "knn4_unlabeled", "error")},
+                      if k in ("affinity_s", "ms_per_iter", "early_ms_per_iter", "mean_ms_per_iter",
+                               "peak_rss_mb", "kl", "knn4", "knn4_unlabeled", "error")},
               flush=True)
         results = [o for o in results if name_of(o) != name] + [r]
-        results.sort(key=lambda o: [name_of(c) for c in configs(False, None)].index(name_of(o))
-                     if name_of(o) in [name_of(c) for c in configs(False, None)] else 99)
+        results.sort(key=lambda o: order.index(name_of(o)) if name_of(o) in order else 99)
         summarise(results)
     print(f"wrote {RESULTS}/tsne_bench.json, .png, .md")
 
