@@ -20,10 +20,11 @@ embedding.  ``write_embedding`` also adds an entry to the run's
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import time
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -148,7 +149,7 @@ def _child(name: str) -> str:
 
 # --- writing -----------------------------------------------------------------------
 
-ImagesLike = Union[np.ndarray, Sequence[str], None]
+ImagesLike = Union[np.ndarray, Sequence[str], Iterable[np.ndarray], None]
 
 
 def write_embedding(
@@ -172,7 +173,12 @@ def write_embedding(
       name: embedding name, letters, digits, ``.``, ``_`` and ``-``.
       run: run directory relative to ``logdir`` ("." = the logdir itself).
       images: optional thumbnails, one per row: an (N, H, W) or (N, H, W, C)
-        array (C in 1, 3, 4; uint8, or floats in [0, 1]), or N image file paths.
+        array (C in 1, 3, 4; uint8, or floats in [0, 1]) -- an ``np.memmap``
+        is read one sprite page at a time, never whole --, or an iterable of
+        such arrays of a few rows each (batches, in row order, N rows in all;
+        e.g. a generator that decodes images batch by batch), or N image file
+        paths.  Never are all thumbnails in memory: each sprite page is made
+        from its own rows, converted and scaled there.
       metadata: optional columns: a dict of name -> N values, or a pandas-like
         table (``.columns`` and ``table[col]``).  Values become strings and may
         not hold tabs or newlines.
@@ -190,7 +196,7 @@ def write_embedding(
     _check_name_and_run(name, run)
     n, d = x.shape
     columns = _metadata_columns(metadata, n)
-    thumbs = _thumbnails(images, n, thumbnail_size) if images is not None else None
+    thumbs = _Thumbnails.of(images, n, thumbnail_size) if images is not None else None
 
     run_dir = logdir if run in (".", "") else fs.join(logdir, run)
     emb_dir = fs.join(run_dir, "plugins", PLUGIN_NAME, name)
@@ -225,8 +231,9 @@ def write_embedding_atomically(
     """Write a new embedding so that it appears whole or not at all (local log directories).
 
     Like :func:`write_embedding`, for writers that stream: ``thumbnails`` is
-    an (N, h, w, C) uint8 array (C in 1, 3, 4) that is read one sprite page at
-    a time, so an ``np.memmap`` on disk never comes into memory whole.  The
+    an (N, h, w, C) uint8 array (C in 1, 3, 4) drawn at its own size, read
+    one sprite page at a time, so an ``np.memmap`` on disk never comes into
+    memory whole.  The
     files are written into a hidden folder
     ``<run>/plugins/active_labeling/.partial-<name>.tmp-.../<name>/`` (which a
     scan does not list), renamed into place once complete, and the
@@ -265,7 +272,10 @@ def write_embedding_atomically(
         os.mkdir(tmp_dir)
         for fname, data in files.items():
             fs.write_atomic(fs.join(tmp_dir, fname), data)
-        manifest = _write_embedding_files(tmp_dir, name, x, columns, thumbnails, progress)
+        manifest = _write_embedding_files(tmp_dir, name, x, columns,
+                                          None if thumbnails is None else _Thumbnails.of(thumbnails, n, None,
+                                                                                         scale=False),
+                                          progress)
         _create_label_store(fs.join(tmp_dir, "labels"), n, columns, None, author)
         if os.path.lexists(emb_dir):  # written meanwhile by someone else: theirs stays
             raise FileExistsError("embedding %r appeared in %s while this one was written; not replacing it"
@@ -297,6 +307,10 @@ def check_new_embedding(logdir: str, name: str, run: str = ".") -> None:
     _run_projector_config(run_dir)  # a config that would refuse the entry refuses the write now, not after it
 
 
+#: Values checked for NaN and infinity at a time.
+_FINITE_CHECK_VALUES = 1 << 22
+
+
 def _checked_features(features) -> np.ndarray:
     """``features`` as a finite (N >= 2, D >= 1) little-endian float32 array, or ValueError naming the problem."""
     x = np.asarray(features)
@@ -308,9 +322,12 @@ def _checked_features(features) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype="<f4")  # no copy of features that are float32 already
     except (TypeError, ValueError):
         raise ValueError("features must be numeric, got dtype %s" % x.dtype)
-    if not np.all(np.isfinite(x)):
-        bad = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise ValueError("features row %d holds NaN or infinity" % bad)
+    step = max(1, _FINITE_CHECK_VALUES // x.shape[1])  # in slices, not as one N x D mask (10^6 x 50: 50 MB)
+    for start in range(0, len(x), step):
+        finite = np.isfinite(x[start:start + step])
+        if not finite.all():
+            bad = start + int(np.argwhere(~finite)[0][0])
+            raise ValueError("features row %d holds NaN or infinity" % bad)
     return x
 
 
@@ -337,7 +354,7 @@ def _write_embedding_files(emb_dir, name, x, columns, thumbs, progress) -> dict:
         manifest["metadata"] = "metadata.tsv"
         manifest["metadata_columns"] = names
     if thumbs is not None:
-        layout = SpriteLayout.for_count(n, thumbs.shape[2], thumbs.shape[1])
+        layout = SpriteLayout.for_count(n, thumbs.width, thumbs.height)
         pages = _write_sprite_pages(emb_dir, thumbs, layout, progress)
         manifest["sprite"] = {"thumb_width": layout.thumb_width, "thumb_height": layout.thumb_height,
                               "per_row": layout.per_row, "per_page": layout.per_page, "pages": pages}
@@ -381,56 +398,177 @@ def _metadata_columns(metadata, n) -> dict:
     return out
 
 
-def _thumbnails(images, n, thumbnail_size) -> np.ndarray:
-    """(N, h, w, C) uint8 thumbnails, C in (1, 3, 4)."""
+class _Thumbnails:
+    """The thumbnails of N rows, made on demand in row order: ``take(k)`` gives the next k rows
+    as a (k, height, width, channels) uint8 array (channels in 1, 3, 4).
+
+    From an array (or ``np.memmap``) each call converts and scales only its
+    own slice; from an iterable of batches it keeps what is left of the last
+    batch; from image files it reads only the files of the slice.  So the
+    sprite writer holds one page at a time, never all thumbnails.
+    """
+
+    def __init__(self, n: int, height: int, width: int, channels: int, take: Callable[[int], np.ndarray]):
+        self.n, self.height, self.width, self.channels = n, height, width, channels
+        self._take = take
+        self.taken = 0
+        #: Called once all N rows are taken: ValueError when the source had more (batches only).
+        self.check_end: Callable[[], None] = lambda: None
+
+    def take(self, k: int) -> np.ndarray:
+        out = self._take(k)
+        self.taken += k
+        return out
+
+    @classmethod
+    def of(cls, images, n: int, thumbnail_size: Optional[int], scale: bool = True) -> "_Thumbnails":
+        """``images`` as :func:`write_embedding` takes them; ``scale``: else drawn at their own size."""
+        if isinstance(images, np.ndarray):
+            if images.dtype.kind not in "uifb":
+                raise ValueError("images must be numeric, got dtype %s" % images.dtype)
+            if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3, 4)):
+                raise ValueError("images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape %s"
+                                 % (images.shape,))
+            if images.shape[0] != n:
+                raise ValueError("images has %d entries, features have %d rows" % (images.shape[0], n))
+            return cls._of_batches(n, images.shape[1:3], 1 if images.ndim == 3 else images.shape[3],
+                                   thumbnail_size, scale, lambda start, k: images[start:start + k])
+        if isinstance(images, (str, bytes)):
+            raise ValueError("images must be an array, batches of arrays or a list of image paths, got a string")
+        items = iter(images)
+        first = next(items, None)
+        if isinstance(first, np.ndarray) and first.ndim in (3, 4):
+            return cls._of_iterator(itertools.chain([first], items), first, n, thumbnail_size, scale)
+        paths = ([] if first is None else [first]) + list(items)
+        if len(paths) != n:
+            raise ValueError("images has %d entries, features have %d rows" % (len(paths), n))
+        side = thumbnail_size or 64
+        return cls(n, side, side, 4, _reader(paths, side))
+
+    @classmethod
+    def _of_batches(cls, n, hw, channels, thumbnail_size, scale, rows_at) -> "_Thumbnails":
+        """From ``rows_at(start, k)``: rows start..start+k-1 as they were given (any numeric dtype)."""
+        h, w = hw
+        if scale:
+            side = thumbnail_size or (max(h, w) * max(1, int(np.ceil(32 / max(h, w)))))
+            h, w = side, side
+        thumbs = None
+
+        def take(k):
+            return _scaled(_uint8(rows_at(thumbs.taken, k)), (h, w))
+
+        thumbs = cls(n, h, w, channels, take)
+        return thumbs
+
+    @classmethod
+    def _of_iterator(cls, batches: Iterator[np.ndarray], first: np.ndarray, n, thumbnail_size, scale):
+        if first.ndim == 4 and first.shape[3] not in (1, 3, 4):
+            raise ValueError("image batches must be (k, H, W) or (k, H, W, C) with C in 1, 3, 4; got shape %s"
+                             % (first.shape,))
+        queue = _BatchQueue(batches, first.shape[1:], n)
+        thumbs = cls._of_batches(n, first.shape[1:3], 1 if first.ndim == 3 else first.shape[3], thumbnail_size,
+                                 scale, queue.rows)
+        thumbs.check_end = queue.check_end
+        return thumbs
+
+
+class _BatchQueue:
+    """Consecutive rows from an iterator of (k, ...) arrays, k free per batch; N rows in all."""
+
+    def __init__(self, batches: Iterator[np.ndarray], shape, n: int):
+        self.batches, self.shape, self.n = batches, tuple(shape), n
+        self.left: Optional[np.ndarray] = None
+        self.seen = 0
+
+    def rows(self, _start: int, k: int) -> np.ndarray:
+        """The next ``k`` rows (rows are taken in order: ``_start`` is where they begin)."""
+        parts, got = [], 0
+        while got < k:
+            if self.left is None or not len(self.left):
+                self.left = self._next()
+            part = self.left[:k - got]
+            self.left = self.left[len(part):]
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _next(self) -> np.ndarray:
+        batch = next(self.batches, None)
+        if batch is None:
+            raise ValueError("the image batches hold %d images, features have %d rows" % (self.seen, self.n))
+        batch = np.asarray(batch)
+        if batch.shape[1:] != self.shape:
+            raise ValueError("image batch after row %d has shape %s; the first had (k,) + %s"
+                             % (self.seen, batch.shape, self.shape))
+        self.seen += len(batch)
+        if self.seen > self.n:
+            raise ValueError("the image batches hold more than the %d rows of features" % self.n)
+        return batch
+
+    def check_end(self) -> None:
+        """ValueError when rows are left over after the N taken."""
+        if (self.left is not None and len(self.left)) or next(self.batches, None) is not None:
+            raise ValueError("the image batches hold more than the %d rows of features" % self.n)
+
+
+def _uint8(arr: np.ndarray) -> np.ndarray:
+    """(k, H, W[, C]) images as (k, H, W, C) uint8: floats in [0, 1] scaled to 0..255, only this slice."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.dtype.kind == "f":
+        arr = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255)
+    return arr.astype(np.uint8, copy=False)
+
+
+def _scaled(arr: np.ndarray, size) -> np.ndarray:
+    """(k, h, w, C) uint8 at ``size`` (height, width): an integer upscale repeats pixels (digits stay
+    crisp), any other size is resampled (Lanczos)."""
     from PIL import Image
 
-    if isinstance(images, np.ndarray) and images.dtype.kind in "uifb":
-        arr = images
-        if arr.ndim == 3:
-            arr = arr[..., None]
-        if arr.ndim != 4 or arr.shape[3] not in (1, 3, 4):
-            raise ValueError("images must be (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape %s"
-                             % (images.shape,))
-        if arr.shape[0] != n:
-            raise ValueError("images has %d entries, features have %d rows" % (arr.shape[0], n))
-        if arr.dtype.kind == "f":
-            arr = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255)
-        arr = arr.astype(np.uint8, copy=False)  # a uint8 np.memmap stays on disk
-        h, w = arr.shape[1:3]
-        side = thumbnail_size or (max(h, w) * max(1, int(np.ceil(32 / max(h, w)))))
-        if (h, w) == (side, side):
-            return arr
-        if side % h == 0 and side % w == 0 and h == w:
-            k = side // h  # integer upscale: crisp pixels, as digits need
-            return arr.repeat(k, axis=1).repeat(k, axis=2)
-        out = np.empty((n, side, side, arr.shape[3]), np.uint8)
-        for i in range(n):
-            img = Image.fromarray(arr[i, ..., 0] if arr.shape[3] == 1 else arr[i])
-            img = img.resize((side, side), Image.LANCZOS)
-            out[i] = np.asarray(img).reshape(side, side, arr.shape[3])
-        return out
-    paths = list(images)
-    if len(paths) != n:
-        raise ValueError("images has %d entries, features have %d rows" % (len(paths), n))
-    side = thumbnail_size or 64
-    out = np.zeros((n, side, side, 4), np.uint8)
-    for i, p in enumerate(paths):
-        try:
-            with fs.gfile(str(p)).GFile(str(p), "rb") as f:
-                img = Image.open(io.BytesIO(f.read())).convert("RGBA")
-        except Exception as e:
-            raise ValueError("image %d (%s) cannot be read: %s" % (i, p, e))
-        img.thumbnail((side, side), Image.LANCZOS)
-        x0, y0 = (side - img.width) // 2, (side - img.height) // 2
-        out[i, y0:y0 + img.height, x0:x0 + img.width] = np.asarray(img)
+    k, h, w, c = arr.shape
+    side_h, side_w = size
+    if (h, w) == (side_h, side_w):
+        return arr
+    if h == w and side_h == side_w and side_h % h == 0:
+        f = side_h // h
+        return arr.repeat(f, axis=1).repeat(f, axis=2)
+    out = np.empty((k, side_h, side_w, c), np.uint8)
+    for i in range(k):
+        img = Image.fromarray(arr[i, ..., 0] if c == 1 else arr[i])
+        out[i] = np.asarray(img.resize((side_w, side_h), Image.LANCZOS)).reshape(side_h, side_w, c)
     return out
 
 
-def _write_sprite_pages(emb_dir, thumbs, layout: SpriteLayout, progress) -> list:
+def _reader(paths, side) -> Callable[[int], np.ndarray]:
+    """``take(k)`` of image files: the next k files read and fitted into ``side`` px (RGBA, centred)."""
     from PIL import Image
 
-    n, h, w, c = thumbs.shape
+    position = [0]
+
+    def take(k):
+        start = position[0]
+        out = np.zeros((k, side, side, 4), np.uint8)
+        for j, p in enumerate(paths[start:start + k]):
+            try:
+                with fs.gfile(str(p)).GFile(str(p), "rb") as f:
+                    img = Image.open(io.BytesIO(f.read())).convert("RGBA")
+            except Exception as e:
+                raise ValueError("image %d (%s) cannot be read: %s" % (start + j, p, e))
+            img.thumbnail((side, side), Image.LANCZOS)
+            x0, y0 = (side - img.width) // 2, (side - img.height) // 2
+            out[j, y0:y0 + img.height, x0:x0 + img.width] = np.asarray(img)
+        position[0] += k
+        return out
+
+    return take
+
+
+def _write_sprite_pages(emb_dir, thumbs: _Thumbnails, layout: SpriteLayout, progress) -> list:
+    """Write the sprite pages, each made from its own rows only (a few grid rows of thumbnails at a time)."""
+    from PIL import Image
+
+    n, h, w, c = thumbs.n, thumbs.height, thumbs.width, thumbs.channels
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
     names = []
     bar = None
@@ -438,25 +576,34 @@ def _write_sprite_pages(emb_dir, thumbs, layout: SpriteLayout, progress) -> list
         from tqdm import tqdm
 
         bar = tqdm(total=n, desc="sprite", unit="img")
+    per_row = layout.per_row
+    grid_rows_at_once = max(1, (1 << 24) // max(1, per_row * h * w * c))  # ~16 MB of thumbnails at a time
     for page, (pw, ph) in enumerate(layout.page_sizes):
-        start = page * layout.per_page
-        count = min(layout.per_page, n - start)
+        count = min(layout.per_page, n - page * layout.per_page)
         canvas = np.zeros((ph, pw, c), np.uint8)
-        rows_full = count // layout.per_row
-        if rows_full:
-            block = thumbs[start:start + rows_full * layout.per_row]
-            block = block.reshape(rows_full, layout.per_row, h, w, c).transpose(0, 2, 1, 3, 4)
-            canvas[: rows_full * h, : layout.per_row * w] = block.reshape(rows_full * h, layout.per_row * w, c)
-        for k in range(rows_full * layout.per_row, count):
-            y, x = (k // layout.per_row) * h, (k % layout.per_row) * w
-            canvas[y:y + h, x:x + w] = thumbs[start + k]
+        done = 0
+        while done < count:
+            k = min(count - done, grid_rows_at_once * per_row)
+            block = thumbs.take(k)
+            full, rest = divmod(k, per_row)
+            y = (done // per_row) * h  # done is a multiple of per_row until the page's last, short grid row
+            if full:
+                # Straight into the canvas through a (grid row, y, column, x, C) view: no temp copy.
+                view = canvas[y:y + full * h, : per_row * w].reshape(full, h, per_row, w, c)
+                view[...] = block[: full * per_row].reshape(full, per_row, h, w, c).transpose(0, 2, 1, 3, 4)
+            for j in range(rest):
+                cx = j * w
+                canvas[y + full * h: y + full * h + h, cx:cx + w] = block[full * per_row + j]
+            done += k
+            if bar:
+                bar.update(k)
         buf = io.BytesIO()
         Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode).save(buf, format="PNG", optimize=False)
+        del canvas
         fname = "sprite_%d.png" % page
-        fs.write_bytes(fs.join(emb_dir, fname), buf.getvalue())
+        fs.write_bytes(fs.join(emb_dir, fname), buf.getbuffer())
         names.append(fname)
-        if bar:
-            bar.update(count)
+    thumbs.check_end()
     if bar:
         bar.close()
     return names
