@@ -1,15 +1,16 @@
-// Dots drawn on the CPU into one image, for views of hundreds of thousands of
-// rows. Software GL (SwiftShader, what headless Chromium and GPU-less
+// Dots drawn on the CPU into one image, for views of tens of thousands of rows
+// and more. Software GL (SwiftShader, what headless Chromium and GPU-less
 // machines use) spends ~0.7 us per point primitive whatever its size: 1M
-// dots took ~700 ms a frame, 1 px or 3 px alike. Writing each row's few
-// pixels into a typed array and drawing the image as one texture takes tens
-// of milliseconds. Colours follow the dot shader in scene.ts (rowColors), and
-// later rows are drawn over earlier ones, as the GL draws them.
+// dots took ~700 ms a frame, 1 px or 3 px alike, 70k ~60 ms. Writing each
+// row's few pixels into a typed array and drawing the image as one texture
+// takes ~15 ms at 70k and ~40 ms at 1M. Colours follow the dot shader in
+// scene.ts (rowColors), and later rows are drawn over earlier ones, as the GL
+// draws them.
 import { uncertaintyRgb } from "./active";
 import { paletteUniform } from "./palette";
 
-/** Rows above which the map draws its dots as an image rather than as GL points. */
-export const DOT_IMAGE_MIN_ROWS = 150_000;
+/** Rows from which the map draws its dots as an image rather than as GL points (about where the two cost the same). */
+export const DOT_IMAGE_MIN_ROWS = 50_000;
 
 function pack(r: number, g: number, b: number): number {
   // Little-endian RGBA bytes in one Uint32 (the byte order of the texture upload).

@@ -701,8 +701,11 @@ export class Scene {
       gl.uniform2f(this.u("u_aspect"), aspect[0], aspect[1]);
       gl.activeTexture(gl.TEXTURE0);
     }
-    // Before the VAO is bound: uploading the rows in view binds and unbinds it.
-    const inView = this.rowsInView(o, width, height, now, frontToBack);
+    // Hundreds of thousands of dots: one image drawn on the CPU instead of a GL point per row (dotImage.ts).
+    const asImage = !thumbnails && o.camera.dims === 2 && this.n >= DOT_IMAGE_MIN_ROWS && pointPx <= LOD_THUMB_PX;
+    // Before the VAO is bound: uploading the rows in view binds and unbinds it. The image needs no list
+    // (and so no index, rebuilt after every layout frame).
+    const inView = asImage ? null : this.rowsInView(o, width, height, now, frontToBack);
     let calls = 0;
     const perPage = s ? s.per_page : this.n;
     const pages = s ? s.pages : 1;
@@ -715,9 +718,7 @@ export class Scene {
         this.use(this.dots);
       }
     };
-    // Hundreds of thousands of dots: one image drawn on the CPU instead of a GL point per row (dotImage.ts).
     const dpr = window.devicePixelRatio || 1;
-    const asImage = !thumbnails && o.camera.dims === 2 && this.n >= DOT_IMAGE_MIN_ROWS && (inView ? inView.length : this.n) >= DOT_IMAGE_MIN_ROWS && pointPx <= LOD_THUMB_PX;
     if (asImage) {
       this.drawDotsImage(o, viewProj, now, Math.max(1, Math.round(pointPx * dpr)));
       calls++;

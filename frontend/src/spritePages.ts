@@ -99,22 +99,27 @@ export function planPages(
   let viewScale = scale > 0 ? scale : 1;
   // Rows of every page in view (a t-SNE mixes the pages) but too many pages for the budget: half the
   // resolution (a texel for two pixels) rather than most rows as dots, when that makes them all fit.
+  // Pages loaded finer than that are loaded again at it (their old texture serves until then).
   const half = viewScale / 2;
+  let halved = false;
   if (scale > 0 && Number.isInteger(sprite.thumb_width * half) && Number.isInteger(sprite.thumb_height * half)) {
-    const bytesAt = (f: number) => wanted.reduce((sum, p) => sum + pageBytes(sprite, p, Math.max(f, resident.get(p)?.scale ?? 0)), 0);
-    if (bytesAt(viewScale) > budget && bytesAt(half) <= budget) viewScale = half;
+    const bytesAt = (f: number) => wanted.reduce((sum, p) => sum + pageBytes(sprite, p, f), 0);
+    if (bytesAt(viewScale) > budget && bytesAt(half) <= budget) {
+      viewScale = half;
+      halved = true;
+    }
   }
   const load: { page: number; scale: number }[] = [];
   let used = 0;
   const kept = new Set<number>();
   for (const p of wanted) {
     const have = resident.get(p);
-    const s = have && have.scale >= viewScale ? have.scale : viewScale;
+    const s = have && have.scale >= viewScale && !halved ? have.scale : viewScale;
     const bytes = pageBytes(sprite, p, s);
     if (used + bytes > budget && (kept.size || load.length)) continue;
     used += bytes;
     kept.add(p);
-    if (!have || have.scale < viewScale) load.push({ page: p, scale: s });
+    if (!have || have.scale !== s) load.push({ page: p, scale: s });
   }
   // Pages not needed now stay while they fit, the most recently needed first.
   const others = [...resident.entries()].filter(([p]) => !kept.has(p)).sort((a, b) => b[1].used - a[1].used);

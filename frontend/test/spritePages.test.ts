@@ -63,6 +63,10 @@ test("at 1M rows the pages in view fit the memory budget: least recently needed 
   const first = planPages(MILLION, counts, 1, new Map(), budget);
   assert.deepEqual(first.load.map((l) => l.page), [7, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
   assert.ok(first.load.every((l) => l.scale === 0.5));
+  // A page loaded at full size before is loaded again at half size then, so that all fit.
+  const again = planPages(MILLION, counts, 1, new Map([[0, { scale: 1, used: 1 }]]), budget);
+  assert.equal(again.load.length, 12);
+  assert.deepEqual(again.load.find((l) => l.page === 0), { page: 0, scale: 0.5 });
   // Where not even half size fits, the pages with most rows in view come first, at full size.
   const tight = planPages(MILLION, counts, 1, new Map(), 2 * full + 1);
   assert.deepEqual(tight.load, [{ page: 7, scale: 1 }, { page: 0, scale: 1 }]);
