@@ -26,6 +26,10 @@ setuptools.setup(
         "tqdm>=4.60",
         "matplotlib>=3.6",
         "numba>=0.58",
+        # the approximate neighbour search above 40,000 rows (tsne/nearest_neighbors.py):
+        # 1.8.0 is the oldest with wheels for Python 3.10-3.12 that takes numpy 1.23;
+        # pip picks >= 1.10 on Python 3.13
+        "faiss-cpu>=1.8.0",
     ],
     extras_require={
         "tensorflow": ["tensorflow-cpu>=2.16"],

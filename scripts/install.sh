@@ -5,9 +5,9 @@
 #   bash scripts/install.sh --serve --port 6007 # ... on another port (--port=6007 works too)
 #   bash scripts/install.sh --serve -- --bind_all  # anything after -- goes to tensorboard as it is
 # Installs: Debian's chromium (for the browser tests), a virtualenv in .venv with
-# the package (editable), TensorFlow (optional at run time, used by tests for
-# checkpoint tensors), umap-learn (the UMAP layout, optional too) and the test
-# tools; builds the frontend bundle with esbuild; compiles the t-SNE kernels
+# the package (editable; with faiss-cpu, the neighbour search above 40,000 rows),
+# TensorFlow (optional at run time, used by tests for checkpoint tensors),
+# umap-learn (the UMAP layout, optional too) and the test tools; builds the frontend bundle with esbuild; compiles the t-SNE kernels
 # (tensorboard-al warmup) so the first layout does not.
 # Safe to run again: steps already done are skipped.
 set -euo pipefail
@@ -69,7 +69,7 @@ if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv
 fi
 if [ "$(cat .venv/.al-install-stamp 2>/dev/null)" != "$STAMP" ]; then
-  say "installing Python packages (tensorboard, numpy, scipy, scikit-learn, numba, TensorFlow, umap-learn, test tools)"
+  say "installing Python packages (tensorboard, numpy, scipy, scikit-learn, numba, faiss-cpu, TensorFlow, umap-learn, test tools)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[test,tensorflow,bench,umap]"
   echo "$STAMP" > .venv/.al-install-stamp

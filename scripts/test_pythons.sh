@@ -33,6 +33,7 @@ fi
 # Engine-free HTTP/CLI/label-store files join when they exist.
 TESTS=(
   tests/test_kernels.py tests/test_tsne.py tests/test_sessions.py              # engine
+  tests/test_knn.py                                                            # (FAISS at its floor)
   tests/test_active_emulation.py tests/test_active_strategies.py               # (active/ numba kernels)
   tests/test_labels.py tests/test_labels_processes.py tests/test_projector_labels.py  # label store
   tests/test_label_storage.py tests/test_fs_atomic.py
@@ -115,7 +116,7 @@ run_stage() {
     echo "$stamp" > "$venv/.al-install-stamp"
   fi
   "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null \
-    | awk 'tolower($1) ~ /^(numpy|scipy|numba|scikit-learn|tensorboard|pillow|matplotlib|tqdm)$/ {printf "%s %s  ", $1, $2} END {print ""}'
+    | awk 'tolower($1) ~ /^(numpy|scipy|numba|scikit-learn|tensorboard|pillow|matplotlib|tqdm|faiss-cpu)$/ {printf "%s %s  ", $1, $2} END {print ""}'
   local files=() f
   for f in "${TESTS[@]}"; do [ ! -f "$f" ] || files+=("$f"); done
   # numba's on-disk cache per stage: two numba versions on one Python would

@@ -12,6 +12,7 @@ that cannot be read or written, a bad CSV line) prints one line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import signal
 import stat
 import sys
 import tempfile
+import time
 from typing import List, Optional
 
 
@@ -245,11 +247,12 @@ def _benchmark(args) -> int:
         if args.dataset and side * side == x.shape[1]:
             images = x.reshape(len(x), side, side)  # the offline datasets' features are their pixels in [0, 1]
     try:
-        result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
-                               subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
-                               pca=args.pca, classifier_backend=args.classifier, record_rounds=args.record_rounds,
-                               images=images, name=args.dataset or "custom",
-                               tsne_options={"engine": "umap"} if args.layout == "umap" else None)
+        with _PhaseBars() if not args.quiet else contextlib.nullcontext():
+            result = run_benchmark(x, y, strategies=args.strategies, folds=args.folds, max_actions=args.max_actions,
+                                   subset=args.subset, out_dir=out, random_state=args.seed, progress=not args.quiet,
+                                   pca=args.pca, classifier_backend=args.classifier,
+                                   record_rounds=args.record_rounds, images=images, name=args.dataset or "custom",
+                                   tsne_options={"engine": "umap"} if args.layout == "umap" else None)
     except ValueError as e:
         raise CLIError(str(e))
     print("full-label accuracy %.3f (%s classifier); 80%% of it = %.3f"
@@ -273,6 +276,48 @@ def _benchmark(args) -> int:
     return 0
 
 
+class _PhaseBars:
+    """tqdm bars, with the time left, for the preparation phases of the layouts a
+    command computes (neighbours, affinities, PCA); a phase over within a
+    second never shows (tqdm's delay), so small layouts stay quiet."""
+
+    NAMES = {"neighbors": "nearest neighbours", "affinities": "affinities", "pca": "PCA initialisation"}
+
+    def __init__(self, delay=1.0):
+        self.delay = delay
+        self.phase = None
+        self.bar = None
+
+    def __call__(self, phase, fraction):
+        from tqdm.auto import tqdm
+
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = tqdm(total=1000, desc=self.NAMES.get(phase, phase), delay=self.delay, leave=False,
+                            dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        step = int(round(1000 * min(1.0, max(0.0, fraction)))) - self.bar.n
+        if step > 0:
+            self.bar.update(step)
+        if fraction >= 1.0 and time.time() - self.bar.start_t >= self.delay:
+            self.bar.refresh()  # the phase's end is shown, whatever tqdm's refresh interval skipped
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        from .tsne.affinity import set_phase_listener
+        self.previous = set_phase_listener(self)
+        return self
+
+    def __exit__(self, *exc):
+        from .tsne.affinity import set_phase_listener
+        set_phase_listener(self.previous)
+        self.close()
+
+
 def _quality(args) -> int:
     from .research.quality import quality_report
 
@@ -282,8 +327,9 @@ def _quality(args) -> int:
         from .tsne.umap_layout import MISSING_MESSAGE, umap_available
         if not umap_available():
             raise CLIError(MISSING_MESSAGE)
-    report = quality_report(x, y, folds=args.folds, random_state=args.seed, layouts=layouts,
-                            with_labels=args.with_labels)
+    with _PhaseBars() if not args.json else contextlib.nullcontext():
+        report = quality_report(x, y, folds=args.folds, random_state=args.seed, layouts=layouts,
+                                with_labels=args.with_labels)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

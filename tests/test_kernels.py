@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from tensorboard_al_plugin.tsne import affinity
 from tensorboard_al_plugin.tsne import nearest_neighbors as nn
 from tensorboard_al_plugin.tsne import repulsion, supervision
 from tensorboard_al_plugin.tsne import tsne as tsne_mod
@@ -415,6 +416,77 @@ def check_brute_rows():
     np.testing.assert_allclose(dist, np.sort(D, axis=1)[:, :k], rtol=1e-12)
 
 
+def check_rerank():
+    X, D2 = _knn_inputs(14)
+    n, k = X.shape[0], 4
+    rng = _rng(15)
+    cand = np.stack([rng.choice(n, 7, replace=False) for _ in range(n)]).astype(np.int64)
+    cand[0, :] = -1                      # no candidates: the row is to be redone
+    cand[1, :5] = -1
+    cand[2, 0] = 2                       # the row itself is skipped
+    out_i = np.zeros((n, k), dtype=np.int32)
+    out_d = np.zeros((n, k))
+    redo = np.zeros(n, dtype=np.bool_)
+    _, args = _both(nn._rerank, X, cand, k, out_i, out_d, redo, copy=(3, 4, 5))
+    out_i, out_d, redo = args[3], args[4], args[5]
+    for i in range(n):
+        valid = [j for j in cand[i] if j >= 0 and j != i]
+        assert redo[i] == (len(valid) < k)
+        if redo[i]:
+            continue
+        want = sorted(valid, key=lambda j: (D2[i, j], list(cand[i]).index(j)))[:k]
+        np.testing.assert_array_equal(out_i[i], want)
+        np.testing.assert_allclose(out_d[i], np.sqrt(D2[i, want]), rtol=1e-12)
+
+
+def _symmetric_inputs(seed, n=30, k=5):
+    rng = _rng(seed)
+    ind = np.stack([rng.choice(n, k, replace=False) for _ in range(n)]).astype(np.int32)
+    cond = rng.random((n, k))
+    cond[:, -1] = 0.0                    # an underflowed kernel: dropped
+    indptr = affinity._in_degrees(ind, n)
+    cols = np.empty(indptr[-1], dtype=np.int32)
+    vals = np.empty(indptr[-1])
+    affinity._scatter_transpose(ind, cond, indptr, cols, vals)
+    dense = np.zeros((n, n))
+    for i in range(n):
+        for t in range(k):
+            dense[i, ind[i, t]] += cond[i, t]
+    dense = dense + dense.T
+    np.fill_diagonal(dense, 0.0)         # a row listed as its own neighbour adds nothing
+    return n, indptr, cols, vals, dense
+
+
+def check_merge_rows():
+    n, indptr, cols, vals, dense = _symmetric_inputs(16)
+    nnz = np.zeros(n, dtype=np.int64)
+    _, args = _both(affinity._merge_rows, indptr, cols, vals, nnz, copy=(1, 2, 3))
+    cols, vals, nnz = args[1], args[2], args[3]
+    for i in range(n):
+        lo = indptr[i]
+        c = cols[lo:lo + nnz[i]]
+        assert np.all(np.diff(c) > 0)
+        np.testing.assert_array_equal(c, np.flatnonzero(dense[i]))
+        np.testing.assert_allclose(vals[lo:lo + nnz[i]], dense[i, c], rtol=1e-12)
+
+
+def check_compact():
+    n, indptr, cols, vals, dense = _symmetric_inputs(17)
+    nnz = np.zeros(n, dtype=np.int64)
+    affinity._merge_rows(indptr, cols, vals, nnz)
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(nnz, out=new_indptr[1:])
+    out_cols = np.zeros(new_indptr[-1], dtype=np.int32)
+    out_vals = np.zeros(new_indptr[-1])
+    _, args = _both(affinity._compact, indptr, cols, vals, new_indptr, out_cols, out_vals, 0.5,
+                    copy=(4, 5))
+    got = np.zeros((n, n))
+    for i in range(n):
+        lo, hi = new_indptr[i], new_indptr[i + 1]
+        got[i, args[4][lo:hi]] = args[5][lo:hi]
+    np.testing.assert_allclose(got, 0.5 * dense, rtol=1e-12)
+
+
 CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
@@ -431,6 +503,9 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.nearest_neighbors._select_block": check_select_block,
     "tensorboard_al_plugin.tsne.nearest_neighbors._refine": check_refine,
     "tensorboard_al_plugin.tsne.nearest_neighbors._brute_rows": check_brute_rows,
+    "tensorboard_al_plugin.tsne.nearest_neighbors._rerank": check_rerank,
+    "tensorboard_al_plugin.tsne.affinity._merge_rows": check_merge_rows,
+    "tensorboard_al_plugin.tsne.affinity._compact": check_compact,
 }
 
 

@@ -1,12 +1,23 @@
-"""Exact k-nearest-neighbour search for the sparse input affinities.
+"""k-nearest-neighbour search for the sparse input affinities: exact below
+``APPROXIMATE_MIN_ROWS`` rows, approximate (FAISS HNSW) from there on.
 
 Only the k nearest neighbours of each point carry non-negligible affinity at
 the perplexities t-SNE uses (k ~ 3 x perplexity), so the input similarities are
 a sparse graph and never an N x N matrix.
 
-The search is exact at every size; on the benchmark's 70,000 x 50 rows it
-takes about a third of the time of openTSNE's approximate (Annoy) search on two
-cores. Rows are sorted by their projection p_i on the principal axis
+Approximate search (``_hnsw_neighbors``): FAISS's HNSW graph index
+(IndexHNSWFlat, float32), built and queried by FAISS's OpenMP threads in
+batches (so that progress can be reported), asked for k + 1 candidates per row
+(the row itself among them), whose distances are then recomputed in float64 and
+re-ranked. Its recall@k against the exact search is measured by
+benchmarks/knn_bench.py (at least 0.98 on Fashion-MNIST 70,000 x 50 and on
+1,000,000 x 50 Gaussian clusters; tests/test_knn.py checks it on a seeded
+set). Why FAISS HNSW and not pynndescent, FAISS IVF or hnswlib: README,
+"Performance", and benchmarks/results/knn_bench.md.
+
+Exact search (below the threshold, where it costs no more than the
+approximate one and is exact):
+Rows are sorted by their projection p_i on the principal axis
 (|p_i - p_j| <= |x_i - x_j|) and handled in blocks of consecutive rows:
 
 1. a float32 GEMM (numpy's BLAS) gives, for the block's rows i and a chunk of
@@ -36,12 +47,41 @@ import numpy as np
 # rows per block and columns per GEMM chunk: the (rows x columns) float32
 # chunk (1 MB; half per thread) stays in L2 while it is scanned
 _BLOCK_ROWS = 128
+# rows per block of the cell search: a cell's rows (or a part of at most this
+# many) share their bounds, so blocks can be large. Each block costs a few
+# parallel calls whose threads must wake: many small calls were slow on a
+# loaded machine (11 ms of waiting per call at a load of 6 on 2 cores)
+_CELL_BLOCK_ROWS = 1024
 _CHUNK_COLS = 2048
 # extra heap slots beyond k, so that float32 ties rarely force a re-search
 _MARGIN = 8
 # columns rejected together against the heap's top
 _RUN = 32
 _EPS32 = float(np.finfo(np.float32).eps)
+
+# From this many rows on, ``method="auto"`` searches approximately (FAISS HNSW):
+# measured on two cores (benchmarks/results/knn_bench.md), the exact search
+# costs N^2 and passes the approximate one near this size; below it the exact
+# search is as fast and exact.
+APPROXIMATE_MIN_ROWS = 40_000
+# Above the threshold the search stays exact when the data fall into separate
+# clusters: rows are grouped into k-means cells, and when, on a sample of rows,
+# the cells that the triangle inequality cannot rule out hold at most this share
+# of all rows, the exact search over those cells is chosen (it then computes at
+# most about this share of the N^2 distances). Otherwise HNSW.
+CELLS_MAX_FRACTION = 0.1
+# k-means cells (fewer for small N: at least ~100 rows a cell) and sampled rows
+_N_CELLS = 256
+_CELL_SAMPLE = 256
+# HNSW graph: links per node, candidate list while building and while searching
+# (at least k + 1 is needed; the recall@k of 0.98 wanted needs about 2k).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH_PER_K = 2.0
+# rows per FAISS add/search call: progress is reported after each
+_HNSW_BATCH = 16384
+# share of the approximate search's time spent building the graph (progress)
+_HNSW_BUILD_SHARE = 0.5
 
 
 @numba.njit(inline="always")
@@ -193,35 +233,187 @@ def _principal_axis(X64, n_iter=30, seed=0):
     return v
 
 
-def nearest_neighbors(X, k, progress=None):
-    """Exact k nearest neighbours of every row of ``X``, itself excluded.
+EXACT_METHOD = "exact (projection-pruned blocked float32 GEMM + numba top-k, float64 re-rank)"
+EXACT_CELLS_METHOD = "exact (k-means cells pruned by the triangle inequality, blocked float32 GEMM + numba top-k, float64 re-rank)"
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:  # a dependency (setup.py); missing only in a hand-made environment
+        return None
+    return faiss
+
+
+def nearest_neighbors(X, k, progress=None, method="auto"):
+    """The k nearest neighbours of every row of ``X``, itself excluded.
 
     Parameters
     ----------
     X : ndarray (N, D) float
     k : int, 1 <= k < N
-    progress : callable(fraction in [0, 1]) or None, called after each block.
+    progress : callable(fraction in [0, 1]) or None, called after each block
+        of rows (exact) or batch of rows added to / searched in the graph.
+    method : "auto" (approximate from ``APPROXIMATE_MIN_ROWS`` rows, else
+        exact), "exact" or "approximate" (FAISS HNSW; exact when FAISS is
+        not installed, which the returned method says).
 
     Returns
     -------
     indices : ndarray (N, k) int32, neighbours sorted by distance.
-    distances : ndarray (N, k) float64, Euclidean distances.
+    distances : ndarray (N, k) float64, Euclidean distances (float64 even
+        when the search is approximate: the candidates are re-ranked).
     method : str, the search used (reported by the benchmark).
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X: expected a 2D array, got {X.ndim}D")
+    n = X.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f"k: expected 1 <= k < {n}, got {k}")
+    if method not in ("auto", "exact", "approximate"):
+        raise ValueError(f"method: expected 'auto', 'exact' or 'approximate', got {method!r}")
+    faiss = _faiss()
+    if method == "auto" and n >= APPROXIMATE_MIN_ROWS and faiss is not None:
+        assign, centroids, share = _partition(faiss, X, k)
+        nearest_neighbors.last_cells_share = share
+        if share <= CELLS_MAX_FRACTION:
+            return _exact_neighbors(X, k, progress, cells=(assign, centroids))
+        method = "approximate"
+    if method == "approximate" and faiss is not None:
+        return _hnsw_neighbors(faiss, X, k, progress)
+    return _exact_neighbors(X, k, progress)
+
+
+def _partition(faiss, X, k, seed=0):
+    """k-means cells of X and how much of the exact search they would save:
+    (assign (N,) int, centroids (C, D), share in [0, 1]).
+
+    On ``_CELL_SAMPLE`` random rows the k-th neighbour distance r_i is found by
+    brute force; a cell c (centre mu_c, every member within reach_c of it) can
+    hold a neighbour of row i only when |x_i - mu_c| - reach_c <= r_i. The
+    share of rows in such cells, averaged over the sample, estimates the share
+    of distances the cell search computes.
+    """
+    n, dim = X.shape
+    n_cells = int(min(_N_CELLS, max(2, n // 100)))
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    km = faiss.Kmeans(dim, n_cells, niter=10, seed=seed + 1, max_points_per_centroid=64)
+    km.train(X32)
+    assign = km.index.search(X32, 1)[1][:, 0]
+    centroids = km.centroids.astype(np.float64)
+    sizes = np.bincount(assign, minlength=n_cells)
+    reach = np.zeros(n_cells)
+    np.maximum.at(reach, assign, np.sqrt(((X32 - centroids[assign]) ** 2).sum(axis=1)))
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(n, min(n, _CELL_SAMPLE), replace=False)
+    sq = np.einsum("ij,ij->i", X32, X32, dtype=np.float64)
+    share = np.empty(len(sample))
+    for lo in range(0, len(sample), 32):
+        rows = sample[lo:lo + 32]
+        d2 = sq[rows, None] + sq[None, :] - 2.0 * (X32[rows] @ X32.T)
+        d2[np.arange(len(rows)), rows] = np.inf
+        r = np.sqrt(np.maximum(np.partition(d2, k - 1, axis=1)[:, k - 1], 0.0))
+        dc = np.sqrt(((X32[rows, None, :] - centroids[None]) ** 2).sum(axis=2))
+        share[lo:lo + 32] = ((dc - reach[None, :] <= r[:, None]) * sizes[None, :]).sum(axis=1) / n
+    return assign, centroids, float(share.mean())
+
+
+@numba.njit(parallel=True, cache=True)
+def _rerank(X, cand, k, out_i, out_d, redo):
+    """Each row's k nearest of its candidates (cand[i]; -1 = none, the row
+    itself skipped) by float64 distance; redo[i] when fewer than k remain."""
+    n, m = cand.shape
+    dim = X.shape[1]
+    for i in numba.prange(n):
+        d = np.full(m, np.inf)
+        valid = 0
+        for s in range(m):
+            j = cand[i, s]
+            if j < 0 or j == i:
+                continue
+            acc = 0.0
+            for c in range(dim):
+                diff = np.float64(X[i, c]) - np.float64(X[j, c])
+                acc += diff * diff
+            d[s] = acc
+            valid += 1
+        if valid < k:
+            redo[i] = True
+            continue
+        o = np.argsort(d, kind="mergesort")
+        for t in range(k):
+            out_i[i, t] = cand[i, o[t]]
+            out_d[i, t] = np.sqrt(d[o[t]])
+
+
+def _hnsw_neighbors(faiss, X, k, progress):
+    """Approximate search: FAISS HNSW graph, k + 1 candidates, float64 re-rank."""
+    n, dim = X.shape
+    # centring changes no distance and keeps float32 precision where it matters
+    X32 = np.ascontiguousarray(X - X.mean(axis=0, dtype=np.float64), dtype=np.float32)
+    # FAISS's OpenMP threads: as many as the engine's numba loops use
+    faiss.omp_set_num_threads(max(1, numba.get_num_threads()))
+    index = faiss.IndexHNSWFlat(dim, HNSW_M)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    for lo in range(0, n, _HNSW_BATCH):
+        hi = min(n, lo + _HNSW_BATCH)
+        index.add(X32[lo:hi])
+        if progress is not None:
+            progress(_HNSW_BUILD_SHARE * hi / n)
+    m = min(n, k + 1)
+    index.hnsw.efSearch = _ef_search(k, n)
+    cand = np.empty((n, m), dtype=np.int64)
+    for lo in range(0, n, _HNSW_BATCH):
+        hi = min(n, lo + _HNSW_BATCH)
+        cand[lo:hi] = index.search(X32[lo:hi], m)[1]
+        if progress is not None:
+            progress(_HNSW_BUILD_SHARE + (1 - _HNSW_BUILD_SHARE) * hi / n)
+    del index
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float64)
+    redo = np.zeros(n, dtype=np.bool_)
+    del X32
+    # distances from the rows as given (float32 from prepare(): no copy)
+    X = np.ascontiguousarray(X)
+    _rerank(X, cand, k, indices, distances, redo)
+    if redo.any():
+        # the graph gave too few candidates (does not happen with efSearch > k
+        # on ordinary data): those rows by brute force
+        _brute_rows(X.astype(np.float64), np.flatnonzero(redo), k, indices, distances)
+    return indices, distances, (f"approximate (FAISS HNSW, M={HNSW_M}, efConstruction="
+                                f"{HNSW_EF_CONSTRUCTION}, efSearch={_ef_search(k, n)}; float64 re-rank)")
+
+
+def _ef_search(k, n):
+    """efSearch used for k neighbours among n rows."""
+    return max(min(n, k + 1), int(np.ceil(HNSW_EF_SEARCH_PER_K * k)))
+
+
+def _exact_neighbors(X, k, progress, cells=None):
+    """The exact search (module docstring); same contract as ``nearest_neighbors``.
+
+    cells : None (rows ordered along the principal axis, columns pruned by
+        projection) or (assign (N,) int, centroids (C, D)) from ``_partition``
+        (rows ordered by cell, whole cells pruned by the triangle inequality).
     """
     X64 = np.asarray(X, dtype=np.float64)
     n, dim = X64.shape
-    if not 1 <= k < n:
-        raise ValueError(f"k: expected 1 <= k < {n}, got {k}")
     # centring changes no distance and shrinks |x|^2, hence the float32 error
-    X64 = X64 - X64.mean(axis=0)
-    # Rows sorted along one axis v: |v.(x_i - x_j)| <= |x_i - x_j|, so once a
-    # row's k-th neighbour is known to lie within r, columns whose projection
-    # is farther than r need no distance at all. Columns are visited outward
-    # from each row block in chunks until both sides are ruled out.
-    axis = _principal_axis(X64)
-    proj = X64 @ axis
-    order = np.argsort(proj, kind="stable")
-    proj = np.ascontiguousarray(proj[order])
+    mean = X64.mean(axis=0)
+    X64 = X64 - mean
+    if cells is None:
+        # Rows sorted along one axis v: |v.(x_i - x_j)| <= |x_i - x_j|, so once a
+        # row's k-th neighbour is known to lie within r, columns whose projection
+        # is farther than r need no distance at all. Columns are visited outward
+        # from each row block in chunks until both sides are ruled out.
+        axis = _principal_axis(X64)
+        proj = X64 @ axis
+        order = np.argsort(proj, kind="stable")
+        proj = np.ascontiguousarray(proj[order])
+    else:
+        assign, centroids = cells
+        order = np.argsort(assign, kind="stable")
     X64 = np.ascontiguousarray(X64[order])
     X32 = X64.astype(np.float32)
     Xm2 = -2.0 * X32
@@ -232,37 +424,44 @@ def nearest_neighbors(X, k, progress=None):
     ind_s = np.empty((n, k), dtype=np.int32)
     dist_s = np.empty((n, k), dtype=np.float64)
     redo = np.zeros(n, dtype=np.bool_)
-    R_max = min(n, _BLOCK_ROWS)
+    R_max = min(n, _BLOCK_ROWS if cells is None else _CELL_BLOCK_ROWS)
     C = _CHUNK_COLS
     G = np.empty((R_max, C), dtype=np.float32)
     cand_v = np.empty((R_max, m), dtype=np.float32)
     cand_i = np.empty((R_max, m), dtype=np.int64)
-    scanned = 0
-    for start in range(0, n, R_max):
-        stop = min(n, start + R_max)
-        R = stop - start
-        cv, ci = cand_v[:R], cand_i[:R]
-        _init_heaps(cv, ci)
+
+    def scan(start, stop, a, b):
+        # columns a..b into the block's heaps, in GEMM chunks of at most C;
+        # returns the distances computed
+        for lo in range(a, b, C):
+            hi = min(b, lo + C)
+            np.matmul(Xm2[start:stop], X32[lo:hi].T, out=G[:stop - start, :hi - lo])
+            _select_block(G[:stop - start, :hi - lo], sq32[lo:hi], start, lo,
+                          cand_v[:stop - start], cand_i[:stop - start])
+        return (stop - start) * (b - a)
+
+    def radius(start, stop):
+        # radius bound per row: the heap's top is an approximate s of a
+        # real column, so the k-th neighbour is at most this far
+        top = cand_v[:stop - start].max(axis=1).astype(np.float64)
+        r = np.sqrt(np.maximum(top + sq64[start:stop] + err[start:stop], 0.0))
+        return r * (1 + 1e-9) + 1e-12
+
+    def scan_projection(start, stop):
         # first chunk: the columns around the block itself
         centre = (start + stop) // 2
         left = max(0, min(n - C, centre - C // 2))
         right = min(n, left + C)
-        np.matmul(Xm2[start:stop], X32[left:right].T, out=G[:R, :right - left])
-        _select_block(G[:R, :right - left], sq32[left:right], start, left, cv, ci)
-        scanned += right - left
+        scanned = scan(start, stop, left, right)
         pb = proj[start:stop]
         while True:
-            # radius bound per row: the heap's top is an approximate s of a
-            # real column, so the k-th neighbour is at most this far
-            top = cv.max(axis=1).astype(np.float64)
-            r = np.sqrt(np.maximum(top + sq64[start:stop] + err[start:stop], 0.0))
-            r = r * (1 + 1e-9) + 1e-12
+            r = radius(start, stop)
             need_lo = np.searchsorted(proj, (pb - r).min(), side="left")
             need_hi = np.searchsorted(proj, (pb + r).max(), side="right")
             go_left = left > need_lo
             go_right = right < need_hi
             if not (go_left or go_right):
-                break
+                return scanned
             # the side whose next column is nearer in projection first
             if go_left and (not go_right or
                             proj[centre] - proj[left - 1] <= proj[right] - proj[centre]):
@@ -271,9 +470,59 @@ def nearest_neighbors(X, k, progress=None):
             else:
                 a, b = right, min(need_hi, right + C)
                 right = b
-            np.matmul(Xm2[start:stop], X32[a:b].T, out=G[:R, :b - a])
-            _select_block(G[:R, :b - a], sq32[a:b], start, a, cv, ci)
-            scanned += b - a
+            scanned += scan(start, stop, a, b)
+
+    if cells is not None:
+        # cell c holds the sorted rows bounds[c]..bounds[c + 1]; every row of
+        # it lies within reach[c] of its centre, so a row x is at least
+        # |x - centre| - reach[c] from all of them (triangle inequality)
+        n_cells = centroids.shape[0]
+        mu = np.asarray(centroids, dtype=np.float64) - mean
+        a_sorted = np.asarray(assign)[order]
+        bounds = np.searchsorted(a_sorted, np.arange(n_cells + 1), side="left")
+        reach = np.zeros(n_cells)
+        np.maximum.at(reach, a_sorted, np.sqrt(((X64 - mu[a_sorted]) ** 2).sum(axis=1)))
+        reach = reach * (1 + 1e-9) + 1e-12
+        mu_sq = (mu * mu).sum(axis=1)
+
+    def scan_cells(start, stop):
+        xb = X64[start:stop]
+        dc = np.sqrt(np.maximum(sq64[start:stop, None] + mu_sq[None, :] - 2.0 * xb @ mu.T, 0.0))
+        # |x - centre| in float64 from the expanded form: its rounding error is
+        # far below the relative slack added to reach and r
+        lower = dc - reach[None, :] - 1e-9 * (dc + reach[None, :])
+        todo = np.argsort(lower.min(axis=0), kind="stable")
+        todo = todo[bounds[todo + 1] > bounds[todo]]
+        scanned = 0
+        visited = 0
+        # until every heap holds real columns, take cells in order of nearness
+        while visited < len(todo) and not np.isfinite(cand_v[:stop - start].max()):
+            c = todo[visited]
+            scanned += scan(start, stop, bounds[c], bounds[c + 1])
+            visited += 1
+        rest = todo[visited:]
+        while len(rest):
+            r = radius(start, stop)
+            rest = rest[(lower[:, rest] <= r[:, None]).any(axis=0)]
+            if not len(rest):
+                break
+            c = rest[0]
+            scanned += scan(start, stop, bounds[c], bounds[c + 1])
+            rest = rest[1:]
+        return scanned
+
+    if cells is None:
+        blocks = [(start, min(n, start + R_max)) for start in range(0, n, R_max)]
+    else:
+        # a block never spans two cells
+        blocks = [(start, min(bounds[c + 1], start + R_max))
+                  for c in range(n_cells) for start in range(bounds[c], bounds[c + 1], R_max)]
+    scanned = 0
+    for start, stop in blocks:
+        R = stop - start
+        cv, ci = cand_v[:R], cand_i[:R]
+        _init_heaps(cv, ci)
+        scanned += scan_projection(start, stop) if cells is None else scan_cells(start, stop)
         _refine(X64, start, cv, ci, k, err[start:stop], m == n - 1,
                 ind_s, dist_s, redo[start:stop])
         if progress is not None:
@@ -281,9 +530,9 @@ def nearest_neighbors(X, k, progress=None):
     if redo.any():
         _brute_rows(X64, np.flatnonzero(redo), k, ind_s, dist_s)
     # the share of all (row, column) distances actually computed
-    nearest_neighbors.last_scanned_fraction = scanned * R_max / float(n) / n
+    nearest_neighbors.last_scanned_fraction = scanned / float(n) / n
     indices = np.empty((n, k), dtype=np.int32)
     distances = np.empty((n, k), dtype=np.float64)
     indices[order] = order[ind_s].astype(np.int32)
     distances[order] = dist_s
-    return indices, distances, "exact (projection-pruned blocked float32 GEMM + numba top-k, float64 re-rank)"
+    return indices, distances, EXACT_METHOD if cells is None else EXACT_CELLS_METHOD

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from . import repulsion, supervision
-from .affinity import check_affinities, perplexity_affinities
+from .affinity import check_affinities, perplexity_affinities, phase_listener
 from .params import ESTIMATOR_PARAMS, LIVE_PARAMS, check_live_param, check_params
 from .pca import principal_components
 
@@ -257,10 +257,13 @@ class SemiSupervisedTSNE:
             phase advances, in this order: "neighbors" (after each block of
             rows), "affinities" (after each chunk of rows), "pca" (0 and 1,
             only for the PCA initialisation). For progress bars that name
-            the phase; it changes no result.
+            the phase; it changes no result. Default: the listener of
+            ``affinity.set_phase_listener``, if any.
         """
         if X is None and affinities is None:
             raise ValueError("X: expected an array (or pass affinities=), got None")
+        if phase_progress is None:
+            phase_progress = phase_listener()  # the CLI's progress bars, when it installed them
         if X is not None:
             X = self._check_X(X)
         n = X.shape[0] if X is not None else affinities.shape[0]
