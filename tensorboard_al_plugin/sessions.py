@@ -28,8 +28,10 @@ the fraction of that step done, ``progress`` the fraction of the whole
 preparation (each phase weighted by its expected cost, PHASE_COSTS) and
 ``eta_s`` the seconds left, extrapolated from the speed so far (None until
 there is enough to go on). "first_iterations" is the first chunk of
-iterations of a fresh run (it pays the kernels' compilation on a first
-use); the state stays "preparing" until it is done, then ``phase`` is None.
+iterations of a fresh run, up to the first frame (it pays the kernels'
+loading, or their compilation on a first use); it is costed too, so the
+estimate runs on to the first frame; the state stays "preparing" until it is
+done, then ``phase`` is None.
 """
 import threading
 import time
@@ -43,6 +45,7 @@ from .tsne import params as layout_params
 from .tsne.pca import principal_components
 from .tsne.tsne import check_labels
 from .tsne import umap_layout
+from .tsne.nearest_neighbors import APPROXIMATE_MIN_ROWS
 
 # The parameters a session takes (declared in tsne/params.py): the estimator's,
 # and the session's own with their defaults.
@@ -53,6 +56,8 @@ SESSION_DEFAULTS = layout_params.defaults(scope="session")
 UMAP_DEFAULTS = {name: layout_params.BY_NAME[name].default for name in UMAP_PARAMS}
 
 PHASES = ("loading", "neighbors", "affinities", "pca", "first_iterations")
+# phase_costs: distances per row the neighbour search computes at most (see there)
+_NEIGHBOR_COLUMNS = max(40_000, APPROXIMATE_MIN_ROWS)
 # Share of the progress bar for loading the features, whose size is unknown until loaded.
 _LOADING_SHARE = 0.05
 
@@ -65,10 +70,17 @@ def phase_costs(n: int, dim: int, k: int, pca: bool, tsne: bool = True) -> dict:
     matter (``eta_s`` rescales them by the speed the session actually sees)."""
     costs = {}
     if tsne:
-        costs["neighbors"] = 1.5e-10 * n * n * (dim + 270)
+        # from APPROXIMATE_MIN_ROWS rows on, the search (k-means cells or HNSW)
+        # costs about as many distances per row as the exact one at ~40,000
+        # rows (benchmarks/results/knn_bench.md), not N
+        costs["neighbors"] = 1.5e-10 * n * min(n, _NEIGHBOR_COLUMNS) * (dim + 270)
         costs["affinities"] = 2e-7 * n * k + 1e-3
     if pca:
         costs["pca"] = 4.3e-8 * n * (dim + 1000) + 1e-3
+    if tsne:
+        # the first chunk (one iteration: its kernels' loading from numba's
+        # cache, then an attraction and a repulsion pass) ~ one calibration
+        costs["first_iterations"] = 2e-7 * n * k + 5e-2
     return costs
 
 
@@ -492,11 +504,13 @@ class SessionManager:
         with self._cond:
             s.run = run
             s.freed = False
-            s.progress = 1.0
-            s.phase = "first_iterations"
-            s.phase_fraction = 0.0
             if s.positions is None:
                 s.positions = run.positions
+        # up to the first frame (``_loop``'s first chunk); costed for t-SNE: the estimate runs on
+        self._set_phase(s, "first_iterations", 0.0)
+        with self._cond:
+            if "first_iterations" not in s.costs:
+                s.progress = 1.0
 
     def _loop(self, s):
         chunk = 1
@@ -559,6 +573,7 @@ class SessionManager:
                 s.positions = pos
                 s.iteration = run.iteration
                 s.phase = None
+                s.progress = 1.0  # the first frame is out: the preparation is over
                 if s.state == "preparing":
                     s.state = "running"
                 obj = run.last_objective

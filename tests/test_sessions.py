@@ -235,3 +235,34 @@ def test_eta_extrapolates_the_speed_so_far_and_counts_down():
     assert s.phase_fraction == 0.5
     m._set_phase(s, "first_iterations")
     assert m._eta(s) is None
+
+
+def test_eta_runs_on_to_the_first_frame():
+    """The first chunk of iterations is costed like the other phases: while it
+    runs, the estimate says the time left to the first frame (not None)."""
+    from tensorboard_al_plugin.sessions import _Session, phase_costs
+
+    s = _Session("k", None, None, {"n_iter": 10, "extra_iter": 0, "n_components": 2}, "tsne")
+    m = SessionManager()
+    s.costs = phase_costs(70_000, 50, 60, pca=True)
+    assert set(s.costs) == {"neighbors", "affinities", "pca", "first_iterations"}
+    m._set_phase(s, "neighbors", 0.0)
+    s.cost_t0 -= 10.0                             # 10 s for the neighbours, the calibration, the PCA
+    m._set_phase(s, "pca", 1.0)
+    m._set_phase(s, "first_iterations", 0.0)
+    eta = m._eta(s)
+    total = sum(s.costs.values())
+    assert eta == pytest.approx(10.0 * s.costs["first_iterations"] / (total - s.costs["first_iterations"]),
+                                abs=0.1)
+    assert 0 < eta < 10 and s.progress < 1.0
+
+
+def test_neighbour_phase_is_costed_below_n_squared_above_the_threshold():
+    from tensorboard_al_plugin.sessions import phase_costs
+    from tensorboard_al_plugin.tsne.nearest_neighbors import APPROXIMATE_MIN_ROWS
+
+    small = phase_costs(APPROXIMATE_MIN_ROWS // 2, 50, 60, pca=False)["neighbors"]
+    big = phase_costs(1_000_000, 50, 60, pca=False)["neighbors"]
+    # exact: N^2 below the threshold; above it, linear in N
+    assert phase_costs(APPROXIMATE_MIN_ROWS // 4, 50, 60, pca=False)["neighbors"] == pytest.approx(small / 4)
+    assert big == pytest.approx(phase_costs(500_000, 50, 60, pca=False)["neighbors"] * 2)

@@ -42,5 +42,8 @@ export function preparingProgress(st: SessionStatus): { text: string; fraction: 
   if (phase === "first_iterations") parts.push("the map follows in a moment");
   const eta = etaText(st.eta_s);
   if (eta) parts.push(eta);
-  return { text: parts.join(" · "), fraction: phase === "first_iterations" ? -1 : overall };
+  // The first iterations are costed by the server (the bar goes on to the first frame);
+  // a server that does not cost them says progress 1 there: no fraction to show.
+  const unmeasured = phase === "first_iterations" && overall >= 1;
+  return { text: parts.join(" · "), fraction: unmeasured ? -1 : overall };
 }

@@ -67,7 +67,10 @@ test("the progress line names the phase, its share and the time left", () => {
   assert.deepEqual(preparingProgress(st({ phase: "neighbors", phase_progress: 0.4, eta_s: 25 })), { text: "Nearest neighbours… 40% · about 25 s left", fraction: 0.5 });
   assert.equal(preparingProgress(st({ phase: "loading", eta_s: null })).text, "Loading the features…");
   assert.equal(preparingProgress(st({ phase: "pca", phase_progress: 0, eta_s: 3 })).text, "PCA initialisation… · about 3 s left");
-  assert.equal(preparingProgress(st({ phase: "first_iterations" })).fraction, -1);
+  assert.equal(preparingProgress(st({ phase: "first_iterations", progress: 1 })).fraction, -1);
+  // the server costs the first iterations: the bar and the estimate go on to the first frame
+  assert.deepEqual(preparingProgress(st({ phase: "first_iterations", progress: 0.97, eta_s: 4 })),
+    { text: "First t-SNE iterations… · the map follows in a moment · about 4 s left", fraction: 0.97 });
   // an older server without phases
   assert.equal(preparingProgress(st({ progress: 0.3 })).text, "Preparing the layout… 30%");
   assert.equal(etaText(0.4), "almost done");
