@@ -101,11 +101,10 @@ def test_supervision_correction_tree_matches_exact_pairs():
     assert abs(z_d - z_e) / z_e < 0.03
 
 
-@pytest.mark.parametrize("max_classes", [None, 0])
-def test_fft_supervised_repulsion_matches_exact_pairs(max_classes):
+@pytest.mark.parametrize("on_grid", [True, False])
+def test_fft_supervised_repulsion_matches_exact_pairs(on_grid):
     # b_ij = 1 + r u_i u_j on labeled pairs of different labels, on the FFT
-    # path: per-class charges on the grid (default, 4 classes) or the tree
-    # correction added (max_classes=0). Stated tolerance: the correction's
+    # path: per-class charges on the grid or the tree correction added. Stated tolerance: the correction's
     # L2 error below 5% of the correction's norm, Z within 0.5%.
     rng = np.random.default_rng(4)
     n = 3000
@@ -121,7 +120,7 @@ def test_fft_supervised_repulsion_matches_exact_pairs(max_classes):
     rep_e, z_e = repulsion.exact_repulsion(Y, codes, u, r)
     plain_f, _ = repulsion.fft_repulsion_2d(Y)
     rep_f, z_f = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=r,
-                                            max_classes=max_classes)
+                                            on_grid=on_grid)
     corr_e = rep_e - plain_e
     assert np.linalg.norm((rep_f - plain_f) - corr_e) / np.linalg.norm(corr_e) < 0.05
     assert abs(z_f - z_e) / z_e < 5e-3
@@ -136,10 +135,12 @@ def test_fft_supervised_repulsion_with_one_class_is_unsupervised():
     Y = rng.normal(scale=8.0, size=(2000, 2))
     codes = np.where(rng.random(2000) < 0.5, 2, -1).astype(np.int32)
     u = (codes >= 0) * 1.0
-    rep, z = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=0.5)
     rep0, z0 = repulsion.fft_repulsion_2d(Y)
-    np.testing.assert_array_equal(rep, rep0)
-    assert z == z0
+    for on_grid in (True, False, None):
+        rep, z = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=0.5,
+                                            on_grid=on_grid)
+        np.testing.assert_array_equal(rep, rep0)
+        assert z == z0
 
 
 def test_objective_follows_live_changes_of_supervision():

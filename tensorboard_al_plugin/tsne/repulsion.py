@@ -532,11 +532,16 @@ def _kernel_spectra(M, delta, workers):
     return spectra
 
 
-# Up to this many classes among the labeled points (with u > 0) the FFT path
-# puts the supervision correction on its grid (one more forward and three
-# more inverse transforms per class), above it adds the class-aware tree
-# (``supervision_correction``), whose cost does not grow with the classes.
-FFT_MAX_CLASSES = 12
+# The FFT path's supervision correction goes on its grid (one more forward and
+# two more inverse transforms per class: cost ~ classes x nodes^2) when
+#     classes * n_nodes^2 <= FFT_CLASS_COST * labeled points (u > 0),
+# else it adds the class-aware tree (``supervision_correction``: cost ~ the
+# labeled points, several times more while classes are still mixed, as in
+# early exaggeration). 32 is the measured crossover on Fashion-MNIST 70,000
+# (10 classes, half labeled, 292 grid nodes per axis: equal cost).
+FFT_CLASS_COST = 32
+# ... and never with more per-class potentials than this (bytes, float32)
+FFT_CLASS_BYTES = 512 * 2 ** 20
 
 
 def _potentials(khat, what, M, n_nodes, workers):
@@ -549,8 +554,7 @@ def _potentials(khat, what, M, n_nodes, workers):
 
 def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
                      interval_size=1.2, workers=None, codes=None, u=None,
-                     repulsion_emphasis=0.0, max_classes=None,
-                     correction_theta=None):
+                     repulsion_emphasis=0.0, on_grid=None, correction_theta=None):
     """FFT-interpolated rep (N, 2) and Z. Y (N, 2) float64.
 
     The embedding's bounding square is cut into boxes of ``interval_size``
@@ -569,44 +573,23 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
 
     With ``codes`` (N,) int32 (-1 unlabeled), ``u`` (N,) and
     ``repulsion_emphasis`` r > 0, b_ij = 1 + r u_i u_j on labeled pairs of
-    different labels is included, as ``exact_repulsion`` does. Up to
-    ``max_classes`` (default FFT_MAX_CLASSES) classes the correction rides on the same grid: each
-    class's labeled points put charge u_j on a grid of their own, and a
-    labeled point i reads, on the transform of (all labeled minus its class),
-    sum over labeled j of other classes of u_j K_ij, times r u_i. The
-    interpolation weights, the kernels' spectra and the point-density grid
-    are shared, and the error is the grid's (relative to the correction, as
-    the main sums' is to them). Above ``max_classes`` classes the tree
-    correction is added (``supervision_correction``, opening angle
-    ``correction_theta``, default CORRECTION_THETA).
+    different labels is included, as ``exact_repulsion`` does. On the grid
+    (``on_grid`` True; None: when the cost rule of FFT_CLASS_COST says it is
+    cheaper) each class's labeled points put charge u_j on a grid of their
+    own, and a labeled point i reads, on the transform of (all labeled minus
+    its class), sum over labeled j of other classes of u_j K_ij, times r u_i;
+    Z's share comes from Parseval, without inverse transforms. The
+    interpolation weights, the kernels' spectra and the point-density grid are
+    shared, and the error is the grid's (relative to the correction, as the
+    main sums' is to them). Otherwise (``on_grid`` False) the tree correction
+    is added (``supervision_correction``, opening angle ``correction_theta``,
+    default CORRECTION_THETA).
     """
     n = Y.shape[0]
     p = int(n_interpolation_points)
     if workers is None:
         workers = numba.get_num_threads()
     r = float(repulsion_emphasis)
-    grid = None
-    n_grids = 1
-    if codes is not None and r > 0.0:
-        active = (codes >= 0) & (u > 0)
-        present = np.flatnonzero(np.bincount(codes[active], minlength=1))
-        if present.size > (FFT_MAX_CLASSES if max_classes is None else max_classes):
-            rep, Z = fft_repulsion_2d(Y, n_interpolation_points, min_num_intervals,
-                                      interval_size, workers)
-            theta = CORRECTION_THETA if correction_theta is None else correction_theta
-            rep_c, Zc, _ = supervision_correction(Y, codes, u, r, theta)
-            return rep + rep_c, Z + Zc
-        if present.size >= 2:
-            # grid 0: every point's density; grid 1 + k: class present[k]'s charges u_j
-            slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
-            slot[present] = np.arange(1, present.size + 1)
-            grid = np.where(active, slot[np.maximum(codes, 0)], 0)
-            n_grids = present.size + 1
-    if grid is None:
-        grid = np.zeros(n, dtype=np.int64)
-        charges = np.zeros(n)
-    else:
-        charges = np.ascontiguousarray(u, dtype=np.float64)
     lo = float(Y.min())
     hi = float(Y.max())
     span = max(hi - lo, 1e-9)
@@ -617,6 +600,28 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
         n_boxes = int(min_num_intervals)
         h = span / n_boxes * (1.0 + 1e-9)
     n_nodes = n_boxes * p
+    grid = np.zeros(n, dtype=np.int64)
+    charges = np.zeros(n)
+    n_grids = 1
+    if codes is not None and r > 0.0:
+        active = (codes >= 0) & (u > 0)
+        present = np.flatnonzero(np.bincount(codes[active], minlength=1))
+        if on_grid is None:
+            on_grid = (present.size * n_nodes ** 2 <= FFT_CLASS_COST * int(active.sum())
+                       and 12 * present.size * n_nodes ** 2 <= FFT_CLASS_BYTES)
+        if present.size >= 2 and not on_grid:
+            rep, Z = fft_repulsion_2d(Y, n_interpolation_points, min_num_intervals,
+                                      interval_size, workers)
+            theta = CORRECTION_THETA if correction_theta is None else correction_theta
+            rep_c, Zc, _ = supervision_correction(Y, codes, u, r, theta)
+            return rep + rep_c, Z + Zc
+        if present.size >= 2:
+            # grid 0: every point's density; grid 1 + k: class present[k]'s charges u_j
+            slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
+            slot[present] = np.arange(1, present.size + 1)
+            grid = np.where(active, slot[np.maximum(codes, 0)], 0)
+            charges = np.ascontiguousarray(u, dtype=np.float64)
+            n_grids = present.size + 1
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
     n_parts = max(1, min(numba.get_num_threads(),
                          _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
