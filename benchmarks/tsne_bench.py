@@ -411,11 +411,18 @@ def big_data(n, dims=50, seed=0):
 
 def _big_paths(n):
     os.makedirs(CACHE, exist_ok=True)
-    return os.path.join(CACHE, f"big{n}_P.npz"), os.path.join(CACHE, f"big{n}_init.npz")
+    return (os.path.join(CACHE, f"big{n}_P.npz"), os.path.join(CACHE, f"big{n}_init.npz"),
+            os.path.join(CACHE, f"big{n}_affinities.json"))
 
 
 def big_affinities(cfg):
-    """Build the one affinity matrix (openTSNE, Annoy) and the PCA starts; cache them."""
+    """Build the one affinity matrix (openTSNE, Annoy) and the PCA starts and
+    cache them, or report the cached ones (built by an earlier invocation,
+    whose time, threads and peak memory are kept beside them)."""
+    p_path, i_path, m_path = _big_paths(cfg["n"])
+    if all(os.path.exists(x) for x in (p_path, i_path, m_path)):
+        with open(m_path) as f:
+            return dict(json.load(f), cached=True)
     _set_threads()
     import scipy.sparse as sp
     from openTSNE import affinity, initialization
@@ -424,15 +431,17 @@ def big_affinities(cfg):
     t0 = time.perf_counter()
     aff = affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0)
     seconds = time.perf_counter() - t0
-    p_path, i_path = _big_paths(n)
     sp.save_npz(p_path + ".tmp.npz", aff.P.tocsr())
     os.replace(p_path + ".tmp.npz", p_path)
     inits = {f"d{d}": initialization.pca(X, n_components=d, random_state=0) for d in (2, 3)}
     np.savez(i_path + ".tmp.npz", **inits)
     os.replace(i_path + ".tmp.npz", i_path)
-    return dict(cfg, step="affinities (openTSNE PerplexityBasedNN, Annoy, perplexity 20)",
-                affinity_s=seconds, nnz=int(aff.P.nnz), peak_rss_mb=rss_mb(),
-                load_average=os.getloadavg())
+    out = dict(cfg, step="affinities (openTSNE PerplexityBasedNN, Annoy, perplexity 20)",
+               affinity_s=seconds, nnz=int(aff.P.nnz), peak_rss_mb=rss_mb(), threads=N_THREADS,
+               date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load_average=os.getloadavg())
+    with open(m_path, "w") as f:
+        json.dump(out, f)
+    return out
 
 
 def big_one(cfg):
@@ -440,7 +449,7 @@ def big_one(cfg):
     _set_threads()
     import scipy.sparse as sp
     n, d, k, engine = cfg["n"], cfg["dim"], cfg["iters"], cfg["engine"]
-    p_path, i_path = _big_paths(n)
+    p_path, i_path, _ = _big_paths(n)
     P = sp.load_npz(p_path).tocsr()
     init = np.load(i_path)[f"d{d}"].astype(np.float64)
     res = dict(cfg, nnz=int(P.nnz))
@@ -510,6 +519,10 @@ def big_configs(n, iters, compare=False):
     return out
 
 
+def name_of_big(c):
+    return f"{c['dim']}d-{c['engine']}" + ("-sup" if c.get("supervised") else "")
+
+
 def big_ratios(runs):
     """sup/unsup and x openTSNE best (2D: FFT or BH; 3D: BH) per phase."""
     for ph in ("early", "late", "mean"):
@@ -540,8 +553,9 @@ def summarise_big(aff, runs, n, iters):
           f"{meta['load_average_at_end'][0]:.1f} (shared machine).", "",
           f"{n:,} points in 50 dimensions, {BIG_CLUSTERS} seeded Gaussian clusters. One affinity "
           "matrix for both engines (openTSNE's PerplexityBasedNN with Annoy, perplexity 20, "
-          f"built in {fmt((aff or {}).get('affinity_s'), 0)} s, {(aff or {}).get('nnz', 0):,} "
-          f"entries, peak {fmt((aff or {}).get('peak_rss_mb'), 0)} MB), the same PCA start. NOT a "
+          f"built in {fmt((aff or {}).get('affinity_s'), 0)} s with {(aff or {}).get('threads', '?')} "
+          f"thread(s), {(aff or {}).get('nnz', 0):,} entries, peak "
+          f"{fmt((aff or {}).get('peak_rss_mb'), 0)} MB), the same PCA start. NOT a "
           f"whole run: {iters} iterations inside early exaggeration (ours 4, openTSNE 12) then "
           f"{iters} after it (exaggeration 1, momentum 0.8) on the layout the early ones left. "
           "Supervised: f = r = 0.1, 50% of the points labeled with their cluster. peak MB: the "
@@ -581,15 +595,28 @@ def run_big(args):
     aff = _subprocess("--big-aff", dict(n=args.big_n), env, args.timeout)
     print(f"[{time.strftime('%H:%M:%S')}] affinities: {aff}", flush=True)
     runs = []
+    path = os.path.join(RESULTS, "tsne_bench_big.json")
+    if args.only and os.path.exists(path):
+        # runs not repeated this time keep their previous results
+        with open(path) as f:
+            prev = json.load(f)
+        if prev["meta"]["n"] == args.big_n and prev["meta"]["iters_per_phase"] == args.phase_iters:
+            runs = prev["results"]
     if "error" not in aff:
         for cfg in big_configs(args.big_n, args.phase_iters, bool(args.compare_root)):
+            if args.only and not any(o in name_of_big(cfg) for o in args.only):
+                continue
             r = _subprocess("--big-one", cfg, _env(args.compare_root if cfg["engine"] == "ours@before"
                                                    else None), args.timeout)
             print(f"[{time.strftime('%H:%M:%S')}] {cfg['dim']}D {cfg['engine']}"
                   f"{' sup' if cfg.get('supervised') else ''}: "
                   + (r.get("error") or f"early {r['early_ms_per_iter']:.1f} ms, late "
                      f"{r['late_ms_per_iter']:.1f} ms, peak {r['peak_rss_mb']:.0f} MB"), flush=True)
-            runs.append(r)
+            at = [i for i, o in enumerate(runs) if name_of_big(o) == name_of_big(cfg)]
+            if at:
+                runs[at[0]] = r
+            else:
+                runs.append(r)
             summarise_big(aff, runs, args.big_n, args.phase_iters)
     summarise_big(aff, runs, args.big_n, args.phase_iters)
     print(f"wrote {RESULTS}/tsne_bench_big.json, .md")
