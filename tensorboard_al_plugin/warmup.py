@@ -134,6 +134,9 @@ def warm_up(progress: Optional[Callable[[str, int], None]] = None) -> dict:
         t0 = time.perf_counter()
         if index == 0:
             perplexity_affinities(X, 20.0)
+            # the approximate search's float64 re-rank (large N only, so not reached above)
+            from .tsne.nearest_neighbors import nearest_neighbors
+            nearest_neighbors(X, 20, method="approximate")
         elif index == 1:
             layouts[2] = _layouts(X, y, 2, [("exact", 300), ("fft", 3000), ("bh", 3000)])
         elif index == 2:
