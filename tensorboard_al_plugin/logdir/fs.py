@@ -387,9 +387,14 @@ def check_file(path: str, root: str, limit: int, what: str = "") -> int:
 
 def read_bytes(path: str, root: str, limit: int, what: str = "") -> bytes:
     """The whole of ``path``: inside ``root``, a regular file, at most ``limit`` bytes (never more are read)."""
-    f, _ = open_file(path, root, limit, what)
+    f, size = open_file(path, root, limit, what)
     with (_remote_errors(path) if is_remote(path) else contextlib.nullcontext()), f:
-        data = f.read(limit + 1)
+        # Asked for the size the file has (not the limit: read(n) allocates n bytes
+        # first, 1 GiB for every metadata file and 256 MiB for every sprite page),
+        # then for the rest up to the limit only if it grew meanwhile.
+        data = f.read(min(size, limit) + 1) if size >= 0 else b""
+        if size < 0 or len(data) > size:
+            data += f.read(limit + 1 - len(data))
     if len(data) > limit:  # it grew since it was checked
         raise SourceError("%s has more than the limit of %s" % (_named(path, root, what), size_text(limit)))
     return data
