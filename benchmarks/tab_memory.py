@@ -288,7 +288,11 @@ def _write_table(path: str, runs: list) -> None:
              "opening; renderer and GPU: resident memory of Chromium's processes (the software GL's sprite "
              "textures live in the GPU process). Headless Chromium, --disable-gpu. Positions frame: one "
              "2D live-layout frame, decoded by the tab's own code under node. 16-core figures were not "
-             "measured (2-core machine).", "",
+             "measured (2-core machine). A run labelled after serves the working tree: its "uncommitted_files" in "
+             "the JSON counts other work in progress served with it (the renderer's sprite pages loaded by what "
+             "is on screen moved the map-complete and GPU columns, not this change). The positions-frame columns "
+             "time the current decoder both ways (f32: view + normalise + turn into a new array, as the tab did; "
+             "u16: decode into the normalised array, turn in place) and are the same measurement in every run.", "",
              "| rows | code | first frame s | map complete s | kNN 100 s | heap+buffers peak MiB | "
              "after GC MiB | renderer RSS peak MiB | GPU RSS peak MiB | frame bytes f32 / u16 | "
              "decode ms f32 / u16 | load |",
