@@ -288,7 +288,7 @@ def _write_table(path: str, runs: list) -> None:
              "opening; renderer and GPU: resident memory of Chromium's processes (the software GL's sprite "
              "textures live in the GPU process). Headless Chromium, --disable-gpu. Positions frame: one "
              "2D live-layout frame, decoded by the tab's own code under node. 16-core figures were not "
-             "measured (2-core machine). A run labelled after serves the working tree: its "uncommitted_files" in "
+             "measured (2-core machine). A run labelled after serves the working tree: its uncommitted_files in "
              "the JSON counts other work in progress served with it (the renderer's sprite pages loaded by what "
              "is on screen moved the map-complete and GPU columns, not this change). The positions-frame columns "
              "time the current decoder both ways (f32: view + normalise + turn into a new array, as the tab did; "
