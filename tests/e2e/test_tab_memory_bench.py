@@ -15,8 +15,8 @@ def test_tab_memory_benchmark_small_run_measures_every_step():
     assert r["knn_group_s"] > 0, "the kNN group of 100 around row 0 was selected"
     for key in ("peak_while_opening", "after_open_gc", "after_knn"):
         m = r[key]
-        assert m["heap_plus_buffers_mib"] == round(m["js_heap_mib"] + m["array_buffers_mib"], 1) or \
-            abs(m["heap_plus_buffers_mib"] - m["js_heap_mib"] - m["array_buffers_mib"]) <= 0.1
+        # each of the three is rounded to 0.1 MiB on its own
+        assert abs(m["heap_plus_buffers_mib"] - m["js_heap_mib"] - m["array_buffers_mib"]) <= 0.15
         assert m["js_heap_mib"] > 0 and m["renderer_rss_mib"] > 0
     frame = r["positions_frame_2d"]
     assert frame["u16_bytes"] * 2 == frame["f32_bytes"] == 3000 * 2 * 4
