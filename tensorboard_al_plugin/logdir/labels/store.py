@@ -351,19 +351,23 @@ class LabelStore:
         if base_version is not None and (isinstance(base_version, bool) or not isinstance(base_version, int)
                                          or base_version < 0):
             raise LabelError("base_version must be a whole number >= 0, got %r" % (base_version,))
-        with self._lock, self._storage.locked():
-            self._refresh(repair=True)
-            m = self._model
-            pairs, extra = effect(m)
-            seq = self._storage.next_seq(m.version)
-            record = {"seq": seq, "writer": self._storage.writer, "time": now(), "author": author, "op": op}
-            if base_version is not None:
-                record["base_version"] = base_version
-            record.update(extra)
-            record["set"] = group_rows(pairs)
-            record["prev"] = group_rows((r, m.labels[r]) for r, _ in pairs)
-            loc = self._storage.append(record)
-            m.apply(record, loc)
+        with self._lock:
+            with self._storage.locked():
+                self._refresh(repair=True)
+                m = self._model
+                pairs, extra = effect(m)
+                seq = self._storage.next_seq(m.version)
+                record = {"seq": seq, "writer": self._storage.writer, "time": now(), "author": author, "op": op}
+                if base_version is not None:
+                    record["base_version"] = base_version
+                record.update(extra)
+                record["set"] = group_rows(pairs)
+                record["prev"] = group_rows((r, m.labels[r]) for r, _ in pairs)
+                loc = self._storage.append(record)
+                m.apply(record, loc)
+            # Other processes may write again from here: the copies below (the state, a few ms at
+            # 10^6 rows, and a snapshot's) need only this object's lock, under which the model and
+            # where the storage stands change together.
             if (m.version - self._snapshot_version >= SNAPSHOT_EVERY_RECORDS
                     or time.monotonic() - self._snapshot_time >= SNAPSHOT_EVERY_SECONDS):
                 self._snapshot_in_background()
