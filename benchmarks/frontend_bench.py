@@ -127,6 +127,14 @@ JS_SELECT = """async ([kind, arg]) => {
 }"""
 
 
+JS_PICK = """() => { const m = window.__al.view.map; const out = [];
+  for (let i = 0; i < 5; i++) {
+    m.camera = { ...m.camera, target: [m.camera.target[0] + 1e-4 * (i + 1), m.camera.target[1], m.camera.target[2]] };
+    const t = performance.now(); m.pickAt(m.canvas.clientWidth / 2, m.canvas.clientHeight / 2); out.push(performance.now() - t);
+  }
+  return out; }"""
+
+
 def browser_memory(page, browser):
     """JS heap and ArrayBuffers of the tab (CDP Runtime.getHeapUsage), and the resident memory of
     every Chromium process (now and at its peak, from /proc: GPU process textures included)."""
@@ -267,6 +275,9 @@ def run(logdir, width, height, pan_frames, anim_seconds, live_layout=True, selec
             v["median_ms"] = round(statistics.median(v["ms"]), 1)
         page.evaluate("window.__al.view.ctl.clearSelection()")
         result["selection"] = sel
+        # The row under the pointer (hover, click) after the view moved a little each time.
+        ms = page.evaluate(JS_PICK)
+        result["row_under_pointer_ms"] = {"ms": [round(x, 2) for x in ms], "median_ms": round(statistics.median(ms), 2)}
         result["load_average"]["after_selection"] = load_average()
         log("selection: %s" % {k: v["median_ms"] for k, v in sel.items()})
 
@@ -338,7 +349,14 @@ def main(argv=None):
     ap.add_argument("--pan-frames", type=int, default=40)
     ap.add_argument("--anim-seconds", type=float, default=8.0)
     ap.add_argument("--no-live-layout", action="store_true", help="skip the live t-SNE session (default: on below 200k rows)")
+    ap.add_argument("--import-before", metavar="JSON",
+                    help="add a result of this script's earlier version (one pan zoom, one size per file) as the "
+                         "'before' run, and stop")
     args = ap.parse_args(argv)
+    if args.import_before:
+        with open(args.import_before) as f:
+            write_results(args.out, from_earlier_version(json.load(f)))
+        return
     if not os.path.exists(CHROMIUM):
         sys.exit("error: %s not found (apt-get install -y chromium)" % CHROMIUM)
     logdir = args.logdir or (BIG_LOGDIR if args.big else "/tmp/al-fmnist")
@@ -368,6 +386,20 @@ def main(argv=None):
     result["command"] = "benchmarks/frontend_bench.py" + (" --big" if args.big else "")
     write_results(args.out, result)
     print(json.dumps(result, indent=2))
+
+
+def from_earlier_version(old):
+    """A result of the earlier version of this script (before lazy pages: panning at zoom 2 only, the
+    live t-SNE's frames, JS heap) in this version's shape, as the 'before' run."""
+    r = dict(old)
+    r["code"] = "before"
+    r["panning"] = {"zoom 2": old.get("panning")}
+    for when in ("memory_after_load", "memory_end"):
+        m = old.get(when) or {}
+        if m:
+            r[when] = dict(m, tab_mb=round((m.get("js_heap_used_mb") or 0) + (m.get("array_buffers_mb") or 0), 1))
+    r.setdefault("command", "benchmarks/frontend_bench.py of the code before lazy pages")
+    return r
 
 
 def write_results(out, result):
@@ -446,13 +478,15 @@ def markdown(allr):
     for view in views:
         lines.append("| pan frame, %s: median / p95 | " % view + " | ".join(frames((r.get("panning") or {}).get(view)) for r in runs) + " |")
         lines.append("| &nbsp;&nbsp;drawn as; rows drawn; pages loaded (texture MB) | " + " | ".join(
-            "-" if not (r.get("panning") or {}).get(view) else "%s%s at %s px; %s; %s (%s MB)" % (
+            "-" if not ((r.get("panning") or {}).get(view) or {}).get("lod") else "%s%s at %s px; %s; %s (%s MB)" % (
                 r["panning"][view].get("lod"), " (one image)" if r["panning"][view].get("dotsImage") else "",
                 r["panning"][view].get("pointPx"), "{:,}".format(r["panning"][view].get("rowsDrawn") or 0),
                 len(r["panning"][view].get("pages_loaded") or []), r["panning"][view].get("texture_mb"))
             for r in runs) + " |")
     lines.append("| frames while moving between two layouts: median / p95 | " + " | ".join(frames(r.get("moving_between_layouts")) for r in runs) + " |")
     lines.append("| frames while a live t-SNE runs: median / p95 | " + " | ".join(frames(r.get("layout_animating")) for r in runs) + " |")
+    lines.append("| row under the pointer (hover, click), median | " + " | ".join(
+        fmt((r.get("row_under_pointer_ms") or {}).get("median_ms"), " ms") for r in runs) + " |")
     lines.append("| spatial index build (median of 3) | " + " | ".join(fmt((r.get("index_build_ms") or {}).get("median"), " ms") for r in runs) + " |")
     kinds = []
     for r in runs:
