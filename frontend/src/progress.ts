@@ -39,8 +39,9 @@ export function preparingProgress(st: SessionStatus): { text: string; fraction: 
   // Only the neighbour search and the calibration report a fraction of their own.
   const measured = phase === "neighbors" || phase === "affinities";
   if (measured) parts[0] += ` ${Math.round(Math.max(0, Math.min(1, st.phase_progress ?? 0)) * 100)}%`;
-  if (phase === "first_iterations") parts.push("the map follows in a moment");
   const eta = etaText(st.eta_s);
+  // (with an estimate the line stays short enough for the header's one line)
+  if (phase === "first_iterations" && !eta) parts.push("the map follows in a moment");
   if (eta) parts.push(eta);
   // The first iterations are costed by the server (the bar goes on to the first frame);
   // a server that does not cost them says progress 1 there: no fraction to show.

@@ -70,7 +70,9 @@ test("the progress line names the phase, its share and the time left", () => {
   assert.equal(preparingProgress(st({ phase: "first_iterations", progress: 1 })).fraction, -1);
   // the server costs the first iterations: the bar and the estimate go on to the first frame
   assert.deepEqual(preparingProgress(st({ phase: "first_iterations", progress: 0.97, eta_s: 4 })),
-    { text: "First t-SNE iterations… · the map follows in a moment · about 4 s left", fraction: 0.97 });
+    { text: "First t-SNE iterations… · about 4 s left", fraction: 0.97 });
+  assert.equal(preparingProgress(st({ phase: "first_iterations", progress: 1, eta_s: null })).text,
+    "First t-SNE iterations… · the map follows in a moment");
   // an older server without phases
   assert.equal(preparingProgress(st({ progress: 0.3 })).text, "Preparing the layout… 30%");
   assert.equal(etaText(0.4), "almost done");
