@@ -474,12 +474,10 @@ def write_atomic(path: str, data: bytes, *, durable: bool = True, mode: int = 0o
 class PendingFile:
     """A temp file beside ``path`` that replaces it only when told (see :func:`pending_file`)."""
 
-    def __init__(self, path: str, durable: bool, mode: int, sync_every: Optional[int] = None):
+    def __init__(self, path: str, durable: bool, mode: int):
         self.path = path
         self.tmp = temp_path(path)
         self.durable = durable
-        self.sync_every = sync_every if durable else None
-        self._unsynced = 0
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         # Fails on anything already there, which is then not ours to remove.
         self._file = os.fdopen(os.open(self.tmp, flags, mode), "wb")
@@ -487,12 +485,6 @@ class PendingFile:
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
-        if self.sync_every:
-            self._unsynced += len(data)
-            if self._unsynced >= self.sync_every:
-                self._file.flush()
-                os.fdatasync(self._file.fileno())
-                self._unsynced = 0
 
     def finish(self) -> None:
         """Flush, fsync when durable, close; the slow part, which :meth:`replace` then need not repeat."""
@@ -510,17 +502,14 @@ class PendingFile:
 
 
 @contextlib.contextmanager
-def pending_file(path: str, *, durable: bool = True, mode: int = 0o666, sync_every: Optional[int] = None):
+def pending_file(path: str, *, durable: bool = True, mode: int = 0o666):
     """:func:`write_atomic` in steps: write pieces, :meth:`~PendingFile.finish`, then
     :meth:`~PendingFile.replace` (e.g. under a lock, after a check).
 
     Leaving the block without ``replace()`` (or on any error) removes the
-    temp file and leaves ``path`` as it was.  ``sync_every``: when durable,
-    fdatasync after about this many bytes written, so that no large amount of
-    dirty data builds up: on ext4 (data=ordered) an fsync of *another* file,
-    e.g. a label write's, waits until it is on disk.
+    temp file and leaves ``path`` as it was.
     """
-    pending = PendingFile(path, durable, mode, sync_every)
+    pending = PendingFile(path, durable, mode)
     try:
         yield pending
     finally:

@@ -55,9 +55,6 @@ _SNAPSHOT_RE = re.compile(r"^snapshot-(\d{10,})-([0-9a-f]{1,32})\.json$")
 _SNAPSHOT_HEAD_RE = re.compile(rb'^\{"format":"tensorboard-al-labels","format_version":1,"n_rows":\d+,"version":(\d+),')
 #: fs.temp_path's names: ``<file>.tmp-<pid>-<8 hex>``.
 _TEMP_RE = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}$")
-#: A background snapshot fdatasyncs its files every this many bytes: a label write's fsync of
-#: the history then never waits for tens of MB of snapshot to reach the disk (ext4, data=ordered).
-SNAPSHOT_SYNC_BYTES = 1 << 20
 #: A temp file of a live process untouched this long is a stuck writer's: removed.
 STALE_TEMP_SECONDS = 600.0
 
@@ -373,10 +370,8 @@ class AppendStorage:
         # the lock, so that appends go on meanwhile; only the renames under it,
         # after a look at the snapshot there now: a newer one (another process's)
         # stays.  Either way both files are whole: renames are atomic.
-        with fs.pending_file(self.snapshot_path, durable=self.durable, mode=0o644,
-                             sync_every=SNAPSHOT_SYNC_BYTES) as snap_file, \
-                fs.pending_file(self.tsv_path, durable=self.durable, mode=0o644,
-                                sync_every=SNAPSHOT_SYNC_BYTES) as tsv_file:
+        with fs.pending_file(self.snapshot_path, durable=self.durable, mode=0o644) as snap_file, \
+                fs.pending_file(self.tsv_path, durable=self.durable, mode=0o644) as tsv_file:
             for piece in snapshot:
                 snap_file.write(piece)
             for piece in tsv:
