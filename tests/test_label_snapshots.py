@@ -50,6 +50,7 @@ def test_the_background_snapshot_holds_the_labels_of_the_write_that_asked_for_it
     # The copy is made inside the write; writes after it are in the history after
     # the snapshot's end, and a load replays them.
     monkeypatch.setattr(labels.store, "SNAPSHOT_EVERY_RECORDS", 3)
+    monkeypatch.setattr(labels.store, "SNAPSHOT_MAX_SHARE", 1e9)  # the share is not what this tests
     d = str(tmp_path / "l")
     store = LabelStore(d, 20, durable=False, default_author="t")
     for i in range(10):
@@ -63,6 +64,26 @@ def test_the_background_snapshot_holds_the_labels_of_the_write_that_asked_for_it
     assert snap["history_offset"] < os.path.getsize(os.path.join(d, labels.HISTORY_FILE))
     again = LabelStore(d, 20, durable=False)
     assert again.state() == store.state() == store.replay()
+
+
+def test_background_snapshots_take_at_most_their_share_of_the_time(tmp_path, monkeypatch):
+    # At 10^6 rows a snapshot takes ~0.8 s; one every 100 writes of someone labelling
+    # without pause would keep the background busy most of the time.
+    monkeypatch.setattr(labels.store, "SNAPSHOT_EVERY_RECORDS", 1)
+    d = str(tmp_path / "l")
+    store = LabelStore(d, 10, durable=False, default_author="t")
+    store.assign([0], "a")  # the first write snapshots
+    store.wait_snapshot()
+    store._snapshot_seconds = 1000.0  # as if it had taken 1000 s: the next may start 10,000 s later
+    for i in range(1, 5):
+        store.assign([i], "b")
+    store.wait_snapshot()
+    with open(os.path.join(d, labels.SNAPSHOT_FILE)) as f:
+        assert json.load(f)["version"] == 1
+    assert store.flush()  # asked for, it writes at once
+    with open(os.path.join(d, labels.SNAPSHOT_FILE)) as f:
+        assert json.load(f)["version"] == 5
+    assert LabelStore(d, 10, durable=False).state() == store.state()
 
 
 def test_an_older_snapshot_never_replaces_a_newer_one(tmp_path):
@@ -110,6 +131,7 @@ def test_snapshot_removes_only_the_temp_files_of_writers_that_are_gone(tmp_path)
 
 def test_a_failed_background_snapshot_is_reported_and_the_next_one_succeeds(tmp_path, monkeypatch):
     monkeypatch.setattr(labels.store, "SNAPSHOT_EVERY_RECORDS", 2)
+    monkeypatch.setattr(labels.store, "SNAPSHOT_MAX_SHARE", 1e9)  # the share is not what this tests
     d = str(tmp_path / "l")
     store = LabelStore(d, 10, durable=False, default_author="t")
     real, failures = store._storage.write_snapshot, []

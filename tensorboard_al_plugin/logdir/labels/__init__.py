@@ -31,7 +31,7 @@ from .storage import (
     Storage,
     projector_metadata_path,
 )
-from .store import SNAPSHOT_EVERY_RECORDS, SNAPSHOT_EVERY_SECONDS, ConflictError, LabelStore
+from .store import SNAPSHOT_EVERY_RECORDS, SNAPSHOT_EVERY_SECONDS, SNAPSHOT_MAX_SHARE, ConflictError, LabelStore
 from .validate import MAX_AUTHOR_LENGTH, MAX_LABEL_LENGTH, LabelError, os_user, validate_author, validate_label
 
 # The names these had when the store was one module (tests use them).
@@ -55,6 +55,7 @@ __all__ = [
     "SEGMENT_DIR",
     "SNAPSHOT_EVERY_RECORDS",
     "SNAPSHOT_EVERY_SECONDS",
+    "SNAPSHOT_MAX_SHARE",
     "SNAPSHOT_FILE",
     "SegmentStorage",
     "Storage",

@@ -32,8 +32,14 @@ from .validate import LabelError, os_user, validate_author, validate_label
 # module, ``labels.store``: the package's copies of the names are not read).
 #: A write has the snapshot (and labels.tsv) rewritten in the background after this many records...
 SNAPSHOT_EVERY_RECORDS = 100
-#: ...or when the last snapshot is this many seconds old.
+#: ...or when the last snapshot is this many seconds old...
 SNAPSHOT_EVERY_SECONDS = 10.0
+#: ...but background snapshots take at most this share of the time: after one that took t
+#: seconds, the next starts t / SNAPSHOT_MAX_SHARE seconds after it began at the earliest.
+#: At 10^6 rows (~0.8 s a snapshot on 2 loaded cores) that is one every 8 s while someone
+#: labels without pause: the writes made meanwhile share the interpreter with it less often, and
+#: a load replays a few hundred records more (~40 ms at 10^6 rows).
+SNAPSHOT_MAX_SHARE = 0.1
 
 
 class ConflictError(Exception):
@@ -85,6 +91,7 @@ class LabelStore:
         # The first write of every process snapshots, so labels.tsv appears at once.
         self._snapshot_time = float("-inf")
         self._pending: Optional[Tuple[LabelModel, dict]] = None  # what the background thread writes next
+        self._snapshot_seconds = 0.0  # how long the last snapshot of this object took
         self._snapshotter: Optional[threading.Thread] = None
         self._snapshotter_done = threading.Condition(self._lock)
         # Taken before self._lock: one snapshot of this object at a time, in the order of their copies.
@@ -368,8 +375,9 @@ class LabelStore:
             # Other processes may write again from here: the copies below (the state, a few ms at
             # 10^6 rows, and a snapshot's) need only this object's lock, under which the model and
             # where the storage stands change together.
-            if (m.version - self._snapshot_version >= SNAPSHOT_EVERY_RECORDS
-                    or time.monotonic() - self._snapshot_time >= SNAPSHOT_EVERY_SECONDS):
+            since = time.monotonic() - self._snapshot_time
+            if ((m.version - self._snapshot_version >= SNAPSHOT_EVERY_RECORDS or since >= SNAPSHOT_EVERY_SECONDS)
+                    and since * SNAPSHOT_MAX_SHARE >= self._snapshot_seconds):
                 self._snapshot_in_background()
             return m.state()
 
@@ -414,12 +422,14 @@ class LabelStore:
         system calls) gets it at once, instead of after the 5 ms switch
         interval, some ten times per write.
         """
+        started = time.monotonic()
         snap = frozen.to_snapshot(pause=_let_others_run)
         snap.update(extra)
         tsv = (piece.encode("utf-8") for piece in frozen.projector_tsv_chunks(self._columns()))
         self._storage.write_snapshot(_pausing(encode_json_chunks(snap)), frozen.version, _pausing(tsv))
         with self._lock:
             self._written_version = max(self._written_version, frozen.version)
+            self._snapshot_seconds = time.monotonic() - started
 
     def _snapshot_in_background(self) -> None:
         """Under the lock, right after a write: have a background thread snapshot the labels as they are now.
