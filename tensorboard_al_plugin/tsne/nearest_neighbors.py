@@ -95,6 +95,8 @@ HNSW_EF_SEARCH_PER_K = 2.0
 _HNSW_BATCH = 16384
 # share of the approximate search's time spent building the graph (progress)
 _HNSW_BUILD_SHARE = 0.5
+# share of the progress bar for the k-means cells and their sample ("auto" above the threshold)
+_PARTITION_SHARE = 0.05
 
 
 @numba.njit(inline="always")
@@ -290,6 +292,11 @@ def nearest_neighbors(X, k, progress=None, method="auto"):
     if method == "auto" and n >= APPROXIMATE_MIN_ROWS and faiss is not None:
         assign, centroids, share = _partition(faiss, X, k)
         nearest_neighbors.last_cells_share = share
+        if progress is not None:
+            # the cells and their sample (seconds at 1,000,000 rows) as the first part of the bar
+            progress(_PARTITION_SHARE)
+            rest = progress
+            progress = lambda f: rest(_PARTITION_SHARE + (1.0 - _PARTITION_SHARE) * f)  # noqa: E731
         if share <= CELLS_MAX_FRACTION:
             return _exact_neighbors(X, k, progress, cells=(assign, centroids))
         method = "approximate"
