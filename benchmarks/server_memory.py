@@ -12,6 +12,9 @@ the server process's resident memory (VmRSS) and its peak so far (VmHWM,
 from /proc/<pid>/status) are recorded, with the step's time and answer size.
 The answers are checked (row count, columns, a PNG, every write in the
 state).  No layout is started: this is the server's floor for the embedding.
+The server runs on a scratch copy of the log directory (hard links to its
+files, copies of the label folders), so the writes never reach the
+original, which other work may share.
 Results: benchmarks/results/server_memory.json and .md (``--big``), with
 the machine's load average.
 """
@@ -20,8 +23,10 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,8 +47,35 @@ def memory_kib(pid):
     return out["VmRSS"], out["VmHWM"]
 
 
+def scratch_copy(logdir, dest):
+    """``logdir`` at ``dest``: its files hard-linked (no space, no time), the label folders' files
+    copied so that writes there stay in the copy (a label folder's ``rounds`` left out)."""
+    for root, dirs, files in os.walk(logdir):
+        rel = os.path.relpath(root, logdir)
+        in_labels = "labels" in rel.split(os.sep)
+        if in_labels and "rounds" in dirs:
+            dirs.remove("rounds")
+        os.makedirs(os.path.join(dest, rel), exist_ok=True)
+        for name in files:
+            src, dst = os.path.join(root, name), os.path.join(dest, rel, name)
+            if in_labels:
+                shutil.copy2(src, dst)
+            else:
+                os.link(src, dst)
+
+
 def measure(logdir, run, embedding, writes=20, rows_per_write=50, seed=0):
-    """Steps of one server's life with the embedding: [{step, seconds, bytes, rss_mib, peak_mib}, ...]."""
+    """Steps of one server's life with the embedding, on a scratch copy of ``logdir``:
+    [{step, seconds, bytes, rss_mib, peak_mib}, ...] and the write latencies."""
+    scratch = tempfile.mkdtemp(prefix="server-memory-", dir=os.path.dirname(os.path.abspath(logdir)))
+    try:
+        scratch_copy(logdir, os.path.join(scratch, "logdir"))
+        return _measure(os.path.join(scratch, "logdir"), run, embedding, writes, rows_per_write, seed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure(logdir, run, embedding, writes, rows_per_write, seed):
     steps = []
     q = "run=%s&embedding=%s" % (run, embedding)
     with TensorBoard(logdir, timeout_s=300) as tb:

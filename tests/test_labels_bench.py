@@ -42,3 +42,6 @@ def test_server_memory_small_follows_the_tab_and_checks_the_answers(tmp_path):
                          "GET sprite page 0"]
     assert all(s["peak_mib"] >= s["rss_mib"] > 0 for s in result["steps"])
     assert result["peak_rss_mib"] == max(s["peak_mib"] for s in result["steps"])
+    # The writes went to a scratch copy: the log directory itself has no label history.
+    labels_dir = os.path.join(logdir, "plugins", "active_labeling", "e", "labels")
+    assert not os.path.exists(os.path.join(labels_dir, "history.jsonl"))
