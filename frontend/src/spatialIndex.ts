@@ -8,7 +8,7 @@
 //
 // Rows with a non-finite x or y are kept aside: never inside a region, last in
 // a neighbour order (as knnOrder in selection.ts treats them).
-import { pointInPolygon, squaredDistances } from "./selection";
+import { squaredDistances } from "./selection";
 
 /** Rows per grid cell on average: small enough that a query reads few extra rows, large enough that empty cells stay few. */
 const ROWS_PER_CELL = 8;
@@ -138,10 +138,37 @@ export class GridIndex {
     }
     const pos = this.positions;
     const out: number[] = [];
-    this.eachCandidate(x0, y0, x1, y1, (i) => {
-      const x = pos[3 * i], y = pos[3 * i + 1];
-      if (x >= x0 && x <= x1 && y >= y0 && y <= y1 && pointInPolygon(x, y, poly)) out.push(i);
-    });
+    if (!(x0 <= x1 && y0 <= y1) || !this.sorted.length) return new Uint32Array(0);
+    const { sorted, start, side } = this;
+    const corners = poly.length >> 1;
+    const cx0 = this.cellX(x0), cx1 = this.cellX(x1);
+    const band: number[] = [];
+    for (let cy = this.cellY(y0), cyEnd = this.cellY(y1); cy <= cyEnd; cy++) {
+      // Only edges spanning a row's y can flip the even-odd count (as in pointInPolygon): those overlapping
+      // this band of cells (widened: a border cell also holds rows beyond the grid), a few of the lasso's.
+      const lo = cy === 0 ? -Infinity : this.minY + (cy - 0.01) * this.cellH;
+      const hi = cy === side - 1 ? Infinity : this.minY + (cy + 1.01) * this.cellH;
+      band.length = 0;
+      for (let i = 0, j = corners - 1; i < corners; j = i++) {
+        const yi = poly[2 * i + 1], yj = poly[2 * j + 1];
+        if (Math.max(yi, yj) >= lo && Math.min(yi, yj) <= hi) band.push(i, j);
+      }
+      if (!band.length) continue;
+      for (let c = cy * side + cx0, end = cy * side + cx1; c <= end; c++) {
+        for (let k = start[c], e = start[c + 1]; k < e; k++) {
+          const r = sorted[k];
+          const x = pos[3 * r], y = pos[3 * r + 1];
+          if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+          let inside = false;
+          for (let b = 0; b < band.length; b += 2) {
+            const i = band[b], j = band[b + 1];
+            const xi = poly[2 * i], yi = poly[2 * i + 1], xj = poly[2 * j], yj = poly[2 * j + 1];
+            if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+          }
+          if (inside) out.push(r);
+        }
+      }
+    }
     return Uint32Array.from(out).sort();
   }
 
