@@ -509,6 +509,9 @@ def markdown(allr):
             r["memory_end"]["chromium_rss_mb"], r["memory_end"].get("chromium_peak_rss_mb")) for r in runs) + " |")
     lines.append("| server peak resident memory | " + " | ".join(fmt(r.get("server_peak_rss_mb"), " MB") for r in runs) + " |")
     lines.append("| page errors | " + " | ".join(str(len(r.get("page_errors") or [])) for r in runs) + " |")
+    notes = ["- %s: %s" % (col(r), r["note"]) for r in runs if r.get("note")]
+    if notes:
+        lines += [""] + notes
     lines += [
         "",
         "Software GL here: compare versions of the code on one machine, not absolute numbers; the machine is shared "
