@@ -221,19 +221,19 @@ def history_bench(tmp, n):
 
 
 def _runs(results_dir):
-    """(run, latency figures) of labels_bench.json and labels_bench_1m.json, each after then before."""
-    for name in ("labels_bench.json", "labels_bench_1m.json"):
-        path = os.path.join(results_dir, name)
-        if os.path.exists(path):
-            with open(path) as f:
-                after = json.load(f)
-            for run in [after] + ([after["before"]] if "before" in after else []):
-                for figures in run.get("write_latency", []):
-                    yield run, figures
+    """(run, latency figures) of every labels_bench*.json with latency figures, each after then before."""
+    import glob
+
+    for path in sorted(glob.glob(os.path.join(results_dir, "labels_bench*.json"))):
+        with open(path) as f:
+            after = json.load(f)
+        for run in [after] + ([after["before"]] if "before" in after else []):
+            for figures in run.get("write_latency", []):
+                yield run, figures
 
 
 def write_table(results_dir):
-    """labels_bench.md from labels_bench.json and labels_bench_1m.json (whichever exist)."""
+    """labels_bench.md from the labels_bench*.json files of ``results_dir``."""
     lines = ["# Label store benchmark", "",
              "`benchmarks/labels_bench.py` (70,000 rows) and `--big` (10^6 rows); written by the script. "
              "\"before\": the same script run on a worktree of the commit before snapshots left the write path "
