@@ -1,7 +1,8 @@
 """Input affinities at scale: this engine's neighbour search against openTSNE's, and the candidates tried.
 
-    .venv/bin/python benchmarks/knn_bench.py [--threads 2]        # Fashion-MNIST 70,000 x 50
+    .venv/bin/python benchmarks/knn_bench.py [--threads 2] [--repeat 3]   # Fashion-MNIST 70,000 x 50
     flock /tmp/al-big.lock .venv/bin/python benchmarks/knn_bench.py --big   # 1,000,000 x 50, 20 Gaussian clusters
+    flock /tmp/al-big.lock .venv/bin/python benchmarks/knn_bench.py --big --big-n 200000   # the same, 200,000 rows
     .venv/bin/python benchmarks/knn_bench.py --small --out DIR    # 6,000 x 50 clusters, seconds (tests/test_knn.py)
 
 Data: Fashion-MNIST's 70,000 images (Debian package dataset-fashion-mnist),
@@ -50,6 +51,9 @@ DATASETS = {
     "clusters1m": dict(title="1,000,000 x 50, 20 Gaussian clusters",
                        methods=("ours", "ours-hnsw", "pynndescent", "opentsne")),
 }
+for _n in (200_000, 500_000):  # --big --big-n N: the same clusters, fewer rows
+    DATASETS[f"clusters{_n // 1000}k"] = dict(title=f"{_n:,} x 50, 20 Gaussian clusters",
+                                               methods=DATASETS["clusters1m"]["methods"])
 
 
 def gaussian_clusters(n, dim=50, n_clusters=20, seed=0):
@@ -71,8 +75,8 @@ def load(name):
         sys.path.insert(0, HERE)
         from tsne_bench import load_dataset
         X = load_dataset("fmnist70k")[0]
-    elif name == "clusters1m":
-        X = gaussian_clusters(1_000_000)
+    elif name.startswith("clusters"):
+        X = gaussian_clusters(1_000_000 if name == "clusters1m" else int(name[len("clusters"):-1]) * 1000)
     else:
         X = gaussian_clusters(6000, seed=1)
     os.makedirs(CACHE, exist_ok=True)
@@ -209,7 +213,7 @@ def worker(args):
 
 
 # ------------------------------------------------------------------ driver
-def measure(data, methods, threads, timeout, sample):
+def measure(data, methods, threads, timeout, sample, repeat=1):
     X = load(data)
     truth_path = os.path.join(CACHE, f"{data}-truth-{sample}.npz")
     if not os.path.exists(truth_path):
@@ -222,7 +226,8 @@ def measure(data, methods, threads, timeout, sample):
         env[var] = str(threads)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     rows = []
-    for method in methods:
+    # interleaved repeats; the N^2 exact reference runs once
+    for run, method in [(r, m) for r in range(repeat) for m in methods if r == 0 or m != "ours-exact"]:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--data", data,
                "--truth", truth_path, "--threads", str(threads)]
         t0 = time.perf_counter()
@@ -238,10 +243,12 @@ def measure(data, methods, threads, timeout, sample):
             row = dict(method=method, failed=f"censored: still running after {timeout} s (killed)")
         row.setdefault("load", os.getloadavg()[0])
         row["process_s"] = time.perf_counter() - t0
+        row["repeat"] = run
         print(json.dumps(row), flush=True)
         rows.append(row)
-    ref = next((r.get("affinities_s") for r in rows if r["method"] == "opentsne" and "failed" not in r), None)
-    for r in rows:
+    for r in rows:  # against openTSNE of the same repeat (run next to it)
+        ref = next((o.get("affinities_s") for o in rows if o["method"] == "opentsne" and "failed" not in o
+                    and o["repeat"] == r["repeat"]), None)
         if ref and r.get("affinities_s"):
             r["x_opentsne"] = r["affinities_s"] / ref
     return dict(data=data, title=DATASETS[data]["title"], n=n, dim=dim, k=K, perplexity=PERPLEXITY,
@@ -265,17 +272,25 @@ def write_md(results, path):
         lines += [f"## {res['title']}", "",
                   f"{res['when']}; {res['machine']}, threads used: {res['threads']}; recall sample: "
                   f"{res['sample']} rows.", "",
-                  "| method | neighbours s | affinities s | x openTSNE | recall@k | peak MB | above data MB | load | how |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| method | run | neighbours s | affinities s | x openTSNE | recall@k | peak MB | above data MB | load | how |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["rows"]:
             if "failed" in r:
-                lines.append(f"| {r['method']} | | | | | | | {r['load']:.1f} | {r['failed']} |")
+                lines.append(f"| {r['method']} | {r.get('repeat', 0) + 1} | | | | | | | {r['load']:.1f} | {r['failed']} |")
                 continue
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %.1f | %s |" % (
-                r["method"], _fmt(r.get("knn_s"), "%.1f"), _fmt(r.get("affinities_s"), "%.1f"),
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %s |" % (
+                r["method"], r.get("repeat", 0) + 1, _fmt(r.get("knn_s"), "%.1f"), _fmt(r.get("affinities_s"), "%.1f"),
                 _fmt(r.get("x_opentsne"), "%.2f"), _fmt(r.get("recall"), "%.4f"), _fmt(r.get("peak_mb"), "%.0f"),
                 _fmt(r["peak_mb"] - r["data_mb"] if r.get("peak_mb") else None, "%.0f"), r["load"],
                 r.get("detail", "")))
+        ratios = {}
+        for r in res["rows"]:
+            if r.get("x_opentsne") is not None and r["method"] != "opentsne":
+                ratios.setdefault(r["method"], []).append(r["x_opentsne"])
+        if ratios:
+            lines += ["", "Median x openTSNE over the runs: " + ", ".join(
+                "%s %.2f (%s)" % (m, float(np.median(v)), ", ".join("%.2f" % x for x in v))
+                for m, v in ratios.items()) + "."]
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -289,7 +304,8 @@ def write_png(results, path):
     fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4), squeeze=False)
     for ax, res in zip(axes[0], sets):
         rows = res["rows"]
-        names = [r["method"] for r in rows]
+        names = [r["method"] + (" #%d" % (r.get("repeat", 0) + 1) if any(o.get("repeat") for o in rows) else "")
+                 for r in rows]
         times = [r.get("affinities_s") or 0.0 for r in rows]
         colors = ["tab:gray" if r["method"] == "opentsne" else "tab:blue" if r["method"].startswith("ours")
                   else "tab:orange" for r in rows]
@@ -310,7 +326,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2, help="threads for every method (default 2)")
     p.add_argument("--big", action="store_true", help="1,000,000 x 50 Gaussian clusters (run under flock /tmp/al-big.lock)")
+    p.add_argument("--big-n", type=int, default=1_000_000, choices=(200_000, 500_000, 1_000_000),
+                   help="rows of the --big case (default 1,000,000)")
     p.add_argument("--small", action="store_true", help="6,000 x 50 Gaussian clusters, for the test")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the methods this many times, interleaved (each ratio is to the openTSNE run of "
+                        "its own repeat): on a shared machine the load moves between runs")
     p.add_argument("--methods", default=None, help="comma-separated subset of " + ", ".join(METHODS))
     p.add_argument("--sample", type=int, default=SAMPLE, help="rows whose recall is measured (default 1000)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds per method before it is censored")
@@ -321,9 +342,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
-    data = "clusters1m" if args.big else "small" if args.small else "fmnist70k"
+    big = "clusters1m" if args.big_n == 1_000_000 else f"clusters{args.big_n // 1000}k"
+    data = big if args.big else "small" if args.small else "fmnist70k"
     methods = args.methods.split(",") if args.methods else list(DATASETS[data]["methods"])
-    res = measure(data, methods, args.threads, args.timeout, min(args.sample, 300) if args.small else args.sample)
+    res = measure(data, methods, args.threads, args.timeout, min(args.sample, 300) if args.small else args.sample,
+                  args.repeat)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "knn_bench.json")
     results = {}
