@@ -379,7 +379,10 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
                 args = dict(classes=_field(body, "classes", list), into=_field(body, "into", str))
             else:
                 args = {}
-            state = ws.write_labels(action, author=_author_header(request),
+            answer = _field(body, "answer", str, required=False, default="state")
+            if answer not in ("state", "changes"):
+                raise HTTPError(400, 'field "answer" must be "state" or "changes"')
+            state = ws.write_labels(action, author=_author_header(request), answer=answer,
                                     base_version=_field(body, "base_version", int, required=False), **args)
             return _respond_json(request, state)
 

@@ -250,7 +250,7 @@ class Workspace:
     def history(self, since: int = 0) -> list:
         return self.store().history(since=since)
 
-    def write_labels(self, action: str, *, author=None, base_version=None, **args) -> dict:
+    def write_labels(self, action: str, *, author=None, base_version=None, answer="state", **args) -> dict:
         """One label action (``LABEL_ACTIONS``) -> the new LabelState.
 
         ``args``: ``rows`` and ``label`` (assign), ``rows`` (clear), ``old`` and
@@ -259,9 +259,16 @@ class Workspace:
         Then the labels reach the running layout at once, the classifier
         retrains in the background, the Projector gets its entry at the first
         label and labels.tsv catches up once writing pauses.
+
+        ``answer="changes"``: when this write is the only one since
+        ``base_version`` (an assign or a clear), the state comes without its
+        per-row ``labels`` and with ``changes`` instead (see :func:`_as_changes`):
+        at 10^6 rows the whole list is 6 MB of JSON per write.
         """
         if action not in LABEL_ACTIONS:
             raise ValueError("unknown label action %r" % action)
+        if answer not in ("state", "changes"):
+            raise ValueError('answer must be "state" or "changes", got %r' % (answer,))
         store = self.store()
         state = getattr(store, action)(**args, author=author, base_version=base_version)
         sessions = self._hub._sessions
@@ -274,6 +281,8 @@ class Workspace:
             self._publish_labels()
             self._unflushed_since = time.monotonic()  # the quiet time counts from the last write
         self._hub._start_housekeeping()
+        if answer == "changes":
+            return _as_changes(state, action, base_version, args.get("rows"))
         return state
 
     def export_csv(self, *, all_rows: bool = False) -> Tuple[str, str]:
@@ -581,3 +590,24 @@ def _safe_filename(name):
 
 __all__ = ["Workspace", "Workspaces", "NoLabels", "NoLayout", "PartMissing", "label_codes", "LABEL_ACTIONS",
            "IDLE_S", "FLUSH_QUIET_S"]
+
+
+def _as_changes(state: dict, action: str, base_version, rows) -> dict:
+    """``state`` answered as changes since ``base_version``, when they are exactly this write's.
+
+    The versions count records, so ``version == base_version + 1`` means no
+    other writer's record came in between: the rows of an assign or a clear
+    are the only ones changed, all to one label (an assign's as stored: the
+    store may keep an existing class's spelling). Otherwise (another writer
+    came first; undo, redo, rename, merge) the whole state, ``labels`` and
+    all. The answer: the state's other keys plus ``changes_from``
+    (= ``base_version``) and ``changes`` ([{"label", "rows"}]).
+    """
+    if (action not in ("assign", "clear") or base_version is None or not rows
+            or state["version"] != base_version + 1):
+        return state
+    out = {k: v for k, v in state.items() if k != "labels"}
+    out["changes_from"] = base_version
+    out["changes"] = [{"label": state["labels"][rows[0]], "rows": list(rows)}]
+    return out
+

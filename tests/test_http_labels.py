@@ -60,6 +60,37 @@ def test_assign_undo_redo_rename_merge_clear_round_trip(tb):
     assert history[-1]["author"] == "annotator1"  # from --al_user
 
 
+def test_answer_changes_gives_this_writes_rows_instead_of_every_label(tb):
+    """At 10^6 rows every label is 6 MB of JSON per write: a tab asks for the changes only."""
+    s0 = state(tb)
+    # the stored spelling of an existing class comes back (NFC form of the same name)
+    post(tb, "assign", rows=[5], label="caf\u00e9", base_version=s0["version"])
+    base = state(tb)
+    r = post(tb, "assign", rows=[3, 4], label="cafe\u0301", base_version=base["version"], answer="changes")
+    assert r.status == 200
+    a = r.json()
+    assert "labels" not in a
+    assert a["version"] == base["version"] + 1 and a["changes_from"] == base["version"]
+    assert a["changes"] == [{"label": "caf\u00e9", "rows": [3, 4]}]
+    whole = state(tb)
+    applied = list(base["labels"])
+    for change in a["changes"]:
+        for row in change["rows"]:
+            applied[row] = change["label"]
+    assert applied == whole["labels"]
+    assert {k: v for k, v in a.items() if k not in ("changes", "changes_from")} == \
+        {k: v for k, v in whole.items() if k != "labels"}
+    c = post(tb, "clear", rows=[3], base_version=a["version"], answer="changes").json()
+    assert c["changes"] == [{"label": None, "rows": [3]}] and "labels" not in c
+    # another writer first (no base given, or a base behind): the whole state, labels and all
+    behind = post(tb, "assign", rows=[6], label="x", answer="changes").json()
+    assert "labels" in behind and "changes" not in behind
+    u = post(tb, "undo", base_version=behind["version"], answer="changes").json()
+    assert "labels" in u
+    r = post(tb, "assign", rows=[1], label="x", base_version=u["version"], answer="all")
+    assert r.status == 400 and "answer" in r.json()["error"]
+
+
 def test_author_header_overrides_the_server_default(tb):
     s = state(tb)
     r = tb.post(PLUGIN + "/labels/assign", dict(E, rows=[100], label="x", base_version=s["version"]),

@@ -47,6 +47,15 @@ export interface LabelState {
   can_redo: boolean;
 }
 
+/** What an assign or clear answers when asked for `answer: "changes"`: the
+ * state without its per-row labels when this write is the only change since
+ * `changes_from` (else a whole LabelState, with `labels`). */
+export interface LabelAnswer extends Omit<LabelState, "labels"> {
+  labels?: (string | null)[];
+  changes_from?: number;
+  changes?: { label: string | null; rows: number[] }[];
+}
+
 export interface Metadata {
   columns: string[];
   data: string[][];
@@ -273,12 +282,12 @@ export class Api {
     return this.getJson("labels", { run: ref.run, embedding: ref.embedding });
   }
 
-  assign(ref: EmbeddingRef, rows: number[], label: string, baseVersion: number): Promise<LabelState> {
-    return this.postJson("labels/assign", { ...ref, rows, label, base_version: baseVersion });
+  assign(ref: EmbeddingRef, rows: number[], label: string, baseVersion: number): Promise<LabelAnswer> {
+    return this.postJson("labels/assign", { ...ref, rows, label, base_version: baseVersion, answer: "changes" });
   }
 
-  clear(ref: EmbeddingRef, rows: number[], baseVersion: number): Promise<LabelState> {
-    return this.postJson("labels/clear", { ...ref, rows, base_version: baseVersion });
+  clear(ref: EmbeddingRef, rows: number[], baseVersion: number): Promise<LabelAnswer> {
+    return this.postJson("labels/clear", { ...ref, rows, base_version: baseVersion, answer: "changes" });
   }
 
   undo(ref: EmbeddingRef, baseVersion: number): Promise<LabelState> {

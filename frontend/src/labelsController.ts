@@ -4,7 +4,7 @@
 // said as a notice, not an error.
 import { type ActionContext, currentRef, messageOf, sameRef } from "./actionContext";
 import { selectionConsensus } from "./active";
-import { type Api, ApiError, type EmbeddingRef, type LabelState } from "./api";
+import { type Api, ApiError, type EmbeddingRef, type LabelAnswer, type LabelState } from "./api";
 import { indexLabels, validateLabel } from "./labels";
 
 export type LabelsApi = Pick<Api, "labels" | "assign" | "clear" | "undo" | "redo" | "exportUrl">;
@@ -29,7 +29,7 @@ export class LabelsController {
     if (moved) this.onLabelsMoved();
   }
 
-  private async write(what: string, fn: (ref: EmbeddingRef, version: number) => Promise<LabelState>): Promise<boolean> {
+  private async write(what: string, fn: (ref: EmbeddingRef, version: number) => Promise<LabelAnswer>): Promise<boolean> {
     const ref = currentRef(this.ctx.store);
     const s = this.ctx.store.get();
     if (!ref || !s.labelState) return false;
@@ -39,9 +39,13 @@ export class LabelsController {
     }
     this.ctx.store.set({ writing: true });
     try {
-      const next = await fn(ref, s.labelState.version);
+      const answer = await fn(ref, s.labelState.version);
       // Saved; but if another embedding opened meanwhile, these labels are not its labels.
-      if (sameRef(currentRef(this.ctx.store), ref)) this.setLabels(next);
+      if (sameRef(currentRef(this.ctx.store), ref)) {
+        const next = withChanges(this.ctx.store.get().labelState, answer);
+        if (next) this.setLabels(next);
+        else void this.refresh(true);
+      }
       return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) this.ctx.host.showNotice(err.message);
@@ -53,10 +57,10 @@ export class LabelsController {
   }
 
   /** Fetch the label state again (another person may have labeled meanwhile). */
-  async refresh(): Promise<void> {
+  async refresh(afterWrite = false): Promise<void> {
     const ref = currentRef(this.ctx.store);
     const s = this.ctx.store.get();
-    if (!ref || !s.labelState || s.writing || !s.embedding?.labels_supported) return;
+    if (!ref || !s.labelState || (s.writing && !afterWrite) || !s.embedding?.labels_supported) return;
     try {
       const next = await this.api.labels(ref);
       if (sameRef(currentRef(this.ctx.store), ref) && next.version !== this.ctx.store.get().labelState?.version) this.setLabels(next);
@@ -123,3 +127,18 @@ export class LabelsController {
     a.remove();
   }
 }
+
+/**
+ * The LabelState an answer stands for: the answer itself when it has every
+ * row's label; else `prev` with the answer's changes applied, when `prev` is
+ * the version they start from; else null (fetch the labels again).
+ */
+export function withChanges(prev: LabelState | null, answer: LabelAnswer): LabelState | null {
+  if (answer.labels) return answer as LabelState;
+  if (!prev || !answer.changes || answer.changes_from !== prev.version) return null;
+  const labels = prev.labels.slice();
+  for (const { label, rows } of answer.changes) for (const r of rows) labels[r] = label;
+  const { changes: _c, changes_from: _f, ...rest } = answer;
+  return { ...rest, labels };
+}
+

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiError, type EmbeddingRef, type LabelState } from "../src/api";
-import { LabelsController, type LabelsApi } from "../src/labelsController";
+import { LabelsController, type LabelsApi, withChanges } from "../src/labelsController";
 import { deferred, labelState, loaded } from "./fakes";
 
 /** A label server in memory: applies writes on top of the version it holds, refuses stale bases (409). */
@@ -200,4 +200,56 @@ test("label as predicted writes the class the classifier is sure of, to the unla
   ctx.store.set({ sureThreshold: 0.999, members: Uint32Array.from([1]) });
   assert.notEqual(await labels.labelAsPredicted(), "", "not sure enough: said, not written");
   assert.equal(server.calls.length, 1);
+});
+
+test("answers as changes: a write's rows are applied to the labels shown, the rest kept; a gap fetches the labels again", async () => {
+  const ctx = loaded(5);
+  let state = labelState(["a", null, null, "b", null], 3);
+  let fetched = 0;
+  let otherWriterFirst = false;
+  const api: LabelsApi = {
+    labels: async () => (fetched++, state),
+    assign: async (_ref: EmbeddingRef, rows: number[], label: string, base: number) => {
+      const from = state.version;
+      if (otherWriterFirst) state = labelState(state.labels.map((l, i) => (i === 4 ? "c" : l)), state.version + 1);
+      const next = state.labels.slice();
+      for (const r of rows) next[r] = label;
+      state = labelState(next, state.version + 1);
+      // the server answers changes only when this write is the only one since the base
+      if (state.version !== base + 1) return state;
+      const { labels: _l, ...rest } = state;
+      return { ...rest, changes_from: from, changes: [{ label, rows }] };
+    },
+    clear: async () => state,
+    undo: async () => state,
+    redo: async () => state,
+    exportUrl: () => "export",
+  };
+  const labels = new LabelsController(api, ctx, () => {});
+  labels.setLabels(state);
+  ctx.store.set({ members: Uint32Array.from([1, 2]) });
+  assert.equal(await labels.apply("a"), "");
+  assert.deepEqual(ctx.store.get().labelState!.labels, ["a", "a", "a", "b", null]);
+  assert.equal(ctx.store.get().labelState!.version, 4);
+  assert.equal(fetched, 0, "no fetch when the changes follow the version shown");
+  // another writer came first: the server sends every label, the tab takes them
+  otherWriterFirst = true;
+  ctx.store.set({ members: Uint32Array.from([0]) });
+  assert.equal(await labels.apply("b"), "");
+  assert.deepEqual(ctx.store.get().labelState!.labels, ["b", "a", "a", "b", "c"]);
+  assert.equal(ctx.store.get().labelState!.version, 6);
+});
+
+test("withChanges: whole states pass through; changes apply only onto the version they start from", () => {
+  const prev = labelState(["x", null, null], 7);
+  const whole = labelState([null, null, "y"], 9);
+  assert.equal(withChanges(prev, whole), whole);
+  const answer = { version: 8, classes: [], can_undo: true, can_redo: false, changes_from: 7, changes: [{ label: null, rows: [0] }, { label: "z", rows: [2, 1] }] };
+  const next = withChanges(prev, answer)!;
+  assert.deepEqual(next.labels, [null, "z", "z"]);
+  assert.equal(next.version, 8);
+  assert.equal("changes" in next, false);
+  assert.deepEqual(prev.labels, ["x", null, null], "the labels shown are not changed in place");
+  assert.equal(withChanges(labelState(["x", null, null], 6), answer), null, "from another version: fetch again");
+  assert.equal(withChanges(null, answer), null);
 });
