@@ -170,6 +170,7 @@ def test_unknown_key_and_bad_input(manager):
     assert manager.status("nope") is None
     assert manager.positions("nope") is None
     manager.set_labels("nope", np.zeros(3))  # no-op
+    manager.set_labels("nope", lambda: pytest.fail("labels made for a session that is not there"))
     for call in (manager.pause, manager.resume, manager.set_params):
         with pytest.raises(KeyError):
             call("nope")

@@ -182,3 +182,14 @@ def test_bad_layout_requests_are_value_errors(hub):
     _wait(lambda: ws.layout_status()["state"] == "done")
     with pytest.raises(ValueError):
         ws.layout("params", label_importance=-5)
+
+
+def test_label_codes_follow_the_classes_order_and_keep_unlabeled_rows():
+    from tensorboard_al_plugin.workspace import label_codes
+
+    state = {"labels": ["b", None, "a", "b", None],
+             "classes": [{"name": "b", "count": 2}, {"name": "a", "count": 1}]}
+    assert label_codes(state).tolist() == [0, -1, 1, 0, -1]
+    # a label no class lists (never from the store) counts as unlabeled rather than failing
+    assert label_codes({"labels": ["a", "zz"], "classes": [{"name": "a"}]}).tolist() == [0, -1]
+
