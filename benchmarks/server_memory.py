@@ -6,8 +6,8 @@
 Starts ``tensorboard`` (tests/tbserver.py) on the log directory and asks
 what the tab asks when it opens an embedding, in order: the embedding
 listing, the metadata, the labels, sprite page 0, then ``--writes`` label
-writes (assigns of 50 seeded random rows each, answered with the whole new
-label state, as the tab gets them), then the labels again.  After each step
+writes (assigns of 50 seeded random rows each, asked for ``--answer``:
+``changes``, as the tab asks, or the whole new label state), then the labels again.  After each step
 the server process's resident memory (VmRSS) and its peak so far (VmHWM,
 from /proc/<pid>/status) are recorded, with the step's time and answer size.
 The answers are checked (row count, columns, a PNG, every write in the
@@ -64,18 +64,18 @@ def scratch_copy(logdir, dest):
                 os.link(src, dst)
 
 
-def measure(logdir, run, embedding, writes=20, rows_per_write=50, seed=0):
+def measure(logdir, run, embedding, writes=20, rows_per_write=50, seed=0, answer="changes"):
     """Steps of one server's life with the embedding, on a scratch copy of ``logdir``:
     [{step, seconds, bytes, rss_mib, peak_mib}, ...] and the write latencies."""
     scratch = tempfile.mkdtemp(prefix="server-memory-", dir=os.path.dirname(os.path.abspath(logdir)))
     try:
         scratch_copy(logdir, os.path.join(scratch, "logdir"))
-        return _measure(os.path.join(scratch, "logdir"), run, embedding, writes, rows_per_write, seed)
+        return _measure(os.path.join(scratch, "logdir"), run, embedding, writes, rows_per_write, seed, answer)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _measure(logdir, run, embedding, writes, rows_per_write, seed):
+def _measure(logdir, run, embedding, writes, rows_per_write, seed, answer):
     steps = []
     q = "run=%s&embedding=%s" % (run, embedding)
     with TensorBoard(logdir, timeout_s=300) as tb:
@@ -137,10 +137,17 @@ def _measure(logdir, run, embedding, writes, rows_per_write, seed):
                 label = "bench%d" % (i % 5)
                 t = time.perf_counter()
                 r = tb.post(PLUGIN + "/labels/assign", {"run": run, "embedding": embedding, "rows": chosen,
-                                                         "label": label, "base_version": state["version"]})
+                                                         "label": label, "base_version": state["version"],
+                                                         "answer": answer})
                 latencies.append(time.perf_counter() - t)
                 assert r.status == 200, r.body[:300]
                 body = r.json()
+                if "labels" not in body:  # the changes since the version this write was based on
+                    assert body["changes_from"] == state["version"]
+                    for change in body.pop("changes"):
+                        for row in change["rows"]:
+                            state["labels"][row] = change["label"]
+                    del body["changes_from"]
                 state.update(body)
                 expected.update(dict.fromkeys(chosen, label))
                 total += len(r.body)
@@ -160,7 +167,8 @@ def _measure(logdir, run, embedding, writes, rows_per_write, seed):
         return {"rows": rows, "dims": entry["dims"], "steps": steps,
                 "peak_rss_mib": max(s["peak_mib"] for s in steps),
                 "http_assign_ms": {"median": round(1000 * statistics.median(latencies), 1),
-                                   "max": round(1000 * latencies[-1], 1), "writes": writes}}
+                                   "p99": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+                                   "max": round(1000 * latencies[-1], 1), "writes": writes, "answer": answer}}
 
 
 def main(argv=None):
@@ -170,6 +178,8 @@ def main(argv=None):
     ap.add_argument("--run", default=".")
     ap.add_argument("--embedding", default=None)
     ap.add_argument("--writes", type=int, default=20)
+    ap.add_argument("--answer", choices=("changes", "state"), default="changes",
+                    help="what a write answers: its changes, as the tab asks (default), or the whole label state")
     ap.add_argument("--threads", type=int, default=2,
                     help="OMP/numba/BLAS threads of the server (default %(default)s; nothing here computes)")
     ap.add_argument("--label", default="", help="what the code is (e.g. a commit), written beside the figures")
@@ -182,7 +192,7 @@ def main(argv=None):
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     load_before = os.getloadavg()
-    result = measure(logdir, args.run, embedding, writes=args.writes)
+    result = measure(logdir, args.run, embedding, writes=args.writes, answer=args.answer)
     result.update({
         "logdir": logdir, "embedding": embedding, "code": args.label, "threads": args.threads,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
@@ -218,8 +228,10 @@ def write_table(runs, path):
             "| step | seconds | answer bytes | RSS MiB | peak MiB |", "| --- | ---: | ---: | ---: | ---: |"]
         lines += ["| %s | %.2f | %s | %.0f | %.0f |" % (s["step"], s["seconds"], "{:,}".format(s["bytes"]),
                                                          s["rss_mib"], s["peak_mib"]) for s in r["steps"]]
-        lines += ["", "Label writes over HTTP (each answered with the whole label state): median %s ms, max %s ms."
-                  % (r["http_assign_ms"]["median"], r["http_assign_ms"]["max"]), ""]
+        w = r["http_assign_ms"]
+        lines += ["", "%d label writes over HTTP, each answered with %s: median %s ms, p99 %s ms, max %s ms."
+                  % (w["writes"], "its changes" if w.get("answer") == "changes" else "the whole label state",
+                     w["median"], w.get("p99", "-"), w["max"]), ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
