@@ -115,6 +115,7 @@ def test_snapshots_and_labels_tsv_are_written_atomically_with_the_store_s_permis
     try:
         store = LabelStore(directory, 3, durable=False, default_author="me")
         store.assign([0], "cat")
+        assert store.wait_snapshot(timeout=60)  # the write's snapshot is written in the background
     finally:
         os.umask(old_umask)
     for name in (storage_mod.SNAPSHOT_FILE, storage_mod.PROJECTOR_TSV):

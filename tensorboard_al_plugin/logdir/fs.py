@@ -532,7 +532,8 @@ def write_bytes(path: str, data: bytes) -> None:
         if not g.exists(parent):
             g.makedirs(parent)
         with g.GFile(path, "wb") as f:
-            f.write(data)
+            # TensorBoard's gfile without TensorFlow takes bytes or str only (not a memoryview)
+            f.write(data if isinstance(data, bytes) else bytes(data))
 
 
 def makedirs(path: str) -> None:
