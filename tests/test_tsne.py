@@ -124,9 +124,10 @@ def test_fft_supervised_repulsion_matches_exact_pairs(on_grid):
     corr_e = rep_e - plain_e
     assert np.linalg.norm((rep_f - plain_f) - corr_e) / np.linalg.norm(corr_e) < 0.05
     assert abs(z_f - z_e) / z_e < 5e-3
-    # points without a correction get exactly the unsupervised forces
+    # points without a correction get the unsupervised forces, up to the rounding of the
+    # grid's parallel sums (their order varies between runs: seen 1e-8 relative on Python 3.12)
     off = (codes < 0) | (u == 0)
-    np.testing.assert_allclose(rep_f[off], plain_f[off], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rep_f[off], plain_f[off], rtol=1e-6, atol=1e-9)
 
 
 def test_fft_supervised_repulsion_with_one_class_is_unsupervised():
