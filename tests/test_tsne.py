@@ -241,7 +241,9 @@ def test_set_labels_mid_run_pulls_classes_apart():
     assert np.allclose(run.point_learning_rates(), 1.0)
     run.step(100)
     assert np.all(np.isfinite(run.positions))
-    assert knn_accuracy(run.positions, y, k=4) == 1.0
+    # at most one of the 90 points among another class's: 90 points in t-SNE are chaotic (float
+    # rounding of other numba/numpy versions moves the end), one point in a neighbour's 4-NN is noise
+    assert knn_accuracy(run.positions, y, k=4) >= 89 / 90
     with pytest.raises(ValueError, match="labels"):
         run.set_labels(y[:-1])
 
