@@ -29,7 +29,7 @@ from .logdir.catalog import Catalog, UnknownEmbedding
 from .logdir.labels import ConflictError, LabelError, os_user, validate_author
 from .logdir.source import PLUGIN_NAME, SourceError
 from .wire import POSITION_FORMATS, encode_positions
-from .workspace import LABEL_ACTIONS, NoLabels, NoLayout, PartMissing, Workspaces
+from .workspace import LABEL_ACTIONS, LABEL_ANSWERS, NoLabels, NoLayout, PartMissing, Workspaces
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ class ActiveLabelingPlugin(base_plugin.TBPlugin):
             else:
                 args = {}
             answer = _field(body, "answer", str, required=False, default="state")
-            if answer not in ("state", "changes"):
+            if answer not in LABEL_ANSWERS:
                 raise HTTPError(400, 'field "answer" must be "state" or "changes"')
             state = ws.write_labels(action, author=_author_header(request), answer=answer,
                                     base_version=_field(body, "base_version", int, required=False), **args)

@@ -51,6 +51,8 @@ HOUSEKEEPING_S = 1.0
 MAX_LOADED_FEATURES = 4
 
 LABEL_ACTIONS = ("assign", "clear", "rename", "merge", "undo", "redo")
+#: What a label write answers with (``write_labels(answer=...)``).
+LABEL_ANSWERS = ("state", "changes")
 
 
 class NoLabels(ValueError):
@@ -271,7 +273,7 @@ class Workspace:
         """
         if action not in LABEL_ACTIONS:
             raise ValueError("unknown label action %r" % action)
-        if answer not in ("state", "changes"):
+        if answer not in LABEL_ANSWERS:
             raise ValueError('answer must be "state" or "changes", got %r' % (answer,))
         store = self.store()
         state = getattr(store, action)(**args, author=author, base_version=base_version)
@@ -592,7 +594,7 @@ def _safe_filename(name):
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip("._") or "embedding"
 
 
-__all__ = ["Workspace", "Workspaces", "NoLabels", "NoLayout", "PartMissing", "label_codes", "LABEL_ACTIONS",
+__all__ = ["Workspace", "Workspaces", "NoLabels", "NoLayout", "PartMissing", "label_codes", "LABEL_ACTIONS", "LABEL_ANSWERS",
            "IDLE_S", "FLUSH_QUIET_S"]
 
 
