@@ -84,6 +84,29 @@ def test_exact_cell_search_equals_exact_search_on_any_data(data):
     assert not (ind == np.arange(len(X))[:, None]).any()
 
 
+@pytest.mark.parametrize("cells", [False, True])
+def test_exact_search_runs_its_blocks_with_a_one_thread_blas(cells):
+    # Each search thread runs whole blocks, GEMM included, on a one-thread
+    # BLAS. Parallel numba kernels between two-thread BLAS calls made the two
+    # thread pools trade the cores: ~200 ns per distance instead of ~2 on 2
+    # cores. The BLAS threads are as before once the search is done.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    X = _clusters(3000)
+    during = []
+    part = (nn._partition(nn._faiss(), X, 20)[:2],) if cells else ()
+    ind, dist, method = nn._exact_neighbors(X, 20, lambda f: during.append(blas_threads()), *part)
+    assert method == (nn.EXACT_CELLS_METHOD if cells else nn.EXACT_METHOD)
+    assert during and all(threads == [1] * len(before) for threads in during)
+    assert blas_threads() == before
+    exact_i, exact_d, _ = nn.nearest_neighbors(X, 20, method="exact")
+    np.testing.assert_allclose(dist, exact_d, rtol=1e-12)
+
+
 @pytest.mark.parametrize("data", [_clusters, _manifold])
 def test_search_progress_rises_to_one(low_threshold, data):
     seen = []

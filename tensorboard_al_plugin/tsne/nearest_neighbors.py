@@ -31,14 +31,19 @@ benchmarks/results/knn_bench.md.
 Exact search (below the threshold, where it costs no more than the
 approximate one and is exact):
 Rows are sorted by their projection p_i on the principal axis
-(|p_i - p_j| <= |x_i - x_j|) and handled in blocks of consecutive rows:
+(|p_i - p_j| <= |x_i - x_j|) and handled in blocks of consecutive rows. The
+blocks are shared out among as many Python threads as numba uses; each
+thread runs its blocks from start to end with numpy's BLAS held to one thread
+and serial compiled kernels that release the GIL. (Parallel numba loops
+between two-thread BLAS calls made the two thread pools trade the cores: on
+2 cores each call waited milliseconds, 28-200 ns per distance where the
+GEMM needs ~2.) Per block:
 
 1. a float32 GEMM (numpy's BLAS) gives, for the block's rows i and a chunk of
    columns j, s_ij = |x_j|^2 - 2 x_i . x_j, which ranks the j for a fixed i
    exactly like the squared distance;
-2. a compiled (numba) parallel loop keeps, per row, the k + margin smallest
-   s_ij in a max-heap; runs of 32 columns are rejected at once against the
-   heap's top;
+2. a compiled (numba) loop keeps, per row, the k + margin smallest s_ij in a
+   max-heap; runs of 32 columns are rejected at once against the heap's top;
 3. chunks are taken outward from the block (nearest projections first) until
    the heaps' tops prove that the remaining columns, farther away in
    projection alone, cannot enter (about 2/3 of all pairs are computed on
@@ -54,17 +59,21 @@ thinner (near-duplicate clouds) are searched again by brute force in float64.
 Ties at the k-th distance are broken arbitrarily (the distances are the same
 as any exact search's).
 """
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
 import numba
 import numpy as np
 
-# rows per block and columns per GEMM chunk: the (rows x columns) float32
-# chunk (1 MB; half per thread) stays in L2 while it is scanned
+# rows per block and columns per GEMM chunk: each thread's (rows x columns)
+# float32 chunk (1 MB) stays in its core's L2 while it is scanned
 _BLOCK_ROWS = 128
 # rows per block of the cell search: a cell's rows (or a part of at most this
-# many) share their bounds, so blocks can be large. Each block costs a few
-# parallel calls whose threads must wake: many small calls were slow on a
-# loaded machine (11 ms of waiting per call at a load of 6 on 2 cores)
-_CELL_BLOCK_ROWS = 1024
+# many) share their bounds, so blocks can be large, and the Python work of a
+# block (its cells' bounds and order) is paid once for many rows. 256 x 2048
+# measured best of 128-1024 rows x 512-2048 columns (100,000 clustered rows)
+_CELL_BLOCK_ROWS = 256
 _CHUNK_COLS = 2048
 # extra heap slots beyond k, so that float32 ties rarely force a re-search
 _MARGIN = 8
@@ -120,22 +129,24 @@ def _sift_down(hv, hi, m):
     hi[pos] = idx
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+# The kernels of the exact search's blocks are serial and release the GIL: each
+# of the search's threads runs its own blocks (its GEMMs on a one-thread BLAS).
+@numba.njit(nogil=True, fastmath=True, cache=True)
 def _init_heaps(cand_v, cand_i):
-    for r in numba.prange(cand_v.shape[0]):
+    for r in range(cand_v.shape[0]):
         for s in range(cand_v.shape[1]):
             cand_v[r, s] = np.inf
             cand_i[r, s] = -1
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+@numba.njit(nogil=True, fastmath=True, cache=True)
 def _select_block(G, sq, start, col0, cand_v, cand_i):
     """Push columns col0.. (G[r, c] + sq[c] for the c-th column of G) into
     the max-heaps of rows start + r, skipping the row itself."""
     R, n = G.shape
     m = cand_v.shape[1]
     n_runs = n // _RUN
-    for r in numba.prange(R):
+    for r in range(R):
         row = start + r - col0
         g = G[r]
         hv = cand_v[r]
@@ -165,7 +176,7 @@ def _select_block(G, sq, start, col0, cand_v, cand_i):
                 top = hv[0]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def _refine(X64, start, cand_v, cand_i, k, err, complete, out_i, out_d, redo):
     """Exact float64 distances of the candidates, k smallest sorted into
     out_i / out_d (rows start..); redo[r] = True when the float32 margin does
@@ -173,7 +184,7 @@ def _refine(X64, start, cand_v, cand_i, k, err, complete, out_i, out_d, redo):
     row is a candidate, nothing was left out)."""
     R, m = cand_v.shape
     dim = X64.shape[1]
-    for r in numba.prange(R):
+    for r in range(R):
         row = start + r
         order = np.argsort(cand_v[r])
         # k-th smallest approximate value vs the heap's top (the threshold
@@ -250,6 +261,16 @@ def _principal_axis(X64, n_iter=30, seed=0):
 
 EXACT_METHOD = "exact (projection-pruned blocked float32 GEMM + numba top-k, float64 re-rank)"
 EXACT_CELLS_METHOD = "exact (k-means cells pruned by the triangle inequality, blocked float32 GEMM + numba top-k, float64 re-rank)"
+
+
+def _blas_threads(n):
+    """Context in which numpy's BLAS uses at most n threads (threadpoolctl,
+    which scikit-learn brings; without it, BLAS is left as it is)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _faiss():
@@ -446,36 +467,42 @@ def _exact_neighbors(X, k, progress, cells=None):
     redo = np.zeros(n, dtype=np.bool_)
     R_max = min(n, _BLOCK_ROWS if cells is None else _CELL_BLOCK_ROWS)
     C = _CHUNK_COLS
-    G = np.empty((R_max, C), dtype=np.float32)
-    cand_v = np.empty((R_max, m), dtype=np.float32)
-    cand_i = np.empty((R_max, m), dtype=np.int64)
+    local = threading.local()
 
-    def scan(start, stop, a, b):
+    def buffers(R):
+        # this thread's GEMM tile and heaps (rows 0..R)
+        if not hasattr(local, "G"):
+            local.G = np.empty((R_max, C), dtype=np.float32)
+            local.cand_v = np.empty((R_max, m), dtype=np.float32)
+            local.cand_i = np.empty((R_max, m), dtype=np.int64)
+        return local.G, local.cand_v[:R], local.cand_i[:R]
+
+    def scan(start, stop, a, b, buf):
         # columns a..b into the block's heaps, in GEMM chunks of at most C;
         # returns the distances computed
+        G, cand_v, cand_i = buf
         for lo in range(a, b, C):
             hi = min(b, lo + C)
             np.matmul(Xm2[start:stop], X32[lo:hi].T, out=G[:stop - start, :hi - lo])
-            _select_block(G[:stop - start, :hi - lo], sq32[lo:hi], start, lo,
-                          cand_v[:stop - start], cand_i[:stop - start])
+            _select_block(G[:stop - start, :hi - lo], sq32[lo:hi], start, lo, cand_v, cand_i)
         return (stop - start) * (b - a)
 
-    def radius(start, stop):
+    def radius(start, stop, cand_v):
         # radius bound per row: the heap's top is an approximate s of a
         # real column, so the k-th neighbour is at most this far
-        top = cand_v[:stop - start].max(axis=1).astype(np.float64)
+        top = cand_v.max(axis=1).astype(np.float64)
         r = np.sqrt(np.maximum(top + sq64[start:stop] + err[start:stop], 0.0))
         return r * (1 + 1e-9) + 1e-12
 
-    def scan_projection(start, stop):
+    def scan_projection(start, stop, buf):
         # first chunk: the columns around the block itself
         centre = (start + stop) // 2
         left = max(0, min(n - C, centre - C // 2))
         right = min(n, left + C)
-        scanned = scan(start, stop, left, right)
+        scanned = scan(start, stop, left, right, buf)
         pb = proj[start:stop]
         while True:
-            r = radius(start, stop)
+            r = radius(start, stop, buf[1])
             need_lo = np.searchsorted(proj, (pb - r).min(), side="left")
             need_hi = np.searchsorted(proj, (pb + r).max(), side="right")
             go_left = left > need_lo
@@ -490,7 +517,7 @@ def _exact_neighbors(X, k, progress, cells=None):
             else:
                 a, b = right, min(need_hi, right + C)
                 right = b
-            scanned += scan(start, stop, a, b)
+            scanned += scan(start, stop, a, b, buf)
 
     if cells is not None:
         # cell c holds the sorted rows bounds[c]..bounds[c + 1]; every row of
@@ -505,7 +532,8 @@ def _exact_neighbors(X, k, progress, cells=None):
         reach = reach * (1 + 1e-9) + 1e-12
         mu_sq = (mu * mu).sum(axis=1)
 
-    def scan_cells(start, stop):
+    def scan_cells(start, stop, buf):
+        cand_v = buf[1]
         xb = X64[start:stop]
         dc = np.sqrt(np.maximum(sq64[start:stop, None] + mu_sq[None, :] - 2.0 * xb @ mu.T, 0.0))
         # |x - centre| in float64 from the expanded form: its rounding error is
@@ -516,20 +544,30 @@ def _exact_neighbors(X, k, progress, cells=None):
         scanned = 0
         visited = 0
         # until every heap holds real columns, take cells in order of nearness
-        while visited < len(todo) and not np.isfinite(cand_v[:stop - start].max()):
+        while visited < len(todo) and not np.isfinite(cand_v.max()):
             c = todo[visited]
-            scanned += scan(start, stop, bounds[c], bounds[c + 1])
+            scanned += scan(start, stop, bounds[c], bounds[c + 1], buf)
             visited += 1
         rest = todo[visited:]
         while len(rest):
-            r = radius(start, stop)
+            r = radius(start, stop, cand_v)
             rest = rest[(lower[:, rest] <= r[:, None]).any(axis=0)]
             if not len(rest):
                 break
             c = rest[0]
-            scanned += scan(start, stop, bounds[c], bounds[c + 1])
+            scanned += scan(start, stop, bounds[c], bounds[c + 1], buf)
             rest = rest[1:]
         return scanned
+
+    def search_block(start, stop):
+        # one block's candidates, proof and float64 re-rank (rows start..stop
+        # of ind_s / dist_s / redo: no other block writes them)
+        buf = buffers(stop - start)
+        _init_heaps(buf[1], buf[2])
+        scanned = scan_projection(start, stop, buf) if cells is None else scan_cells(start, stop, buf)
+        _refine(X64, start, buf[1], buf[2], k, err[start:stop], m == n - 1,
+                ind_s, dist_s, redo[start:stop])
+        return stop - start, scanned
 
     if cells is None:
         blocks = [(start, min(n, start + R_max)) for start in range(0, n, R_max)]
@@ -537,16 +575,27 @@ def _exact_neighbors(X, k, progress, cells=None):
         # a block never spans two cells
         blocks = [(start, min(bounds[c + 1], start + R_max))
                   for c in range(n_cells) for start in range(bounds[c], bounds[c + 1], R_max)]
+    # Blocks run on the engine's thread count of Python threads, each with a
+    # one-thread BLAS and the serial kernels above (which release the GIL).
+    # Parallel numba kernels between multi-threaded BLAS calls made two thread
+    # pools hand the cores back and forth: on 2 cores each small call waited
+    # milliseconds (~200 ns per distance at 50,000 rows, against ~2 of GEMM).
     scanned = 0
-    for start, stop in blocks:
-        R = stop - start
-        cv, ci = cand_v[:R], cand_i[:R]
-        _init_heaps(cv, ci)
-        scanned += scan_projection(start, stop) if cells is None else scan_cells(start, stop)
-        _refine(X64, start, cv, ci, k, err[start:stop], m == n - 1,
-                ind_s, dist_s, redo[start:stop])
-        if progress is not None:
-            progress(stop / n)
+    done = 0
+    threads = max(1, min(numba.get_num_threads(), len(blocks)))
+    with _blas_threads(1), ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(search_block, start, stop) for start, stop in blocks]
+        try:
+            for future in as_completed(futures):
+                rows, block_scanned = future.result()
+                scanned += block_scanned
+                done += rows
+                if progress is not None:
+                    progress(done / n)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     if redo.any():
         _brute_rows(X64, np.flatnonzero(redo), k, ind_s, dist_s)
     # the share of all (row, column) distances actually computed
