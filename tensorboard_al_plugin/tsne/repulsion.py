@@ -532,17 +532,25 @@ def _kernel_spectra(M, delta, workers):
     return spectra
 
 
-# The FFT path's supervision correction goes on its grid (one more forward and
-# two more inverse transforms per class: cost ~ classes x nodes^2) when
+# The FFT path's supervision correction goes on grids of its own (one per
+# class, over the labeled points' bounding square, boxes of at most
+# ``interval_size``: ~ classes x nodes^2 per transform) when
 #     classes * n_nodes^2 <= FFT_CLASS_COST * labeled points (u > 0),
-# else it adds the class-aware tree (``supervision_correction``: cost ~ the
+# else it is the class-aware tree (``supervision_correction``: cost ~ the
 # labeled points, several times more while classes are still mixed, as in
 # early exaggeration). 18 is the measured crossover on a converged
 # Fashion-MNIST 70,000 layout (10 classes, half labeled, one thread, CPU time:
 # the tree 1.8 us per labeled point, the grid 0.097 us per class and node^2).
+# The correction's grid does not need the plain repulsion's minimum of
+# ``min_num_intervals`` boxes: while the layout is small (early
+# exaggeration) its boxes are of ``interval_size`` too, a grid of a few dozen
+# nodes a side, and the correction costs next to nothing.
 FFT_CLASS_COST = 18
 # ... and never with more per-class potentials than this (bytes, float32)
 FFT_CLASS_BYTES = 512 * 2 ** 20
+# fewest boxes a side of the correction's grid (finer boxes when the labeled
+# points span less than this many interval_size)
+CORRECTION_MIN_INTERVALS = 8
 
 
 def _potentials(khat, what, M, n_nodes, workers):
@@ -553,9 +561,58 @@ def _potentials(khat, what, M, n_nodes, workers):
     return V.astype(np.float32)
 
 
+def _geometry(Y, p, min_num_intervals, interval_size):
+    """(lo, h, n_boxes, n_nodes): the bounding square of Y cut into boxes of
+    ``interval_size``, or smaller so that there are ``min_num_intervals``."""
+    lo = float(Y.min())
+    span = max(float(Y.max()) - lo, 1e-9)
+    if span >= min_num_intervals * interval_size:
+        h = float(interval_size)
+        n_boxes = int(math.floor(span / h)) + 1
+    else:
+        n_boxes = int(min_num_intervals)
+        h = span / n_boxes * (1.0 + 1e-9)
+    return lo, h, n_boxes, n_boxes * p
+
+
+def _grid_correction(YL, slot, uL, n_grids, r, geometry, p, workers):
+    """The supervision's correction on per-class grids over the labeled points
+    YL (slot: 1 + their class's index, charges uL): a point reads, on the
+    transform of (all labeled minus its class), sum over labeled j of other
+    classes of u_j K_ij, times r u_i; Z's share comes from Parseval, without
+    inverse transforms. Returns rep_c (n_labeled, 2) and Z_c."""
+    lo, h, n_boxes, n_nodes = geometry
+    first, wts = _interp_weights(YL, lo, h, n_boxes, p)
+    n_parts = max(1, min(numba.get_num_threads(),
+                         _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
+    # grid 0 (every labeled point's density) is spread but not transformed
+    W = _spread(first, wts, slot, uL, n_grids, n_nodes, n_parts)
+    M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
+    khat = _kernel_spectra(M, h / p, workers)
+    what = scipy.fft.rfft(W[1:], n=M, axis=2, workers=workers)
+    what = scipy.fft.fft(what, n=M, axis=1, workers=workers)
+    labeled = what.sum(axis=0)
+    V = np.zeros((n_grids, 2, n_nodes, n_nodes), dtype=np.float32)
+    for g in range(1, n_grids):
+        # other classes' charges: all labeled minus this class (linear, so in Fourier space)
+        V[g] = _potentials(khat[:2], labeled - what[g - 1], M, n_nodes, workers)
+    # Z_c = r sum_g <W_g, K_t * (W_lab - W_g)> = r (<W_lab, K_t * W_lab> -
+    # sum_g <W_g, K_t * W_g>): Parseval on the padded M x M grid (rfft
+    # halves: the inner columns count twice)
+    power = (labeled.real ** 2 + labeled.imag ** 2
+             - (what.real ** 2 + what.imag ** 2).sum(axis=0))
+    wgt = np.full(power.shape[1], 2.0)
+    wgt[0] = 1.0
+    if M % 2 == 0:
+        wgt[-1] = 1.0
+    Z_c = r * float(((khat[2].real * power) @ wgt).sum()) / (M * M)
+    _, own = _gather(first, wts, slot, V, 2)  # grid 0 holds zeros: only "own" is read
+    return own * (r * uL)[:, None], Z_c
+
+
 def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
                      interval_size=1.2, workers=None, codes=None, u=None,
-                     repulsion_emphasis=0.0, on_grid=None, correction_theta=None):
+                     repulsion_emphasis=0.0, on_grid=None, correction_theta=None, parts=False):
     """FFT-interpolated rep (N, 2) and Z. Y (N, 2) float64.
 
     The embedding's bounding square is cut into boxes of ``interval_size``
@@ -574,93 +631,64 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
 
     With ``codes`` (N,) int32 (-1 unlabeled), ``u`` (N,) and
     ``repulsion_emphasis`` r > 0, b_ij = 1 + r u_i u_j on labeled pairs of
-    different labels is included, as ``exact_repulsion`` does. On the grid
-    (``on_grid`` True; None: when the cost rule of FFT_CLASS_COST says it is
-    cheaper) each class's labeled points put charge u_j on a grid of their
-    own, and a labeled point i reads, on the transform of (all labeled minus
-    its class), sum over labeled j of other classes of u_j K_ij, times r u_i;
-    Z's share comes from Parseval, without inverse transforms. The
-    interpolation weights, the kernels' spectra and the point-density grid are
-    shared, and the error is the grid's (relative to the correction, as the
-    main sums' is to them). Otherwise (``on_grid`` False) the tree correction
-    is added (``supervision_correction``, opening angle ``correction_theta``,
-    default CORRECTION_THETA).
+    different labels is included, as ``exact_repulsion`` does: on per-class
+    grids of its own over the labeled points (``_grid_correction``; its
+    error is the grid's, relative to the correction, as the main sums' is to
+    them) when ``on_grid`` is True (None: when the cost rule of
+    FFT_CLASS_COST says it is cheaper), else the class-aware tree
+    (``supervision_correction``, opening angle ``correction_theta``, default
+    CORRECTION_THETA).
+
+    ``parts`` True returns (rep, Z, rep_c, Z_c): the plain repulsion (b = 1)
+    and the supervision's share apart (zeros and 0.0 without supervision), so
+    that a caller can reuse a correction between iterations (``tsne``).
     """
     n = Y.shape[0]
     p = int(n_interpolation_points)
     if workers is None:
         workers = numba.get_num_threads()
     r = float(repulsion_emphasis)
-    lo = float(Y.min())
-    hi = float(Y.max())
-    span = max(hi - lo, 1e-9)
-    if span >= min_num_intervals * interval_size:
-        h = float(interval_size)
-        n_boxes = int(math.floor(span / h)) + 1
-    else:
-        n_boxes = int(min_num_intervals)
-        h = span / n_boxes * (1.0 + 1e-9)
-    n_nodes = n_boxes * p
-    grid = np.zeros(n, dtype=np.int64)
-    charges = np.zeros(n)
-    n_grids = 1
-    if codes is not None and r > 0.0:
-        active = (codes >= 0) & (u > 0)
-        present = np.flatnonzero(np.bincount(codes[active], minlength=1))
-        if on_grid is None:
-            on_grid = (present.size * n_nodes ** 2 <= FFT_CLASS_COST * int(active.sum())
-                       and 12 * present.size * n_nodes ** 2 <= FFT_CLASS_BYTES)
-        if present.size >= 2 and not on_grid:
-            rep, Z = fft_repulsion_2d(Y, n_interpolation_points, min_num_intervals,
-                                      interval_size, workers)
-            theta = CORRECTION_THETA if correction_theta is None else correction_theta
-            rep_c, Zc, _ = supervision_correction(Y, codes, u, r, theta)
-            return rep + rep_c, Z + Zc
-        if present.size >= 2:
-            # grid 0: every point's density; grid 1 + k: class present[k]'s charges u_j
-            slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
-            slot[present] = np.arange(1, present.size + 1)
-            grid = np.where(active, slot[np.maximum(codes, 0)], 0)
-            charges = np.ascontiguousarray(u, dtype=np.float64)
-            n_grids = present.size + 1
+    lo, h, n_boxes, n_nodes = _geometry(Y, p, min_num_intervals, interval_size)
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
-    n_parts = max(1, min(numba.get_num_threads(),
-                         _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
-    W = _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts)
+    n_parts = max(1, min(numba.get_num_threads(), _SPREAD_BYTES // (8 * n_nodes * n_nodes)))
+    W = _spread(first, wts, np.zeros(n, dtype=np.int64), np.zeros(n), 1, n_nodes, n_parts)
     M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
     khat = _kernel_spectra(M, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
     # dominates its rounding. Only n_nodes of the M rows are non-zero on the
     # way in and only n_nodes are needed on the way out, so the two axes are
     # transformed separately to skip the zero / unused rows.
-    what = scipy.fft.rfft(W, n=M, axis=2, workers=workers)
-    what = scipy.fft.fft(what, n=M, axis=1, workers=workers)
-    V = np.empty((n_grids, 3, n_nodes, n_nodes), dtype=np.float32)
-    V[0] = _potentials(khat, what[0], M, n_nodes, workers)
-    Z_c = 0.0
-    if n_grids > 1:
-        labeled = what[1:].sum(axis=0)
-        for g in range(1, n_grids):
-            # other classes' charges: all labeled minus this class (linear,
-            # so in Fourier space); forces only, Z_c comes from Parseval below
-            V[g, :2] = _potentials(khat[:2], labeled - what[g], M, n_nodes, workers)
-        # Z_c = r sum_g <W_g, K_t * (W_lab - W_g)> = r (<W_lab, K_t * W_lab> -
-        # sum_g <W_g, K_t * W_g>): with Parseval on the padded M x M grid, no
-        # inverse transform (rfft halves: the inner columns count twice)
-        power = (labeled.real ** 2 + labeled.imag ** 2
-                 - (what[1:].real ** 2 + what[1:].imag ** 2).sum(axis=0))
-        wgt = np.full(power.shape[1], 2.0)
-        wgt[0] = 1.0
-        if M % 2 == 0:
-            wgt[-1] = 1.0
-        Z_c = r * float(((khat[2].real * power) @ wgt).sum()) / (M * M)
-    phi, own = _gather(first, wts, grid, V, 2)
+    what = scipy.fft.rfft(W[0], n=M, axis=1, workers=workers)
+    what = scipy.fft.fft(what, n=M, axis=0, workers=workers)
+    V = _potentials(khat, what, M, n_nodes, workers)[None]
+    phi, _ = _gather(first, wts, np.zeros(n, dtype=np.int64), V, 0)
     rep = np.ascontiguousarray(phi[:, 0:2])
     # every point sees itself once at distance 0 (t = 1, no force)
-    Z = float(phi[:, 2].sum() - n) + Z_c
-    if n_grids > 1:
-        rep += own * (r * charges)[:, None]
-    return rep, Z
+    Z = float(phi[:, 2].sum() - n)
+    rep_c = np.zeros_like(rep)
+    Z_c = 0.0
+    if codes is not None and r > 0.0:
+        active = np.flatnonzero((codes >= 0) & (u > 0))
+        present = np.flatnonzero(np.bincount(codes[active], minlength=1))
+        if present.size >= 2:
+            YL = np.ascontiguousarray(Y[active])
+            geometry = _geometry(YL, p, CORRECTION_MIN_INTERVALS, interval_size)
+            nodes = geometry[3]
+            if on_grid is None:
+                on_grid = (present.size * nodes ** 2 <= FFT_CLASS_COST * active.size
+                           and 12 * present.size * nodes ** 2 <= FFT_CLASS_BYTES)
+            if on_grid:
+                slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
+                slot[present] = np.arange(1, present.size + 1)
+                rep_a, Z_c = _grid_correction(YL, slot[codes[active]], u[active],
+                                              present.size + 1, r, geometry, p, workers)
+                rep_c[active] = rep_a
+            else:
+                theta = CORRECTION_THETA if correction_theta is None else correction_theta
+                rep_c, Z_c, _ = supervision_correction(Y, codes, u, r, theta)
+    if parts:
+        return rep, Z, rep_c, Z_c
+    return rep + rep_c, Z + Z_c
 
 
 # ---------------------------------------------------------------- supervision
