@@ -120,8 +120,12 @@ def check_attraction():
         Y = rng.normal(size=(n, d))
         indptr, indices = _random_csr(rng, n, 7)
         pw = rng.random(indices.shape[0])
-        (attr, obj), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, True)
-        (attr0, obj0), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, False)
+        none = (np.full(n, -1, np.int32), np.zeros(n), np.zeros(0), 0.001)
+        (attr, obj, total), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, True, False,
+                                      *none)
+        (attr0, obj0, _), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, False, False,
+                                    *none)
+        np.testing.assert_allclose(total, pw.sum(), rtol=1e-12)
         rows = np.repeat(np.arange(n), np.diff(indptr))
         diff = Y[rows] - Y[indices]
         dd = (diff ** 2).sum(1)
@@ -131,6 +135,30 @@ def check_attraction():
         np.testing.assert_allclose(attr0, ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(obj, -(pw * np.log1p(dd)).sum(), rtol=1e-10)
         assert obj0 == 0.0
+
+
+def check_attraction_weighted():
+    """The attraction with the weights a_ij p_ij applied on the fly (while u
+    ramps): forces, objective term and the weights' sum against numpy."""
+    c = _pair_weight_case()
+    n = c["n"]
+    p = _rng(20).random(c["indices"].shape[0])
+    Y = _rng(22).normal(size=(n, 2))
+    table = supervision.prior_table(c["counts"], c["n_labeled"], n, c["f"], cap=c["cap"])
+    u = np.where(c["codes"] >= 0, c["u"], 0.0)
+    for d in (2, 3):                # a branch for 2 and one for any other d
+        Yd = Y if d == 2 else np.column_stack([Y, _rng(23).normal(size=n)])
+        (attr, obj, total), _ = _both(tsne_mod._attraction, Yd, c["indptr"], c["indices"], p, True,
+                                      True, c["codes"], u, table, c["floor"])
+        ref_pw = c["ref_a"] * p
+        np.testing.assert_allclose(total, ref_pw.sum(), rtol=1e-12)
+        rows = np.repeat(np.arange(n), np.diff(c["indptr"]))
+        diff = Yd[rows] - Yd[c["indices"]]
+        dd = (diff ** 2).sum(1)
+        ref = np.zeros((n, d))
+        np.add.at(ref, rows, (ref_pw / (1.0 + dd))[:, None] * diff)
+        np.testing.assert_allclose(attr, ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(obj, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
 
 
 def _pair_weight_case():
@@ -168,19 +196,23 @@ def _pair_weight_case():
 def check_weighted_affinities():
     c = _pair_weight_case()
     p = _rng(20).random(c["indices"].shape[0])
+    table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
+    u = np.where(c["codes"] >= 0, c["u"], 0.0)
     (pw, total), _ = _both(supervision._weighted_affinities, c["indptr"], c["indices"], p,
-                           c["codes"], c["counts"].astype(np.float64), float(c["n_labeled"]),
-                           c["u"], c["f"], float(c["n"]), c["floor"], c["cap"])
+                           c["codes"], u, table, c["floor"])
     np.testing.assert_allclose(pw, c["ref_a"] * p, rtol=1e-12)
     np.testing.assert_allclose(total, (c["ref_a"] * p).sum(), rtol=1e-12)
 
 
 def check_weight_entropy():
     c = _pair_weight_case()
-    pw = _rng(21).random(c["indices"].shape[0])
-    pw[::5] = 0.0                   # zero weights add nothing (0 log 0 = 0)
-    (ent, logb), _ = _both(supervision._weight_entropy, c["indptr"], c["indices"], pw, c["codes"],
-                           c["u"], c["r"])
+    p = _rng(21).random(c["indices"].shape[0])
+    p[::5] = 0.0                    # zero weights add nothing (0 log 0 = 0)
+    table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
+    u = np.where(c["codes"] >= 0, c["u"], 0.0)
+    (ent, logb), _ = _both(supervision._weight_entropy, c["indptr"], c["indices"], p, c["codes"],
+                           u, table, c["floor"], c["r"])
+    pw = c["ref_a"] * p
     nz = pw > 0
     np.testing.assert_allclose(ent, (pw[nz] * np.log(pw[nz])).sum(), rtol=1e-12)
     np.testing.assert_allclose(logb, (pw * c["ref_b"]).sum(), rtol=1e-12)
@@ -489,7 +521,8 @@ def check_compact():
 
 CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
-    "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
+    "tensorboard_al_plugin.tsne.tsne._attraction": lambda: (check_attraction(),
+                                                            check_attraction_weighted()),
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._weight_entropy": check_weight_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,

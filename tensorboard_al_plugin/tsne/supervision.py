@@ -14,9 +14,11 @@ Labels enter the t-SNE gradient in two places:
 u_i is the point learning rate: 0 until point i is labeled (and before the
 supervision start epoch s), then a linear ramp to 1 over K epochs.
 
-Everything here is O(N) or O(nnz(P)); it runs only when labels or u change
-(``_weighted_affinities``, one pass without logarithms) or when the
-objective is asked for (``_weight_entropy``).
+Everything here is O(N) or O(nnz(P)). While the u_i ramp, the attraction
+computes a_ij p_ij on the fly (``tsne._attraction`` with ``prior_table``);
+the weights are written out (``_weighted_affinities``) once u stops changing
+or when the objective is asked for, which also needs the logarithms of its
+layout-free part (``_weight_entropy``).
 """
 import numba
 import numpy as np
@@ -78,81 +80,101 @@ def class_counts(labels):
     return codes.astype(np.int32), counts, int(labeled.sum())
 
 
-@numba.njit(inline="always")
-def _prior(ci, cj, uu, f, n, counts, n_labeled, floor, cap):
-    """a_ij * N for two labeled points of classes ci, cj with u_i u_j = uu."""
-    if ci == cj:
-        return 1.0 + uu * f * min(n / counts[ci], cap)
-    # N_o differs between the two classes; the mean keeps a symmetric.
-    no_i = n_labeled - counts[ci]
-    no_j = n_labeled - counts[cj]
-    return max(1.0 - uu * f * n * 0.5 * (1.0 / no_i + 1.0 / no_j), floor)
+def prior_table(counts, n_labeled, n, label_importance, cap=None):
+    """G (C * C,) float64, row-major: a_ij * N = max(1 + u_i u_j G[c_i, c_j],
+    ATTRACTION_FLOOR) for two labeled points of classes c_i, c_j (1 when either
+    is unlabeled: u = 0 there).
+
+    Same class: G = f min(N / N_s, cap). Different classes: G = -f N / N_o, with
+    N_o (the labeled points of the other classes) differing between the two
+    classes, so the mean of 1 / N_o over both keeps a_ij symmetric. A table of
+    the classes' factors leaves the per-pair work to one look-up, with no
+    division or branch."""
+    cap = CLASS_SIZE_FACTOR_CAP if cap is None else cap
+    counts = np.asarray(counts, dtype=np.float64)
+    f = float(label_importance)
+    c = counts.shape[0]
+    if c == 0:
+        return np.zeros(0)
+    with np.errstate(divide="ignore"):
+        # N_o = 0 only when one class holds every label: then no pair of
+        # different classes exists and that row of the table is never read
+        inv_other = np.where(n_labeled - counts > 0, 1.0 / (n_labeled - counts), 0.0)
+    G = -f * n * 0.5 * (inv_other[:, None] + inv_other[None, :])
+    G[np.diag_indices(c)] = f * np.minimum(n / counts, cap)
+    return np.ascontiguousarray(G.ravel())
 
 
-@numba.njit(parallel=True, cache=True)
-def _weighted_affinities(indptr, indices, p, codes, counts, n_labeled, u, f, n, floor, cap):
-    """a_ij p_ij * N for every stored entry (nnz,) and its sum, in one pass.
-
-    It runs on every iteration while the u_i ramp, so: no logarithms (log
-    b_ij is needed by the objective only, ``_weight_entropy``) and no second
-    pass to normalise (the caller divides the attraction by the sum)."""
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _weighted_affinities(indptr, indices, p, codes, u, table, floor):
+    """a_ij p_ij * N for every stored entry (nnz,) and its sum, in one pass
+    (``prior_table``: a_ij * N = max(1 + u_i u_j G[c_i, c_j], floor))."""
     m = indptr.shape[0] - 1
+    c = int(np.sqrt(table.shape[0]) + 0.5)
     pw = np.empty(indices.shape[0])
     rows = np.zeros(m)
     for i in numba.prange(m):
         ci = codes[i]
-        on = ci >= 0 and u[i] != 0.0
+        ui = u[i] if ci >= 0 else 0.0
         s = 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            v = p[e]
-            if on:
+        if ui == 0.0:
+            for e in range(indptr[i], indptr[i + 1]):
+                pw[e] = p[e]
+                s += p[e]
+        else:
+            g = ci * c
+            for e in range(indptr[i], indptr[i + 1]):
                 j = indices[e]
-                cj = codes[j]
-                if cj >= 0 and u[j] != 0.0:
-                    v *= _prior(ci, cj, u[i] * u[j], f, n, counts, n_labeled, floor, cap)
-            pw[e] = v
-            s += v
+                v = p[e] * max(1.0 + ui * u[j] * table[g + max(codes[j], 0)], floor)
+                pw[e] = v
+                s += v
         rows[i] = s
     return pw, rows.sum()
 
 
-@numba.njit(parallel=True, cache=True)
-def _weight_entropy(indptr, indices, pw, codes, u, r):
-    """(sum pw log pw, sum pw log b) over the stored entries, b_ij = 1 + u_i u_j r
-    on labeled pairs of different labels: the parts of the objective that do
-    not depend on the layout, evaluated only when the objective is asked for."""
+def weighted_affinities(P, codes, u, table):
+    """(a_ij p_ij * N aligned with P.data (nnz,), its sum): the attraction's
+    unnormalised weights; p'_ij is the first divided by the second. ``table``
+    from ``prior_table``; u is 0 for unlabeled points."""
+    if codes.shape[0] != P.shape[0]:
+        raise ValueError("labels: length does not match the number of points")
+    return _weighted_affinities(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _weight_entropy(indptr, indices, p, codes, u, table, floor, r):
+    """(sum pw log pw, sum pw log b) over the stored entries, with pw = a_ij
+    p_ij * N computed from P's entries p as ``_weighted_affinities`` does and
+    b_ij = 1 + u_i u_j r on labeled pairs of different labels: the parts of
+    the objective that do not depend on the layout, evaluated only when the
+    objective is asked for (so the weights need not be written out for it)."""
     m = indptr.shape[0] - 1
+    c = int(np.sqrt(table.shape[0]) + 0.5)
     ent = np.zeros(m)
     lb = np.zeros(m)
     for i in numba.prange(m):
         ci = codes[i]
-        on = ci >= 0 and u[i] != 0.0 and r != 0.0
+        ui = u[i] if ci >= 0 else 0.0
+        g = ci * c
         s = 0.0
         t = 0.0
         for e in range(indptr[i], indptr[i + 1]):
-            v = pw[e]
+            v = p[e]
+            if ui != 0.0:
+                j = indices[e]
+                cj = codes[j]
+                v *= max(1.0 + ui * u[j] * table[g + max(cj, 0)], floor)
+                if r != 0.0 and cj >= 0 and cj != ci:
+                    t += v * np.log1p(ui * u[j] * r)
             if v > 0.0:
                 s += v * np.log(v)
-            if on:
-                cj = codes[indices[e]]
-                if cj >= 0 and cj != ci:
-                    t += v * np.log1p(u[i] * u[indices[e]] * r)
         ent[i] = s
         lb[i] = t
     return ent.sum(), lb.sum()
 
 
-def weighted_affinities(P, codes, counts, n_labeled, u, label_importance):
-    """(a_ij p_ij * N aligned with P.data (nnz,), its sum): the attraction's
-    unnormalised weights; p'_ij is the first divided by the second."""
-    n = P.shape[0]
-    if codes.shape[0] != n:
-        raise ValueError("labels: length does not match the number of points")
-    return _weighted_affinities(P.indptr, P.indices, P.data, codes, counts.astype(np.float64),
-                                float(n_labeled), u, float(label_importance), float(n),
-                                ATTRACTION_FLOOR, float(CLASS_SIZE_FACTOR_CAP))
-
-
-def weight_entropy(P, pw, codes, u, repulsion_emphasis):
-    """(sum pw log pw, sum pw log b_ij) over P's stored entries, pw aligned with P.data."""
-    return _weight_entropy(P.indptr, P.indices, pw, codes, u, float(repulsion_emphasis))
+def weight_entropy(P, codes, u, table, repulsion_emphasis):
+    """(sum pw log pw, sum pw log b_ij) over P's stored entries, pw = a_ij p_ij * N
+    (``table`` from ``prior_table``; u is 0 for unlabeled points)."""
+    return _weight_entropy(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR,
+                           float(repulsion_emphasis))
