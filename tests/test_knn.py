@@ -107,6 +107,26 @@ def test_exact_search_runs_its_blocks_with_a_one_thread_blas(cells):
     np.testing.assert_allclose(dist, exact_d, rtol=1e-12)
 
 
+def test_exact_cell_search_holds_few_copies_of_the_data():
+    # At 10^6 x 50 the float64 rows are 400 MB: the search centres them in
+    # place, measures the cells' reach chunk by chunk and drops its sorted
+    # copies before putting the answer in order (peak 8.7 -> 5.1 copies).
+    import tracemalloc
+    X = _clusters(20000)
+    cells = nn._partition(nn._faiss(), X, 60)[:2]
+    small = X[:2000]  # first-use imports and caches (threadpoolctl ...) before, not traced
+    nn._exact_neighbors(small, 60, None, cells=nn._partition(nn._faiss(), small, 60)[:2])
+    tracemalloc.start()
+    try:
+        ind, dist, _ = nn._exact_neighbors(X, 60, None, cells=cells)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    copy = X.shape[0] * X.shape[1] * 8
+    assert (ind.nbytes + dist.nbytes) / copy == pytest.approx(1.8)  # the answer itself
+    assert peak <= 6.0 * copy, peak / copy
+
+
 @pytest.mark.parametrize("data", [_clusters, _manifold])
 def test_search_progress_rises_to_one(low_threshold, data):
     seen = []
