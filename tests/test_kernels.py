@@ -120,12 +120,8 @@ def check_attraction():
         Y = rng.normal(size=(n, d))
         indptr, indices = _random_csr(rng, n, 7)
         pw = rng.random(indices.shape[0])
-        none = (np.full(n, -1, np.int32), np.zeros(n), np.zeros(0), 0.001)
-        (attr, obj, total), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, True, False,
-                                      *none)
-        (attr0, obj0, _), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, False, False,
-                                    *none)
-        np.testing.assert_allclose(total, pw.sum(), rtol=1e-12)
+        (attr, obj), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, True)
+        (attr0, obj0), _ = _both(tsne_mod._attraction, Y, indptr, indices, pw, False)
         rows = np.repeat(np.arange(n), np.diff(indptr))
         diff = Y[rows] - Y[indices]
         dd = (diff ** 2).sum(1)
@@ -137,28 +133,34 @@ def check_attraction():
         assert obj0 == 0.0
 
 
-def check_attraction_weighted():
-    """The attraction with the weights a_ij p_ij applied on the fly (while u
-    ramps): forces, objective term and the weights' sum against numpy."""
+def check_attraction_prior():
+    """The plain attraction over P plus ``_attraction_prior`` over the labeled
+    pairs (while u ramps) against numpy with the weights a_ij p_ij: forces,
+    objective term and the weights' sum."""
     c = _pair_weight_case()
     n = c["n"]
     p = _rng(20).random(c["indices"].shape[0])
-    Y = _rng(22).normal(size=(n, 2))
     table = supervision.prior_table(c["counts"], c["n_labeled"], n, c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    for d in (2, 3):                # a branch for 2 and one for any other d
-        Yd = Y if d == 2 else np.column_stack([Y, _rng(23).normal(size=n)])
-        (attr, obj, total), _ = _both(tsne_mod._attraction, Yd, c["indptr"], c["indices"], p, True,
-                                      True, c["codes"], u, table, c["floor"])
-        ref_pw = c["ref_a"] * p
-        np.testing.assert_allclose(total, ref_pw.sum(), rtol=1e-12)
-        rows = np.repeat(np.arange(n), np.diff(c["indptr"]))
-        diff = Yd[rows] - Yd[c["indices"]]
+    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"])
+    rows = np.repeat(np.arange(n), np.diff(c["indptr"]))
+    both = (c["codes"][rows] >= 0) & (c["codes"][c["indices"]] >= 0)
+    assert pairs[2].shape[0] == both.sum()
+    np.testing.assert_array_equal(pairs[2], c["indices"][both])
+    np.testing.assert_array_equal(pairs[4], c["codes"][c["indices"][both]])
+    ref_pw = c["ref_a"] * p
+    for d in (2, 3):
+        Y = _rng(22 + d).normal(size=(n, d))
+        attr, obj = tsne_mod._attraction(Y, c["indptr"], c["indices"], p, True)
+        (extra, s_extra), args = _both(tsne_mod._attraction_prior, Y, *pairs, c["codes"], u, table,
+                                       c["floor"], attr, True, copy=(10,))
+        np.testing.assert_allclose(p.sum() + extra, ref_pw.sum(), rtol=1e-12)
+        diff = Y[rows] - Y[c["indices"]]
         dd = (diff ** 2).sum(1)
         ref = np.zeros((n, d))
         np.add.at(ref, rows, (ref_pw / (1.0 + dd))[:, None] * diff)
-        np.testing.assert_allclose(attr, ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(obj, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
+        np.testing.assert_allclose(args[10], ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(obj + s_extra, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
 
 
 def _pair_weight_case():
@@ -242,14 +244,18 @@ def check_exact():
 
 def check_exact_correction():
     rng = _rng(4)
-    Y = rng.normal(size=(45, 3))
-    cls = rng.integers(0, 4, size=45).astype(np.int32)
-    uL = rng.random(45)
-    (rep, z), _ = _both(repulsion._exact_correction, Y, cls, uL)
-    diff, t = _pairs(Y)
-    w = uL[None, :] * t * (cls[:, None] != cls[None, :])
-    np.testing.assert_allclose(rep, ((w * t)[:, :, None] * diff).sum(1), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(z, w.sum(1), rtol=1e-12)
+    for d in (2, 3, 4):             # scalar loops for 2 and 3, a general one for any d
+        Y = rng.normal(size=(45, d))
+        cls = np.sort(rng.integers(0, 4, size=45)).astype(np.int32)
+        uL = rng.random(45)
+        first = np.searchsorted(cls, cls, "left")
+        last = np.searchsorted(cls, cls, "right")
+        (rep, z), _ = _both(repulsion._exact_correction, Y, first, last, uL)
+        diff, t = _pairs(Y)
+        w = uL[None, :] * t * (cls[:, None] != cls[None, :])
+        np.testing.assert_allclose(rep, ((w * t)[:, :, None] * diff).sum(1), rtol=1e-10,
+                                   atol=1e-13)
+        np.testing.assert_allclose(z, w.sum(1), rtol=1e-12)
 
 
 def check_traverse_groups():
@@ -521,8 +527,8 @@ def check_compact():
 
 CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
-    "tensorboard_al_plugin.tsne.tsne._attraction": lambda: (check_attraction(),
-                                                            check_attraction_weighted()),
+    "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
+    "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._weight_entropy": check_weight_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,

@@ -694,27 +694,80 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
 # ---------------------------------------------------------------- supervision
 
 
-@numba.njit(parallel=True, cache=True)
-def _exact_correction(YL, cls, uL):
+@numba.njit(inline="always")
+def _pair_sums(YL, i, lo, hi, uL, ri):
+    """sum over j in lo..hi-1 of u_j t_ij (returned) and of u_j t_ij^2 (y_i - y_j)
+    (into ri), with scalar accumulators for d = 2 and 3 so that the loop vectorises."""
+    d = YL.shape[1]
+    za = 0.0
+    if d == 2:
+        y0 = YL[i, 0]
+        y1 = YL[i, 1]
+        r0 = 0.0
+        r1 = 0.0
+        for j in range(lo, hi):
+            d0 = y0 - YL[j, 0]
+            d1 = y1 - YL[j, 1]
+            t = 1.0 / (1.0 + d0 * d0 + d1 * d1)
+            w = uL[j] * t
+            za += w
+            wt = w * t
+            r0 += wt * d0
+            r1 += wt * d1
+        ri[0] = r0
+        ri[1] = r1
+    elif d == 3:
+        y0 = YL[i, 0]
+        y1 = YL[i, 1]
+        y2 = YL[i, 2]
+        r0 = 0.0
+        r1 = 0.0
+        r2 = 0.0
+        for j in range(lo, hi):
+            d0 = y0 - YL[j, 0]
+            d1 = y1 - YL[j, 1]
+            d2 = y2 - YL[j, 2]
+            t = 1.0 / (1.0 + d0 * d0 + d1 * d1 + d2 * d2)
+            w = uL[j] * t
+            za += w
+            wt = w * t
+            r0 += wt * d0
+            r1 += wt * d1
+            r2 += wt * d2
+        ri[0] = r0
+        ri[1] = r1
+        ri[2] = r2
+    else:
+        for k in range(d):
+            ri[k] = 0.0
+        for j in range(lo, hi):
+            dd = 0.0
+            for k in range(d):
+                diff = YL[i, k] - YL[j, k]
+                dd += diff * diff
+            t = 1.0 / (1.0 + dd)
+            w = uL[j] * t
+            za += w
+            for k in range(d):
+                ri[k] += w * t * (YL[i, k] - YL[j, k])
+    return za
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _exact_correction(YL, first, last, uL):
+    """sum over j of another class of u_j t_ij^2 (y_i - y_j) (n, d) and of u_j
+    t_ij (n,), for points YL sorted by class: point i's class is the run
+    first[i]..last[i] - 1. The sum over all points minus the sum over that run,
+    both without a branch (so both loops vectorise); the self pair is in both."""
     n, d = YL.shape
     rep = np.zeros((n, d))
     z = np.zeros(n)
     for i in numba.prange(n):
-        zi = 0.0
-        for j in range(n):
-            if cls[j] == cls[i]:
-                continue
-            d2 = 0.0
-            for k in range(d):
-                diff = YL[i, k] - YL[j, k]
-                d2 += diff * diff
-            t = 1.0 / (1.0 + d2)
-            w = uL[j] * t
-            zi += w
-            wt = w * t
-            for k in range(d):
-                rep[i, k] += wt * (YL[i, k] - YL[j, k])
-        z[i] = zi
+        everyone = np.empty(d)
+        own = np.empty(d)
+        z[i] = _pair_sums(YL, i, 0, n, uL, everyone) - _pair_sums(YL, i, first[i], last[i], uL, own)
+        for k in range(d):
+            rep[i, k] = everyone[k] - own[k]
     return rep, z
 
 
@@ -751,7 +804,16 @@ def supervision_correction(Y, codes, u, r, theta=CORRECTION_THETA,
     cls = np.ascontiguousarray(codes[active]).astype(np.int32)
     uL = u[active]
     if active.size ** 2 <= exact_max_pairs:
-        rep, z = _exact_correction(YL, cls, uL)
+        by_class = np.argsort(cls, kind="stable")
+        cs = cls[by_class]
+        first = np.searchsorted(cs, cs, "left")
+        last = np.searchsorted(cs, cs, "right")
+        rep_s, z_s = _exact_correction(np.ascontiguousarray(YL[by_class]), first, last,
+                                       np.ascontiguousarray(uL[by_class]))
+        rep = np.empty_like(rep_s)
+        z = np.empty_like(z_s)
+        rep[by_class] = rep_s
+        z[by_class] = z_s
         exact = True
     else:
         n_classes = int(cls.max()) + 1

@@ -56,88 +56,33 @@ _LIVE_PARAMS = LIVE_PARAMS
 _check_live_param = check_live_param
 
 
-@numba.njit(inline="always")
-def _factor(ui, j, g, codes, u, table, floor):
-    """a_ij * N (``supervision.prior_table``) for row i with u_i = ui != 0."""
-    return max(1.0 + ui * u[j] * table[g + max(codes[j], 0)], floor)
-
-
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _attraction(Y, indptr, indices, pw, with_objective, weighted, codes, u, table, floor):
-    """sum_j p'_ij t_ij (y_i - y_j) (N, d), sum_ij p'_ij log t_ij (0 unless
-    ``with_objective``: the logarithms cost three times as much as the forces)
-    and sum_ij of the weights (0 unless ``weighted``).
-
-    The weights are pw (nnz,), or with ``weighted`` pw times a_ij * N computed
-    on the fly from the class codes, the point learning rates u and
-    ``supervision.prior_table``'s ``table``: while the u_i ramp the weights
-    change on every iteration, and writing them out in a pass of their own
-    costs more than the forces.
+def _attraction(Y, indptr, indices, pw, with_objective):
+    """sum_j p'_ij t_ij (y_i - y_j) (N, d) and sum_ij p'_ij log t_ij (0 unless
+    ``with_objective``: the logarithms cost three times as much as the forces).
 
     Per-row sums are kept in registers (one loop per dimension count) so the
     loop over a row's neighbours vectorises."""
     n, d = Y.shape
     attr = np.empty((n, d))
     acc = np.zeros(n)
-    rows = np.zeros(n)
-    c = int(np.sqrt(table.shape[0]) + 0.5)
     for i in numba.prange(n):
         lo = indptr[i]
         hi = indptr[i + 1]
-        ci = codes[i] if weighted else -1
-        ui = u[i] if ci >= 0 else 0.0
-        g = ci * c
-        if ui != 0.0:
-            # a labeled row while u ramps: weights with their prior
-            sw = 0.0
-            for k in range(d):
-                attr[i, k] = 0.0
-            if d == 2:
-                y0 = Y[i, 0]
-                y1 = Y[i, 1]
-                a0 = 0.0
-                a1 = 0.0
-                for e in range(lo, hi):
-                    j = indices[e]
-                    v = pw[e] * _factor(ui, j, g, codes, u, table, floor)
-                    sw += v
-                    d0 = y0 - Y[j, 0]
-                    d1 = y1 - Y[j, 1]
-                    w = v / (1.0 + d0 * d0 + d1 * d1)
-                    a0 += w * d0
-                    a1 += w * d1
-                attr[i, 0] = a0
-                attr[i, 1] = a1
-            else:
-                for e in range(lo, hi):
-                    j = indices[e]
-                    v = pw[e] * _factor(ui, j, g, codes, u, table, floor)
-                    sw += v
-                    dd = 0.0
-                    for k in range(d):
-                        diff = Y[i, k] - Y[j, k]
-                        dd += diff * diff
-                    w = v / (1.0 + dd)
-                    for k in range(d):
-                        attr[i, k] += w * (Y[i, k] - Y[j, k])
-            rows[i] = sw
-        elif d == 2:
+        if d == 2:
             y0 = Y[i, 0]
             y1 = Y[i, 1]
             a0 = 0.0
             a1 = 0.0
-            sw = 0.0
             for e in range(lo, hi):
                 j = indices[e]
                 d0 = y0 - Y[j, 0]
                 d1 = y1 - Y[j, 1]
-                sw += pw[e]
                 w = pw[e] / (1.0 + d0 * d0 + d1 * d1)
                 a0 += w * d0
                 a1 += w * d1
             attr[i, 0] = a0
             attr[i, 1] = a1
-            rows[i] = sw
         elif d == 3:
             y0 = Y[i, 0]
             y1 = Y[i, 1]
@@ -145,13 +90,11 @@ def _attraction(Y, indptr, indices, pw, with_objective, weighted, codes, u, tabl
             a0 = 0.0
             a1 = 0.0
             a2 = 0.0
-            sw = 0.0
             for e in range(lo, hi):
                 j = indices[e]
                 d0 = y0 - Y[j, 0]
                 d1 = y1 - Y[j, 1]
                 d2 = y2 - Y[j, 2]
-                sw += pw[e]
                 w = pw[e] / (1.0 + d0 * d0 + d1 * d1 + d2 * d2)
                 a0 += w * d0
                 a1 += w * d1
@@ -159,9 +102,7 @@ def _attraction(Y, indptr, indices, pw, with_objective, weighted, codes, u, tabl
             attr[i, 0] = a0
             attr[i, 1] = a1
             attr[i, 2] = a2
-            rows[i] = sw
         else:
-            sw = 0.0
             for k in range(d):
                 attr[i, k] = 0.0
             for e in range(lo, hi):
@@ -170,11 +111,9 @@ def _attraction(Y, indptr, indices, pw, with_objective, weighted, codes, u, tabl
                 for k in range(d):
                     diff = Y[i, k] - Y[j, k]
                     dd += diff * diff
-                sw += pw[e]
                 w = pw[e] / (1.0 + dd)
                 for k in range(d):
                     attr[i, k] += w * (Y[i, k] - Y[j, k])
-            rows[i] = sw
         if with_objective:
             s = 0.0
             for e in range(lo, hi):
@@ -183,12 +122,112 @@ def _attraction(Y, indptr, indices, pw, with_objective, weighted, codes, u, tabl
                 for k in range(d):
                     diff = Y[i, k] - Y[j, k]
                     dd += diff * diff
-                v = pw[e]
-                if ui != 0.0:
-                    v *= _factor(ui, j, g, codes, u, table, floor)
-                s -= v * np.log1p(dd)
+                s -= pw[e] * np.log1p(dd)
             acc[i] = s
-    return attr, acc.sum(), rows.sum()
+    return attr, acc.sum()
+
+
+
+@numba.njit(cache=True)
+def _labeled_pairs(indptr, indices, p, codes):
+    """P's stored entries between two labeled points, row by row: (rows (m,)
+    int32, the labeled rows; ptr (m + 1,) int64; cols (k,) int32; pv (k,) p_ij;
+    cc (k,) int32, the columns' class codes, read in order instead of looked up).
+
+    The only entries whose weight a_ij differs from 1 (``_attraction_prior``).
+    Built once per change of labels, serially: a pass over P's entries."""
+    n = indptr.shape[0] - 1
+    m = 0
+    k = 0
+    for i in range(n):
+        if codes[i] >= 0:
+            m += 1
+            for e in range(indptr[i], indptr[i + 1]):
+                if codes[indices[e]] >= 0:
+                    k += 1
+    rows = np.empty(m, dtype=np.int32)
+    ptr = np.empty(m + 1, dtype=np.int64)
+    cols = np.empty(k, dtype=np.int32)
+    pv = np.empty(k)
+    cc = np.empty(k, dtype=np.int32)
+    m = 0
+    k = 0
+    ptr[0] = 0
+    for i in range(n):
+        if codes[i] >= 0:
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                if codes[j] >= 0:
+                    cols[k] = j
+                    pv[k] = p[e]
+                    cc[k] = codes[j]
+                    k += 1
+            rows[m] = i
+            m += 1
+            ptr[m] = k
+    return rows, ptr, cols, pv, cc
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _attraction_prior(Y, rows, ptr, cols, pv, cc, codes, u, table, floor, attr, with_objective):
+    """Adds sum_j (a_ij - 1) p_ij t_ij (y_i - y_j) to ``attr`` (N, d) in place,
+    over the labeled pairs of ``_labeled_pairs``, with a_ij * N = max(1 + u_i
+    u_j G[c_i, c_j], floor) (``supervision.prior_table``; u = 0 unlabeled).
+    Returns sum (a_ij - 1) p_ij and, with ``with_objective``,
+    -sum (a_ij - 1) p_ij log(1 + |y_i - y_j|^2): the attraction pass over all
+    of P with a_ij = 1 plus this one give the supervised attraction while u
+    ramps, without writing the weights out on every iteration."""
+    d = Y.shape[1]
+    m = rows.shape[0]
+    c = int(np.sqrt(table.shape[0]) + 0.5)
+    extra = np.zeros(m)
+    obj = np.zeros(m)
+    for r in numba.prange(m):
+        i = rows[r]
+        ui = u[i]
+        if ui == 0.0:
+            continue
+        g = codes[i] * c
+        sw = 0.0
+        so = 0.0
+        lo = ptr[r]
+        hi = ptr[r + 1]
+        if d == 2:
+            y0 = Y[i, 0]
+            y1 = Y[i, 1]
+            a0 = 0.0
+            a1 = 0.0
+            for e in range(lo, hi):
+                j = cols[e]
+                v = pv[e] * (max(1.0 + ui * u[j] * table[g + cc[e]], floor) - 1.0)
+                d0 = y0 - Y[j, 0]
+                d1 = y1 - Y[j, 1]
+                dd = d0 * d0 + d1 * d1
+                w = v / (1.0 + dd)
+                a0 += w * d0
+                a1 += w * d1
+                sw += v
+                if with_objective:
+                    so -= v * np.log1p(dd)
+            attr[i, 0] += a0
+            attr[i, 1] += a1
+        else:
+            for e in range(lo, hi):
+                j = cols[e]
+                v = pv[e] * (max(1.0 + ui * u[j] * table[g + cc[e]], floor) - 1.0)
+                dd = 0.0
+                for k in range(d):
+                    diff = Y[i, k] - Y[j, k]
+                    dd += diff * diff
+                w = v / (1.0 + dd)
+                for k in range(d):
+                    attr[i, k] += w * (Y[i, k] - Y[j, k])
+                sw += v
+                if with_objective:
+                    so -= v * np.log1p(dd)
+        extra[r] = sw
+        obj[r] = so
+    return extra.sum(), obj.sum()
 
 
 def _check_nonneg(name, value, integer=False):
@@ -432,8 +471,10 @@ class TSNERun:
         self._u_final = False     # u cannot change before the labels or parameters do
         self._ramp_end = 0        # first iteration from which u stays as it is
         self._pw, self._pw_sum = P.data, 1.0
-        self._weights_dirty = False  # True: pw is P.data and the attraction applies a_ij itself
+        self._weights_dirty = False  # True: pw is P.data and _attraction_prior adds a_ij - 1
         self._table = np.zeros(0)
+        self._pairs = None          # _labeled_pairs for the current labels, while u ramps
+        self._p_sum = float(P.data.sum())
         self._correction = None   # (rep_c, Z_c, iteration) reused by step()
         if labels is not None:
             self.set_labels(labels)
@@ -490,6 +531,7 @@ class TSNERun:
         """Labels or parameters changed: weights, ramp end, objective and the
         reused correction are out of date."""
         self._weights_key = None
+        self._pairs = None
         self._correction = None
         self.last_objective_iteration = None  # the objective changed: refresh it
         labeled = self._labels >= 0
@@ -512,8 +554,9 @@ class TSNERun:
         """Bring the point learning rates u_i and the attraction weights up to date.
 
         While the u_i ramp they change on every iteration: the attraction
-        then applies a_ij to P's entries itself (``_attraction`` with
-        ``weighted``), and no pass of its own writes the weights out. From
+        then runs on P itself and adds a_ij - 1 over the labeled pairs
+        (``_attraction_prior``, on a list of them built once per change of
+        labels), and no pass writes the weights out. From
         ``_ramp_end`` on u stays as it is: the weights are written out once
         and nothing is recomputed. The
         layout-free part of the objective (entropies) is computed only when an
@@ -540,12 +583,15 @@ class TSNERun:
         self._pw, self._pw_sum, self._weights_dirty = self.P.data, None, True
         if self._u_final:
             self._materialise_weights()
+        elif self._pairs is None:
+            self._pairs = _labeled_pairs(self.P.indptr, self.P.indices, self.P.data, self._codes)
 
     def _materialise_weights(self):
         """Write the weights a_ij p_ij out (and their sum) once u stops changing."""
         self._pw, self._pw_sum = supervision.weighted_affinities(self.P, self._codes, self._u,
                                                                  self._table)
         self._weights_dirty = False
+        self._pairs = None
 
     def _objective_const(self):
         """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b."""
@@ -594,13 +640,13 @@ class TSNERun:
         ``reuse``: see ``_repulsion``; an objective is always evaluated with a
         fresh correction (which is then kept)."""
         P = self.P
-        weighted = self._weights_dirty
-        attr, s_logt, pw_sum = _attraction(Y, P.indptr, P.indices, self._pw, with_objective,
-                                           weighted, self._codes, self._u, self._table,
-                                           supervision.ATTRACTION_FLOOR)
-        if weighted:
-            # u ramps: the weights were computed on the fly; their sum is this pass's
-            self._pw_sum = pw_sum
+        attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
+        if self._weights_dirty:
+            # u ramps: pw is P itself, and the labeled pairs' a_ij - 1 is added here
+            extra, s_extra = _attraction_prior(Y, *self._pairs, self._codes, self._u, self._table,
+                                               supervision.ATTRACTION_FLOOR, attr, with_objective)
+            self._pw_sum = self._p_sum + extra
+            s_logt += s_extra
         if with_objective and reuse:
             self._correction = None
         rep, Z = self._repulsion(Y, reuse)
