@@ -373,3 +373,77 @@ def test_exact_knn_equals_scikit_learn(kind):
     for row in np.flatnonzero(clear)[:500]:
         want = set(full_i[row, :k + 1]) - {row}
         assert set(ind[row]) == want
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_gradient_equals_finite_differences_once_the_ramp_has_ended(n_components):
+    # after the ramp the weights are written out once (not applied on the fly): the pair stays exact
+    run, Y = _supervised_run(n_components)
+    run.step(20)
+    assert np.all(run.point_learning_rates()[run.labels >= 0] == 1.0)
+    assert not run._weights_dirty
+    grad = run.gradient(Y)
+    eps = 1e-6
+    num = np.empty_like(Y)
+    for idx in np.ndindex(*Y.shape):
+        Yp, Ym = Y.copy(), Y.copy()
+        Yp[idx] += eps
+        Ym[idx] -= eps
+        num[idx] = (run.objective(Yp) - run.objective(Ym)) / (2 * eps)
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7 * np.abs(num).max())
+
+
+def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None):
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    if every is not None:
+        monkeypatch.setattr(tsne_mod, "CORRECTION_EVERY", every)
+    X, y = _blobs(n, d=10, k=6, seed=seed)
+    labels = np.where(np.random.default_rng(seed).random(n) < 0.5, y, -1)
+    run = SemiSupervisedTSNE(n_components=n_components, perplexity=20, label_importance=0.5,
+                             repulsion_emphasis=1.0, method=method,
+                             random_state=0).prepare(X, labels=labels)
+    return run, y, labels
+
+
+@pytest.mark.parametrize("method", ["fft", "bh"])
+def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(method, monkeypatch):
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    run, y, labels = _clusters_run(method, n=2000)
+    run.step(1)
+    kept = run._correction
+    assert kept is not None and kept[2] == 0   # computed at iteration 0 ...
+    run.step(tsne_mod.CORRECTION_EVERY - 1)
+    assert run._correction is kept             # ... reused up to CORRECTION_EVERY - 1 ...
+    run.step(1)
+    assert run._correction[2] == tsne_mod.CORRECTION_EVERY  # ... and computed afresh
+    # an objective (step's last iteration, at most every OBJECTIVE_EVERY) takes a fresh one
+    run.step(tsne_mod.OBJECTIVE_EVERY)
+    assert run._correction[2] == run.iteration - 1 == run.last_objective_iteration
+    # a change of labels (or of r) drops it: the next iteration computes a fresh one
+    relabeled = labels.copy()
+    relabeled[:50] = (y[:50] + 1) % 6
+    run.set_labels(relabeled)
+    assert run._correction is None
+    run.step(1)
+    assert run._correction[2] == run.iteration - 1
+    run.set_params(repulsion_emphasis=0.5)
+    assert run._correction is None
+    # gradient() is exact, never the reused correction: it equals a fresh run's at the same state
+    g = run.gradient()
+    assert run._correction is None or run._correction[2] < run.iteration
+    np.testing.assert_allclose(g, run.gradient())
+
+
+@pytest.mark.parametrize("method", ["fft", "bh"])
+def test_reusing_the_correction_keeps_the_layout(method, monkeypatch):
+    # CORRECTION_EVERY = 1 (fresh every iteration) against the default: the same classes, the
+    # same neighbourhoods, the same objective within 1%
+    fresh, y, labels = _clusters_run(method, every=1, monkeypatch=monkeypatch)
+    fresh.step(300)
+    monkeypatch.undo()
+    reused, _, _ = _clusters_run(method)
+    reused.step(300)
+    unl = labels < 0
+    for run in (fresh, reused):
+        assert knn_accuracy(run.positions, y, k=4, mask=unl) > 0.97
+    assert reused.objective() == pytest.approx(fresh.objective(), rel=0.01)
