@@ -310,9 +310,14 @@ def summarise(results, pairs=None):
             "load_average_at_end": os.getloadavg(),
             "python": platform.python_version()}
     pairs = pairs if pairs is not None else _previous_pairs()
-    with open(os.path.join(RESULTS, "tsne_bench.json"), "w") as f:
-        json.dump({"meta": meta, "results": results, "affinity_pairs": pairs}, f, indent=1,
-                  default=str)
+    path = os.path.join(RESULTS, "tsne_bench.json")
+    kept = {}
+    if os.path.exists(path):   # the interleaved runs' results stay beside these
+        with open(path) as f:
+            kept = {k: v for k, v in json.load(f).items() if k == "interleaved"}
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "results": results, "affinity_pairs": pairs, **kept}, f,
+                  indent=1, default=str)
     lines = ["| data | dim | engine | affinities s | ms/iter median | early ms/iter | whole-run ms/iter | sup/unsup early | sup/unsup whole | x openTSNE best early | x openTSNE best whole | peak MB | KL | 4-NN | 10-NN | 4-NN unlabeled | iters | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -395,6 +400,159 @@ def summarise(results, pairs=None):
         plt.close(fig)
     except Exception as exc:  # the chart is a convenience; numbers are in JSON
         print("chart failed:", exc, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- --interleaved
+
+
+def interleaved_plan(quick):
+    """(data, dim, openTSNE methods, openTSNE iterations or None for all)."""
+    plan = [("digits", 2, ("fft", "bh"), None), ("digits", 3, ("bh",), None)]
+    if not quick:
+        plan += [("fmnist10k", 2, ("fft",), None), ("fmnist10k", 3, ("bh",), None),
+                 ("fmnist70k", 2, ("fft",), None),
+                 # openTSNE's 3D Barnes-Hut at 70,000 points: ~0.9 s per iteration
+                 ("fmnist70k", 3, ("bh",), 100)]
+    return plan
+
+
+def interleaved_one(cfg):
+    """This engine unsupervised and supervised (f = r = 0.1, half labeled) and
+    openTSNE's methods stepped in turn, CHUNK iterations each, in one process:
+    whatever load the shared machine has falls on all of them alike. Wall
+    and process CPU time per iteration; no quality figures (see the runs)."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(N_THREADS))
+    _set_threads()
+    X, y = load_dataset(cfg["data"])
+    d, n_iter = cfg["dim"], cfg["n_iter"]
+    import openTSNE
+    from openTSNE import affinity, initialization
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random(X.shape[0]) < 0.5, y, -1)
+    sup = dict(label_importance=0.1, repulsion_emphasis=0.1)
+    m = min(X.shape[0], 6000)
+    SemiSupervisedTSNE(n_components=d, perplexity=5, random_state=0, method="fast", **sup).prepare(
+        X[:m], labels=labels[:m]).step(3)
+    P = yardstick_P(cfg["data"], X)
+    runs = {"ours": SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0).prepare(
+                X, affinities=P),
+            "ours-sup": SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0,
+                                           **sup).prepare(X, affinities=P, labels=labels)}
+    aff = affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0)
+    init = initialization.pca(X, n_components=d, random_state=0)
+    limit = {}
+    for method in cfg["opentsne"]:
+        name = "opentsne-" + method
+        runs[name] = openTSNE.TSNEEmbedding(init.copy(), aff, negative_gradient_method=method,
+                                            n_jobs=N_THREADS, random_state=0)
+        limit[name] = cfg.get("opentsne_iters") or n_iter
+    # JIT / first-call costs outside the timed loop
+    for name in runs:
+        if name.startswith("opentsne"):
+            runs[name].optimize(1, inplace=True, exaggeration=12, momentum=0.5)
+    wall = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    ee = min(250, n_iter // 3)
+    for k in range(0, n_iter, CHUNK):
+        for name, run in runs.items():
+            if k >= limit.get(name, n_iter):
+                continue
+            t0, c0 = time.perf_counter(), time.process_time()
+            if name.startswith("opentsne"):
+                params = (dict(exaggeration=12, momentum=0.5) if k < ee else
+                          dict(exaggeration=1, momentum=0.8))
+                runs[name] = run.optimize(CHUNK, inplace=True, **params)
+            else:
+                run.step(CHUNK)
+            wall[name].append((time.perf_counter() - t0) / CHUNK)
+            cpu[name].append((time.process_time() - c0) / CHUNK)
+    out = dict(cfg, n=X.shape[0], load_average=os.getloadavg(), engines={})
+    early = max(1, EARLY_ITERS // CHUNK)
+    for name in runs:
+        w, c = np.asarray(wall[name]), np.asarray(cpu[name])
+        out["engines"][name] = {"early_ms": 1000 * float(w[:early].mean()),
+                                "whole_ms": 1000 * float(w.mean()),
+                                "early_cpu_ms": 1000 * float(c[:early].mean()),
+                                "whole_cpu_ms": 1000 * float(c.mean()),
+                                "iters": int(w.size * CHUNK)}
+    return out
+
+
+def summarise_interleaved(rows):
+    """Ratios of the interleaved runs, into the JSON (key "interleaved") and a
+    Markdown file of their own."""
+    path = os.path.join(RESULTS, "tsne_bench.json")
+    blob = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            blob = json.load(f)
+    blob["interleaved"] = rows
+    with open(path, "w") as f:
+        json.dump(blob, f, indent=1, default=str)
+    lines = ["| data | dim | ours early | ours sup early | openTSNE best early | sup/unsup early | "
+             "sup x openTSNE early | ours whole | ours sup whole | openTSNE best whole | "
+             "sup/unsup whole | sup x openTSNE whole | sup/unsup CPU early, whole | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['data']} | {r['dim']}D | failed: {r['error'][:80]} |")
+            continue
+        e = r["engines"]
+        o, s = e["ours"], e["ours-sup"]
+        peers = {k: v for k, v in e.items() if k.startswith("opentsne")}
+        be = min(peers, key=lambda k: peers[k]["early_ms"])
+        bw = min(peers, key=lambda k: peers[k]["whole_ms"])
+        note = lambda k: f"{k[9:]}{'' if peers[k]['iters'] >= o['iters'] else ', first %d' % peers[k]['iters']}"  # noqa: E731
+        lines.append(
+            f"| {r['data']} ({r['n']}) | {r['dim']}D | {o['early_ms']:.1f} | {s['early_ms']:.1f} | "
+            f"{peers[be]['early_ms']:.1f} ({note(be)}) | {s['early_ms'] / o['early_ms']:.2f} | "
+            f"{s['early_ms'] / peers[be]['early_ms']:.2f} | {o['whole_ms']:.1f} | {s['whole_ms']:.1f} | "
+            f"{peers[bw]['whole_ms']:.1f} ({note(bw)}) | {s['whole_ms'] / o['whole_ms']:.2f} | "
+            f"{s['whole_ms'] / peers[bw]['whole_ms']:.2f} | "
+            f"{s['early_cpu_ms'] / o['early_cpu_ms']:.2f}, {s['whole_cpu_ms'] / o['whole_cpu_ms']:.2f} | "
+            f"{r['load_average'][0]:.1f} |")
+    md = ["# t-SNE benchmark, interleaved", "",
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, "
+          f"{os.cpu_count()} cores, threads used: {N_THREADS}. `benchmarks/tsne_bench.py "
+          "--interleaved`.", "",
+          "Per data set and dimension, one process steps this engine unsupervised, this engine "
+          "supervised (f = r = 0.1, half the points labeled, labels set at iteration 0 so that "
+          "the u ramp falls in the early phase) and openTSNE's best method(s) in turn, "
+          f"{CHUNK} iterations each, so that the load of the shared machine falls on all alike. "
+          "ms per iteration, wall clock: early = the first "
+          f"{EARLY_ITERS} iterations (ours: exaggeration 4 until 100; openTSNE: 12 until 250), "
+          "whole = every iteration of the run (750; openTSNE's 3D Barnes-Hut at 70,000 points only "
+          "its first 100, all inside early exaggeration). Our affinities are the yardstick P "
+          "(perplexity 20, cached), openTSNE's its own (Annoy); affinity times and quality are in "
+          "tsne_bench.md. The CPU column is the same ratio by process CPU time. load: 1-minute load "
+          "average at the end (2 cores). 16-core figures were not measured (no such machine "
+          "this session).", ""] + lines
+    with open(os.path.join(RESULTS, "tsne_bench_interleaved.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+
+def run_interleaved(args):
+    rows = []
+    path = os.path.join(RESULTS, "tsne_bench.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = json.load(f).get("interleaved", [])
+    for data, dim, methods, limit in interleaved_plan(args.quick):
+        name = f"{data}-{dim}d"
+        if args.only and not any(o in name for o in args.only):
+            continue
+        cfg = dict(data=data, dim=dim, opentsne=list(methods), opentsne_iters=limit,
+                   n_iter=args.iters or (300 if args.quick else 750))
+        print(f"[{time.strftime('%H:%M:%S')}] interleaved {name} ...", flush=True)
+        r = _subprocess("--inter", cfg, _env(), args.timeout)
+        print("   ", r.get("error") or {k: {f: round(v, 1) for f, v in e.items()}
+                                         for k, e in r["engines"].items()}, flush=True)
+        rows = [o for o in rows if (o["data"], o["dim"]) != (data, dim)] + [r]
+        rows.sort(key=lambda o: [(p[0], p[1]) for p in interleaved_plan(False)].index(
+            (o["data"], o["dim"])))
+        summarise_interleaved(rows)
+    print(f"wrote {RESULTS}/tsne_bench.json (interleaved), tsne_bench_interleaved.md")
 
 
 # ---------------------------------------------------------------- --big
@@ -660,7 +818,11 @@ def main():
     ap.add_argument("--big-n", type=int, default=1_000_000, help="rows of the large case")
     ap.add_argument("--phase-iters", type=int, default=30,
                     help="large case: iterations timed in each phase (early, late)")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="time this engine unsupervised and supervised and openTSNE's best "
+                         "method stepped in turn in one process (writes tsne_bench_interleaved.md)")
     ap.add_argument("--results", default=RESULTS, help="folder for the results (default: %(default)s)")
+    ap.add_argument("--inter", help=argparse.SUPPRESS)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--aff", help=argparse.SUPPRESS)
     ap.add_argument("--big-aff", help=argparse.SUPPRESS)
@@ -670,13 +832,16 @@ def main():
     RESULTS = args.results
     # one configuration in this (child) process: print its RESULT line
     for flag, fn in ((args.big_aff, big_affinities), (args.big_one, big_one), (args.one, run_one),
-                     (args.aff, affinity_one)):
+                     (args.aff, affinity_one), (args.inter, interleaved_one)):
         if flag:
             print("RESULT " + json.dumps(fn(json.loads(flag)), default=str))
             return
     os.makedirs(RESULTS, exist_ok=True)
     if args.big:
         run_big(args)
+        return
+    if args.interleaved:
+        run_interleaved(args)
         return
     if not os.path.isdir(FMNIST_DIR) and not args.quick:
         sys.exit(f"Fashion-MNIST not found at {FMNIST_DIR}. Install it with:\n"

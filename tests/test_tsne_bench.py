@@ -77,3 +77,26 @@ def test_big_case_small_version_times_both_engines_on_one_affinity_matrix(tmp_pa
     md = (tmp_path / "tsne_bench_big.md").read_text()
     assert f"{n:,} points" in md and "NOT a whole run" in md
     assert md.count("\n| 2D |") == 4 and md.count("\n| 3D |") == 3
+
+
+def test_interleaved_small_version_steps_every_engine_in_one_process(tmp_path):
+    pytest.importorskip("openTSNE")
+    env = dict(os.environ, TSNE_BENCH_CACHE=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "tsne_bench.py"),
+                          "--interleaved", "--quick", "--iters", "20", "--threads", "1",
+                          "--only", "digits-2d", "--results", str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "tsne_bench.json") as f:
+        rows = json.load(f)["interleaved"]
+    assert [(r["data"], r["dim"]) for r in rows] == [("digits", 2)]
+    engines = rows[0]["engines"]
+    assert set(engines) == {"ours", "ours-sup", "opentsne-fft", "opentsne-bh"}
+    for e in engines.values():
+        assert e["iters"] == 20 and e["early_ms"] > 0 and e["whole_cpu_ms"] > 0
+    md = (tmp_path / "tsne_bench_interleaved.md").read_text()
+    row = [ln for ln in md.splitlines() if ln.startswith("| digits (1797) | 2D")][0].split(" | ")
+    ours, sup = engines["ours"], engines["ours-sup"]
+    assert row[5] == f"{sup['early_ms'] / ours['early_ms']:.2f}"   # sup/unsup early
+    best = min(engines[k]["early_ms"] for k in ("opentsne-fft", "opentsne-bh"))
+    assert row[6] == f"{sup['early_ms'] / best:.2f}"                # against openTSNE's fastest
