@@ -568,35 +568,46 @@ def big_data(n, dims=50, seed=0):
     return X, y
 
 
-def _big_paths(n):
+def _big_paths(n, source="opentsne"):
     os.makedirs(CACHE, exist_ok=True)
-    return (os.path.join(CACHE, f"big{n}_P.npz"), os.path.join(CACHE, f"big{n}_init.npz"),
-            os.path.join(CACHE, f"big{n}_affinities.json"))
+    tag = f"big{n}" if source == "opentsne" else f"big{n}_{source}"
+    return (os.path.join(CACHE, f"{tag}_P.npz"), os.path.join(CACHE, f"big{n}_init.npz"),
+            os.path.join(CACHE, f"{tag}_affinities.json"))
 
 
 def big_affinities(cfg):
-    """Build the one affinity matrix (openTSNE, Annoy) and the PCA starts and
-    cache them, or report the cached ones (built by an earlier invocation,
-    whose time, threads and peak memory are kept beside them)."""
-    p_path, i_path, m_path = _big_paths(cfg["n"])
+    """Build the one affinity matrix (openTSNE's PerplexityBasedNN with Annoy,
+    or with cfg["source"] == "ours" this engine's perplexity_affinities) and
+    the PCA starts and cache them, or report the cached ones (built by an
+    earlier invocation, whose time, threads and peak memory are kept beside them)."""
+    source = cfg.get("source", "opentsne")
+    p_path, i_path, m_path = _big_paths(cfg["n"], source)
     if all(os.path.exists(x) for x in (p_path, i_path, m_path)):
         with open(m_path) as f:
             return dict(json.load(f), cached=True)
     _set_threads()
     import scipy.sparse as sp
-    from openTSNE import affinity, initialization
+    from openTSNE import initialization
     n = cfg["n"]
     X, _ = big_data(n)
     t0 = time.perf_counter()
-    aff = affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0)
+    if source == "ours":
+        from tensorboard_al_plugin.tsne import perplexity_affinities
+        P, info = perplexity_affinities(X, 20.0)
+        step = f"affinities (this engine's perplexity_affinities, perplexity 20: {info.get('neighbors')})"
+    else:
+        from openTSNE import affinity
+        P = affinity.PerplexityBasedNN(X, perplexity=20, n_jobs=N_THREADS, random_state=0).P
+        step = "affinities (openTSNE PerplexityBasedNN, Annoy, perplexity 20)"
     seconds = time.perf_counter() - t0
-    sp.save_npz(p_path + ".tmp.npz", aff.P.tocsr())
+    sp.save_npz(p_path + ".tmp.npz", P.tocsr())
     os.replace(p_path + ".tmp.npz", p_path)
-    inits = {f"d{d}": initialization.pca(X, n_components=d, random_state=0) for d in (2, 3)}
-    np.savez(i_path + ".tmp.npz", **inits)
-    os.replace(i_path + ".tmp.npz", i_path)
-    out = dict(cfg, step="affinities (openTSNE PerplexityBasedNN, Annoy, perplexity 20)",
-               affinity_s=seconds, nnz=int(aff.P.nnz), peak_rss_mb=rss_mb(), threads=N_THREADS,
+    if not os.path.exists(i_path):
+        inits = {f"d{d}": initialization.pca(X, n_components=d, random_state=0) for d in (2, 3)}
+        np.savez(i_path + ".tmp.npz", **inits)
+        os.replace(i_path + ".tmp.npz", i_path)
+    out = dict(cfg, source=source, step=step, affinity_s=seconds, nnz=int(P.nnz),
+               peak_rss_mb=rss_mb(), threads=N_THREADS,
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load_average=os.getloadavg())
     with open(m_path, "w") as f:
         json.dump(out, f)
@@ -608,7 +619,7 @@ def big_one(cfg):
     _set_threads()
     import scipy.sparse as sp
     n, d, k, engine = cfg["n"], cfg["dim"], cfg["iters"], cfg["engine"]
-    p_path, i_path, _ = _big_paths(n)
+    p_path, i_path, _ = _big_paths(n, cfg.get("source", "opentsne"))
     P = sp.load_npz(p_path).tocsr()
     init = np.load(i_path)[f"d{d}"].astype(np.float64)
     res = dict(cfg, nnz=int(P.nnz))
@@ -667,6 +678,67 @@ def big_one(cfg):
     return res
 
 
+def big_interleaved(cfg):
+    """--big --interleaved: this engine unsupervised and supervised and
+    openTSNE's methods on the cached affinities in one process, one iteration
+    each in turn: cfg['iters'] early, then cfg['iters'] late (as big_one)."""
+    _set_threads()
+    import openTSNE
+    import scipy.sparse as sp
+    from openTSNE import affinity
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    n, d, k = cfg["n"], cfg["dim"], cfg["iters"]
+    p_path, i_path, _ = _big_paths(n, cfg.get("source", "opentsne"))
+    P = sp.load_npz(p_path).tocsr()
+    init = np.load(i_path)[f"d{d}"].astype(np.float64)
+    _, y = big_data(n)
+    labels = np.where(np.random.default_rng(0).random(n) < 0.5, y, -1)
+    sup = dict(label_importance=0.1, repulsion_emphasis=0.1)
+    Xs, ys = big_data(6000, seed=1)
+    SemiSupervisedTSNE(n_components=d, perplexity=10, random_state=0, method="fast", **sup).prepare(
+        Xs, labels=np.where(np.random.default_rng(1).random(6000) < 0.5, ys, -1)).step(3)
+    runs = {("ours", False): SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0,
+                                                initialization=init).prepare(affinities=P),
+            ("ours", True): SemiSupervisedTSNE(n_components=d, perplexity=20, random_state=0,
+                                               initialization=init, **sup).prepare(
+                                                   affinities=P, labels=labels)}
+    aff = affinity.PrecomputedAffinities(P, normalize=False)
+    for m in cfg["opentsne"]:
+        runs[("opentsne-" + m, False)] = openTSNE.TSNEEmbedding(
+            init.copy(), aff, negative_gradient_method=m, n_jobs=N_THREADS, random_state=0)
+    times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": []} for key in runs}
+    for phase in ("early", "late"):
+        if phase == "late":
+            for (eng, _), run in runs.items():
+                if eng == "ours":   # no exaggeration, final momentum, as big_one
+                    run.iteration = max(run.iteration, run.exaggeration_iter[1])
+        params = dict(exaggeration=12, momentum=0.5) if phase == "early" else \
+            dict(exaggeration=1, momentum=0.8)
+        for _ in range(k):
+            for key, run in runs.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                if key[0] == "ours":
+                    run.step(1)
+                else:
+                    runs[key] = run.optimize(1, inplace=True, **params)
+                times[key][phase].append(time.perf_counter() - t0)
+                times[key][phase + "_cpu"].append(time.process_time() - c0)
+    out = []
+    load = os.getloadavg()
+    for (eng, supervised), t in times.items():
+        out.append(dict(n=n, dim=d, engine=eng, supervised=supervised, iters=k, interleaved=True,
+                        nnz=int(P.nnz), early_ms_per_iter=1000 * float(np.mean(t["early"])),
+                        late_ms_per_iter=1000 * float(np.mean(t["late"])),
+                        mean_ms_per_iter=1000 * float(np.mean(t["early"] + t["late"])),
+                        early_cpu_ms=1000 * float(np.mean(t["early_cpu"])),
+                        late_cpu_ms=1000 * float(np.mean(t["late_cpu"])),
+                        peak_rss_mb=rss_mb(), load_average=load,
+                        finite=bool(np.all(np.isfinite(np.asarray(runs[(eng, supervised)].positions
+                                                                  if eng == "ours" else
+                                                                  runs[(eng, supervised)]))))))
+    return {"runs": out}
+
+
 def big_configs(n, iters, compare=False):
     out = []
     for d in (2, 3):
@@ -714,7 +786,7 @@ def summarise_big(aff, runs, n, iters):
           f"{meta['date']}; {meta['machine']}; load average at the end "
           f"{meta['load_average_at_end'][0]:.1f} (shared machine).", "",
           f"{n:,} points in 50 dimensions, {BIG_CLUSTERS} seeded Gaussian clusters. One affinity "
-          "matrix for both engines (openTSNE's PerplexityBasedNN with Annoy, perplexity 20, "
+          f"matrix for both engines ({(aff or {}).get('step', 'affinities')[12:-1] or '?'}, "
           f"built in {fmt((aff or {}).get('affinity_s'), 0)} s with {(aff or {}).get('threads', '?')} "
           f"thread(s), {(aff or {}).get('nnz', 0):,} entries, peak "
           f"{fmt((aff or {}).get('peak_rss_mb'), 0)} MB), the same PCA start. NOT a "
@@ -722,12 +794,16 @@ def summarise_big(aff, runs, n, iters):
           f"{iters} after it (exaggeration 1, momentum 0.8) on the layout the early ones left "
           f"(openTSNE's 3D Barnes-Hut above 100,000 rows: {BIG_BH3D_ITERS} + {BIG_BH3D_ITERS}). "
           "Supervised: f = r = 0.1, 50% of the points labeled with their cluster. peak MB: the "
-          "run's process (affinities loaded from disk). 16-core figures were not measured.", "",
+          "run's process (affinities loaded from disk). Engines marked 'interleaved' "
+          "(`--interleaved`) were stepped in one process, one iteration each in turn, so that "
+          "the shared machine's load fell on all alike; their peak MB is that process's. "
+          "16-core figures were not measured.", "",
           "| dim | engine | early ms/iter | late ms/iter | sup/unsup early | sup/unsup late | "
           "x openTSNE best early | x openTSNE best late | iters per phase | peak MB | load |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "")
+        eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "") + \
+            (" (interleaved)" if r.get("interleaved") else "")
         if "error" in r:
             md.append(f"| {r['dim']}D | {eng} | failed: {str(r['error'])[:80]} |")
             continue
@@ -755,7 +831,7 @@ def _subprocess(flag, cfg, env, timeout):
 
 def run_big(args):
     env = _env()
-    aff = _subprocess("--big-aff", dict(n=args.big_n), env, args.timeout)
+    aff = _subprocess("--big-aff", dict(n=args.big_n, source=args.big_affinities), env, args.timeout)
     print(f"[{time.strftime('%H:%M:%S')}] affinities: {aff}", flush=True)
     runs = []
     path = os.path.join(RESULTS, "tsne_bench_big.json")
@@ -765,10 +841,28 @@ def run_big(args):
             prev = json.load(f)
         if prev["meta"]["n"] == args.big_n and prev["meta"]["iters_per_phase"] == args.phase_iters:
             runs = prev["results"]
-    if "error" not in aff:
+    if "error" not in aff and args.interleaved:
+        for d in (2, 3):
+            if args.only and not any(o in f"{d}d" for o in args.only):
+                continue
+            methods = (["fft"] + (["bh"] if args.big_n <= 200_000 else [])) if d == 2 else ["bh"]
+            cfg = dict(n=args.big_n, dim=d, iters=args.phase_iters, opentsne=methods,
+                       source=args.big_affinities)
+            got = _subprocess("--big-inter", cfg, env, args.timeout)
+            new = got.get("runs") or [dict(cfg, engine="interleaved", error=got.get("error"))]
+            for r in new:
+                print(f"[{time.strftime('%H:%M:%S')}] {d}D {r['engine']}"
+                      f"{' sup' if r.get('supervised') else ''}: "
+                      + (r.get("error") or f"early {r['early_ms_per_iter']:.1f} ms, late "
+                         f"{r['late_ms_per_iter']:.1f} ms"), flush=True)
+            keys = {name_of_big(r) for r in new}
+            runs = [o for o in runs if name_of_big(o) not in keys] + new
+            summarise_big(aff, runs, args.big_n, args.phase_iters)
+    elif "error" not in aff:
         for cfg in big_configs(args.big_n, args.phase_iters, bool(args.compare_root)):
             if args.only and not any(o in name_of_big(cfg) for o in args.only):
                 continue
+            cfg["source"] = args.big_affinities
             r = _subprocess("--big-one", cfg, _env(args.compare_root if cfg["engine"] == "ours@before"
                                                    else None), args.timeout)
             print(f"[{time.strftime('%H:%M:%S')}] {cfg['dim']}D {cfg['engine']}"
@@ -825,13 +919,18 @@ def main():
     ap.add_argument("--inter", help=argparse.SUPPRESS)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--aff", help=argparse.SUPPRESS)
+    ap.add_argument("--big-affinities", choices=("opentsne", "ours"), default="opentsne",
+                    help="large case: whose affinity matrix both engines get (default openTSNE's, "
+                         "Annoy; 'ours' is this engine's perplexity_affinities)")
     ap.add_argument("--big-aff", help=argparse.SUPPRESS)
+    ap.add_argument("--big-inter", help=argparse.SUPPRESS)
     ap.add_argument("--big-one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     N_THREADS = args.threads
     RESULTS = args.results
     # one configuration in this (child) process: print its RESULT line
-    for flag, fn in ((args.big_aff, big_affinities), (args.big_one, big_one), (args.one, run_one),
+    for flag, fn in ((args.big_aff, big_affinities), (args.big_one, big_one),
+                     (args.big_inter, big_interleaved), (args.one, run_one),
                      (args.aff, affinity_one), (args.inter, interleaved_one)):
         if flag:
             print("RESULT " + json.dumps(fn(json.loads(flag)), default=str))

@@ -100,3 +100,31 @@ def test_interleaved_small_version_steps_every_engine_in_one_process(tmp_path):
     assert row[5] == f"{sup['early_ms'] / ours['early_ms']:.2f}"   # sup/unsup early
     best = min(engines[k]["early_ms"] for k in ("opentsne-fft", "opentsne-bh"))
     assert row[6] == f"{sup['early_ms'] / best:.2f}"                # against openTSNE's fastest
+
+
+def test_big_case_interleaved_on_this_engines_affinities(tmp_path):
+    pytest.importorskip("openTSNE")
+    n = 1500
+    env = dict(os.environ, TSNE_BENCH_CACHE=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "tsne_bench.py"),
+                          "--big", "--big-n", str(n), "--phase-iters", "2", "--threads", "1",
+                          "--interleaved", "--big-affinities", "ours", "--only", "2d",
+                          "--results", str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "tsne_bench_big.json") as f:
+        got = json.load(f)
+    aff = got["affinities"]
+    assert aff["source"] == "ours" and "this engine's perplexity_affinities" in aff["step"]
+    assert (tmp_path / "cache" / f"big{n}_ours_P.npz").exists()
+    runs = got["results"]
+    assert sorted((r["engine"], r["supervised"]) for r in runs) == [
+        ("opentsne-bh", False), ("opentsne-fft", False), ("ours", False), ("ours", True)]
+    for r in runs:
+        assert r["interleaved"] and r["dim"] == 2 and r["nnz"] == aff["nnz"] and r["finite"]
+        assert r["early_cpu_ms"] > 0 and r["late_ms_per_iter"] > 0
+    plain, sup = (next(r for r in runs if r["engine"] == "ours" and r["supervised"] is s)
+                  for s in (False, True))
+    assert sup["sup_ratio_early"] == pytest.approx(sup["early_ms_per_iter"] / plain["early_ms_per_iter"])
+    md = (tmp_path / "tsne_bench_big.md").read_text()
+    assert "this engine's perplexity_affinities" in md and md.count("(interleaved) |") == 4
