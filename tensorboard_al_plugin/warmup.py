@@ -91,8 +91,10 @@ def _layouts(X, y, n_components, methods):
         model = SemiSupervisedTSNE(n_components=n_components, perplexity=20, method=method,
                                    label_importance=0.1, repulsion_emphasis=0.1, random_state=_SEED)
         run = model.prepare(X[:rows], labels=labels[:rows])
-        run.step(3)
+        run.step(3)          # inside the u ramp: the labeled pairs' attraction
         run.objective()
+        run.set_params(point_learning_rate_epochs=0)
+        run.step(1)          # the ramp over: the weights written out once
         positions = run.positions
     return positions
 
