@@ -790,8 +790,9 @@ def summarise_big(aff, runs, n, iters):
           f"built in {fmt((aff or {}).get('affinity_s'), 0)} s with {(aff or {}).get('threads', '?')} "
           f"thread(s), {(aff or {}).get('nnz', 0):,} entries, peak "
           f"{fmt((aff or {}).get('peak_rss_mb'), 0)} MB), the same PCA start. NOT a "
-          f"whole run: {iters} iterations inside early exaggeration (ours 4, openTSNE 12) then "
-          f"{iters} after it (exaggeration 1, momentum 0.8) on the layout the early ones left "
+          f"whole run: k iterations inside early exaggeration (ours 4, openTSNE 12) then "
+          f"k after it (exaggeration 1, momentum 0.8) on the layout the early ones left (k: "
+          f"'iters per phase' in the table; {iters} for this invocation) "
           f"(openTSNE's 3D Barnes-Hut above 100,000 rows: {BIG_BH3D_ITERS} + {BIG_BH3D_ITERS}). "
           "Supervised: f = r = 0.1, 50% of the points labeled with their cluster. peak MB: the "
           "run's process (affinities loaded from disk). Engines marked 'interleaved' "
@@ -839,7 +840,7 @@ def run_big(args):
         # runs not repeated this time keep their previous results
         with open(path) as f:
             prev = json.load(f)
-        if prev["meta"]["n"] == args.big_n and prev["meta"]["iters_per_phase"] == args.phase_iters:
+        if prev["meta"]["n"] == args.big_n:   # each run keeps its own iterations per phase
             runs = prev["results"]
     if "error" not in aff and args.interleaved:
         for d in (2, 3):
