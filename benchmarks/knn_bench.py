@@ -312,6 +312,8 @@ def write_png(results, path):
         ax.barh(names, times, color=colors)
         for y, r in enumerate(rows):
             label = r["failed"][:40] if "failed" in r else "recall %.3f" % r["recall"]
+            if r.get("x_opentsne") is not None and r["method"] != "opentsne":
+                label += ", %.2fx openTSNE" % r["x_opentsne"]
             ax.text((r.get("affinities_s") or 0.0), y, " " + label, va="center", fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(f"affinities, seconds ({res['threads']} threads)")
