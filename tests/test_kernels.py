@@ -142,7 +142,7 @@ def check_attraction_prior():
     p = _rng(20).random(c["indices"].shape[0])
     table = supervision.prior_table(c["counts"], c["n_labeled"], n, c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"])
+    pairs, _ = _both(tsne_mod._labeled_pairs, c["indptr"], c["indices"], p, c["codes"])
     rows = np.repeat(np.arange(n), np.diff(c["indptr"]))
     both = (c["codes"][rows] >= 0) & (c["codes"][c["indices"]] >= 0)
     assert pairs[2].shape[0] == both.sum()
@@ -529,6 +529,7 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,
+    "tensorboard_al_plugin.tsne.tsne._labeled_pairs": check_attraction_prior,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._weight_entropy": check_weight_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,

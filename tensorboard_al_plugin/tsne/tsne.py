@@ -128,43 +128,42 @@ def _attraction(Y, indptr, indices, pw, with_objective):
 
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _labeled_pairs(indptr, indices, p, codes):
     """P's stored entries between two labeled points, row by row: (rows (m,)
     int32, the labeled rows; ptr (m + 1,) int64; cols (k,) int32; pv (k,) p_ij;
     cc (k,) int32, the columns' class codes, read in order instead of looked up).
 
     The only entries whose weight a_ij differs from 1 (``_attraction_prior``).
-    Built once per change of labels, serially: a pass over P's entries."""
+    Built once per change of labels: two parallel passes over the labeled
+    rows (count, then fill)."""
     n = indptr.shape[0] - 1
-    m = 0
-    k = 0
-    for i in range(n):
-        if codes[i] >= 0:
-            m += 1
-            for e in range(indptr[i], indptr[i + 1]):
-                if codes[indices[e]] >= 0:
-                    k += 1
-    rows = np.empty(m, dtype=np.int32)
-    ptr = np.empty(m + 1, dtype=np.int64)
+    rows = np.flatnonzero(codes >= 0).astype(np.int32)
+    m = rows.shape[0]
+    counts = np.zeros(m, dtype=np.int64)
+    for r in numba.prange(m):
+        i = rows[r]
+        c = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            if codes[indices[e]] >= 0:
+                c += 1
+        counts[r] = c
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(counts)
+    k = ptr[m]
     cols = np.empty(k, dtype=np.int32)
     pv = np.empty(k)
     cc = np.empty(k, dtype=np.int32)
-    m = 0
-    k = 0
-    ptr[0] = 0
-    for i in range(n):
-        if codes[i] >= 0:
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                if codes[j] >= 0:
-                    cols[k] = j
-                    pv[k] = p[e]
-                    cc[k] = codes[j]
-                    k += 1
-            rows[m] = i
-            m += 1
-            ptr[m] = k
+    for r in numba.prange(m):
+        i = rows[r]
+        at = ptr[r]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if codes[j] >= 0:
+                cols[at] = j
+                pv[at] = p[e]
+                cc[at] = codes[j]
+                at += 1
     return rows, ptr, cols, pv, cc
 
 
