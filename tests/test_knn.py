@@ -107,6 +107,44 @@ def test_exact_search_runs_its_blocks_with_a_one_thread_blas(cells):
     np.testing.assert_allclose(dist, exact_d, rtol=1e-12)
 
 
+def test_overlapping_searches_leave_the_blas_threads_as_they_were():
+    # Two sessions prepare at once: A starts, B starts, A ends, B ends. Each
+    # restoring the limit it found would leave BLAS on one thread for good
+    # (B found A's limit of 1).
+    import threading
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    a_in, b_in, a_done = threading.Event(), threading.Event(), threading.Event()
+    waits = []
+
+    def progress_a(f):
+        a_in.set()
+        waits.append(b_in.wait(60))
+
+    def progress_b(f):
+        b_in.set()
+        waits.append(a_done.wait(60))
+
+    def search(X, progress, done=None):
+        nn._exact_neighbors(X, 10, progress)
+        if done is not None:
+            done.set()
+
+    a = threading.Thread(target=search, args=(_clusters(600, seed=1), progress_a, a_done))
+    b = threading.Thread(target=search, args=(_clusters(600, seed=2), progress_b))
+    a.start()
+    assert a_in.wait(60)
+    b.start()
+    a.join(120)
+    b.join(120)
+    assert all(waits) and not a.is_alive() and not b.is_alive()
+    assert blas_threads() == before
+
+
 def test_exact_cell_search_holds_few_copies_of_the_data():
     # At 10^6 x 50 the float64 rows are 400 MB: the search centres them in
     # place, measures the cells' reach chunk by chunk and drops its sorted

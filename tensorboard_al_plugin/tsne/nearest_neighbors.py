@@ -263,14 +263,38 @@ EXACT_METHOD = "exact (projection-pruned blocked float32 GEMM + numba top-k, flo
 EXACT_CELLS_METHOD = "exact (k-means cells pruned by the triangle inequality, blocked float32 GEMM + numba top-k, float64 re-rank)"
 
 
-def _blas_threads(n):
-    """Context in which numpy's BLAS uses at most n threads (threadpoolctl,
-    which scikit-learn brings; without it, BLAS is left as it is)."""
+# searches running now (sessions prepare in threads of their own) and the
+# limit that holds numpy's BLAS to one thread while any of them runs
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit = None
+
+
+@contextlib.contextmanager
+def _one_thread_blas():
+    """numpy's BLAS on one thread while the block is run (threadpoolctl, which
+    scikit-learn brings; without it BLAS is left as it is). The limit is
+    process-wide, so concurrent searches share one: the first sets it, the
+    last restores the threads as they were (each restoring its own would
+    leave BLAS on one thread when two searches overlap)."""
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:
+                _blas_limit = None
+            else:
+                _blas_limit = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def _faiss():
@@ -591,7 +615,7 @@ def _exact_neighbors(X, k, progress, cells=None):
     scanned = 0
     done = 0
     threads = max(1, min(numba.get_num_threads(), len(blocks)))
-    with _blas_threads(1), ThreadPoolExecutor(threads) as pool:
+    with _one_thread_blas(), ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(search_block, start, stop) for start, stop in blocks]
         try:
             for future in as_completed(futures):
