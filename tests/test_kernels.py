@@ -206,16 +206,18 @@ def check_weighted_affinities():
     np.testing.assert_allclose(total, (c["ref_a"] * p).sum(), rtol=1e-12)
 
 
-def check_weight_entropy():
+def check_pair_entropy():
     c = _pair_weight_case()
     p = _rng(21).random(c["indices"].shape[0])
     p[::5] = 0.0                    # zero weights add nothing (0 log 0 = 0)
     table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    (ent, logb), _ = _both(supervision._weight_entropy, c["indptr"], c["indices"], p, c["codes"],
-                           u, table, c["floor"], c["r"])
+    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"])
+    (d_ent, logb), _ = _both(supervision._pair_entropy, *pairs, c["codes"], u, table, c["floor"],
+                             c["r"])
     pw = c["ref_a"] * p
     nz = pw > 0
+    ent = (p[p > 0] * np.log(p[p > 0])).sum() + d_ent
     np.testing.assert_allclose(ent, (pw[nz] * np.log(pw[nz])).sum(), rtol=1e-12)
     np.testing.assert_allclose(logb, (pw * c["ref_b"]).sum(), rtol=1e-12)
 
@@ -531,7 +533,7 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,
     "tensorboard_al_plugin.tsne.tsne._labeled_pairs": check_attraction_prior,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
-    "tensorboard_al_plugin.tsne.supervision._weight_entropy": check_weight_entropy,
+    "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
     "tensorboard_al_plugin.tsne.repulsion._traverse_groups": check_traverse_groups,

@@ -215,6 +215,14 @@ def test_point_learning_rate_ramps_linearly_from_labeling():
     assert np.all(run.point_learning_rates(99)[5:] == 0)
     run.set_params(point_learning_rate_epochs=0)
     assert np.all(run.point_learning_rates()[:5] == 1.0)
+    # the per-iteration path (labeled rows only) gives the same u as the public function
+    labels[10:12] = 0
+    run.set_labels(labels)
+    for params in ({"point_learning_rate_epochs": 20}, {"supervision_start": 40},
+                   {"point_learning_rate_epochs": 0}):
+        run.set_params(**params)
+        for it in (0, 10, 15, 39, 40, 45, 70):
+            np.testing.assert_array_equal(run._learning_rates(it), run.point_learning_rates(it))
 
 
 def test_labels_have_no_effect_before_supervision_start():

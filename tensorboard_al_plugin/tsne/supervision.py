@@ -15,10 +15,11 @@ u_i is the point learning rate: 0 until point i is labeled (and before the
 supervision start epoch s), then a linear ramp to 1 over K epochs.
 
 Everything here is O(N) or O(nnz(P)). While the u_i ramp, the attraction
-computes a_ij p_ij on the fly (``tsne._attraction`` with ``prior_table``);
-the weights are written out (``_weighted_affinities``) once u stops changing
-or when the objective is asked for, which also needs the logarithms of its
-layout-free part (``_weight_entropy``).
+adds a_ij - 1 over the labeled pairs only (``tsne._attraction_prior`` with
+``prior_table``); the weights are written out (``_weighted_affinities``) once
+u stops changing; the logarithms of the objective's layout-free part are
+summed over the labeled pairs (``_pair_entropy``) when an objective is asked
+for.
 """
 import numba
 import numpy as np
@@ -142,39 +143,43 @@ def weighted_affinities(P, codes, u, table):
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _weight_entropy(indptr, indices, p, codes, u, table, floor, r):
-    """(sum pw log pw, sum pw log b) over the stored entries, with pw = a_ij
-    p_ij * N computed from P's entries p as ``_weighted_affinities`` does and
-    b_ij = 1 + u_i u_j r on labeled pairs of different labels: the parts of
-    the objective that do not depend on the layout, evaluated only when the
-    objective is asked for (so the weights need not be written out for it)."""
-    m = indptr.shape[0] - 1
+def _pair_entropy(rows, ptr, cols, pv, cc, codes, u, table, floor, r):
+    """(sum (pw log pw - p log p), sum pw log b) over the labeled pairs (``tsne._labeled_pairs``:
+    the only entries whose weight pw = a_ij p_ij * N differs from p), with b_ij = 1 + u_i u_j r
+    on pairs of different labels: with sum p log p over all of P (a constant), the parts of the
+    objective that do not depend on the layout, evaluated only when the objective is asked for."""
+    m = rows.shape[0]
     c = int(np.sqrt(table.shape[0]) + 0.5)
     ent = np.zeros(m)
     lb = np.zeros(m)
-    for i in numba.prange(m):
+    for k in numba.prange(m):
+        i = rows[k]
+        ui = u[i]
+        if ui == 0.0:
+            continue
         ci = codes[i]
-        ui = u[i] if ci >= 0 else 0.0
         g = ci * c
         s = 0.0
         t = 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            v = p[e]
-            if ui != 0.0:
-                j = indices[e]
-                cj = codes[j]
-                v *= max(1.0 + ui * u[j] * table[g + max(cj, 0)], floor)
-                if r != 0.0 and cj >= 0 and cj != ci:
-                    t += v * np.log1p(ui * u[j] * r)
+        for e in range(ptr[k], ptr[k + 1]):
+            uu = ui * u[cols[e]]
+            if uu == 0.0:
+                continue
+            p = pv[e]
+            v = p * max(1.0 + uu * table[g + cc[e]], floor)
             if v > 0.0:
                 s += v * np.log(v)
-        ent[i] = s
-        lb[i] = t
+            if p > 0.0:
+                s -= p * np.log(p)
+            if r != 0.0 and cc[e] != ci:
+                t += v * np.log1p(uu * r)
+        ent[k] = s
+        lb[k] = t
     return ent.sum(), lb.sum()
 
 
-def weight_entropy(P, codes, u, table, repulsion_emphasis):
-    """(sum pw log pw, sum pw log b_ij) over P's stored entries, pw = a_ij p_ij * N
-    (``table`` from ``prior_table``; u is 0 for unlabeled points)."""
-    return _weight_entropy(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR,
-                           float(repulsion_emphasis))
+def weight_entropy(pairs, codes, u, table, repulsion_emphasis):
+    """(sum (pw log pw - p log p), sum pw log b_ij) over the labeled pairs ``pairs``
+    (``tsne._labeled_pairs``), pw = a_ij p_ij * N (``table`` from ``prior_table``; u is 0
+    for unlabeled points)."""
+    return _pair_entropy(*pairs, codes, u, table, ATTRACTION_FLOOR, float(repulsion_emphasis))

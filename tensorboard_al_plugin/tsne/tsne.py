@@ -472,9 +472,11 @@ class TSNERun:
         self._pw, self._pw_sum = P.data, 1.0
         self._weights_dirty = False  # True: pw is P.data and _attraction_prior adds a_ij - 1
         self._table = np.zeros(0)
-        self._pairs = None          # _labeled_pairs for the current labels, while u ramps
+        self._pairs = None          # _labeled_pairs for the current labels
+        self._p_entropy = None      # sum p log p over P
         self._p_sum = float(P.data.sum())
         self._correction = None   # (rep_c, Z_c, iteration) reused by step()
+        self._changed()
         if labels is not None:
             self.set_labels(labels)
 
@@ -533,13 +535,25 @@ class TSNERun:
         self._pairs = None
         self._correction = None
         self.last_objective_iteration = None  # the objective changed: refresh it
-        labeled = self._labels >= 0
-        if labeled.any():
-            s = self.params["supervision_start"]
-            k = self.params["point_learning_rate_epochs"]
-            self._ramp_end = int(np.maximum(self._labeled_since[labeled], s).max()) + max(int(k), 0)
+        # u_i's ramp (supervision.point_learning_rates) on the labeled rows only, per iteration
+        self._lab_idx = np.flatnonzero(self._labels >= 0)
+        s = self.params["supervision_start"]
+        self._lab_begin = np.maximum(self._labeled_since[self._lab_idx], s)
+        k = self.params["point_learning_rate_epochs"]
+        self._ramp_end = (int(self._lab_begin.max()) + max(int(k), 0)) if self._lab_idx.size else 0
+
+    def _learning_rates(self, iteration):
+        """``point_learning_rates(iteration)``, computed on the labeled rows only."""
+        u = np.zeros(self.n_points)
+        idx = self._lab_idx
+        if idx.size == 0 or iteration < self.params["supervision_start"]:
+            return u
+        epochs = self.params["point_learning_rate_epochs"]
+        if epochs <= 0:
+            u[idx] = 1.0
         else:
-            self._ramp_end = 0
+            u[idx] = np.clip((iteration - self._lab_begin) / float(epochs), 0.0, 1.0)
+        return u
 
     def set_params(self, **params):
         """Change any of label_importance, repulsion_emphasis, supervision_start,
@@ -565,7 +579,7 @@ class TSNERun:
             if self._weights_dirty:
                 self._materialise_weights()
             return
-        u = self.point_learning_rates(iteration)
+        u = self._learning_rates(iteration)
         self._u_final = iteration >= self._ramp_end
         if self._weights_key is not None and np.array_equal(u, self._u):
             return
@@ -590,14 +604,25 @@ class TSNERun:
         self._pw, self._pw_sum = supervision.weighted_affinities(self.P, self._codes, self._u,
                                                                  self._table)
         self._weights_dirty = False
-        self._pairs = None
 
     def _objective_const(self):
-        """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b."""
+        """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b,
+        from sum p log p over P (once per run) and the labeled pairs' share."""
         if self._kl_const is None:
-            r = self.params["repulsion_emphasis"]
-            ent, logb = supervision.weight_entropy(self.P, self._codes, self._u, self._table,
-                                                   r if self._u.any() else 0.0)
+            if self._p_entropy is None:
+                p = self.P.data[self.P.data > 0]
+                self._p_entropy = float(np.dot(p, np.log(p)))
+            ent, logb = self._p_entropy, 0.0
+            if self._u.any():
+                if self._pairs is None:
+                    self._pairs = _labeled_pairs(self.P.indptr, self.P.indices, self.P.data,
+                                                 self._codes)
+                d_ent, logb = supervision.weight_entropy(self._pairs, self._codes, self._u,
+                                                         self._table,
+                                                         self.params["repulsion_emphasis"])
+                ent += d_ent
+                if self._u_final and not self._weights_dirty:
+                    self._pairs = None  # u no longer changes: the pairs' memory goes back
             s = self._pw_sum
             self._kl_const = float((ent - logb) / s - np.log(s))
         return self._kl_const
