@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/tsne_bench.py [--quick] [--only NAME ...] [--iters N] [--threads N]
     .venv/bin/python benchmarks/tsne_bench.py --affinity-pairs 3   # 70k affinities, paired
+    .venv/bin/python benchmarks/tsne_bench.py --interleaved   # engines stepped in turn, one process
     flock /tmp/al-big.lock .venv/bin/python benchmarks/tsne_bench.py --big [--big-n 1000000]
 
 Data: scikit-learn's digits (1797 x 64) and Fashion-MNIST (Debian package
