@@ -106,6 +106,13 @@ def prior_table(counts, n_labeled, n, label_importance, cap=None):
     return np.ascontiguousarray(G.ravel())
 
 
+@numba.njit(inline="always")
+def prior_factor(uu, g, floor):
+    """a_ij * N for a pair with u_i u_j = uu and table entry g = G[c_i, c_j]
+    (``prior_table``): the one place the kernels evaluate the prior."""
+    return max(1.0 + uu * g, floor)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _weighted_affinities(indptr, indices, p, codes, u, table, floor):
     """a_ij p_ij * N for every stored entry (nnz,) and its sum, in one pass
@@ -126,7 +133,7 @@ def _weighted_affinities(indptr, indices, p, codes, u, table, floor):
             g = ci * c
             for e in range(indptr[i], indptr[i + 1]):
                 j = indices[e]
-                v = p[e] * max(1.0 + ui * u[j] * table[g + max(codes[j], 0)], floor)
+                v = p[e] * prior_factor(ui * u[j], table[g + max(codes[j], 0)], floor)
                 pw[e] = v
                 s += v
         rows[i] = s
@@ -166,7 +173,7 @@ def _pair_entropy(rows, ptr, cols, pv, cc, codes, u, table, floor, r):
             if uu == 0.0:
                 continue
             p = pv[e]
-            v = p * max(1.0 + uu * table[g + cc[e]], floor)
+            v = p * prior_factor(uu, table[g + cc[e]], floor)
             if v > 0.0:
                 s += v * np.log(v)
             if p > 0.0:

@@ -198,7 +198,7 @@ def _attraction_prior(Y, rows, ptr, cols, pv, cc, codes, u, table, floor, attr, 
             a1 = 0.0
             for e in range(lo, hi):
                 j = cols[e]
-                v = pv[e] * (max(1.0 + ui * u[j] * table[g + cc[e]], floor) - 1.0)
+                v = pv[e] * (supervision.prior_factor(ui * u[j], table[g + cc[e]], floor) - 1.0)
                 d0 = y0 - Y[j, 0]
                 d1 = y1 - Y[j, 1]
                 dd = d0 * d0 + d1 * d1
@@ -213,7 +213,7 @@ def _attraction_prior(Y, rows, ptr, cols, pv, cc, codes, u, table, floor, attr, 
         else:
             for e in range(lo, hi):
                 j = cols[e]
-                v = pv[e] * (max(1.0 + ui * u[j] * table[g + cc[e]], floor) - 1.0)
+                v = pv[e] * (supervision.prior_factor(ui * u[j], table[g + cc[e]], floor) - 1.0)
                 dd = 0.0
                 for k in range(d):
                     diff = Y[i, k] - Y[j, k]
@@ -596,8 +596,14 @@ class TSNERun:
         self._pw, self._pw_sum, self._weights_dirty = self.P.data, None, True
         if self._u_final:
             self._materialise_weights()
-        elif self._pairs is None:
+        else:
+            self._labeled_pair_list()
+
+    def _labeled_pair_list(self):
+        """``_labeled_pairs`` for the current labels, built on first use after a change."""
+        if self._pairs is None:
             self._pairs = _labeled_pairs(self.P.indptr, self.P.indices, self.P.data, self._codes)
+        return self._pairs
 
     def _materialise_weights(self):
         """Write the weights a_ij p_ij out (and their sum) once u stops changing."""
@@ -614,11 +620,8 @@ class TSNERun:
                 self._p_entropy = float(np.dot(p, np.log(p)))
             ent, logb = self._p_entropy, 0.0
             if self._u.any():
-                if self._pairs is None:
-                    self._pairs = _labeled_pairs(self.P.indptr, self.P.indices, self.P.data,
-                                                 self._codes)
-                d_ent, logb = supervision.weight_entropy(self._pairs, self._codes, self._u,
-                                                         self._table,
+                d_ent, logb = supervision.weight_entropy(self._labeled_pair_list(), self._codes,
+                                                         self._u, self._table,
                                                          self.params["repulsion_emphasis"])
                 ent += d_ent
                 if self._u_final and not self._weights_dirty:
@@ -638,21 +641,20 @@ class TSNERun:
             return repulsion.exact_repulsion(Y, self._codes, self._u, r)
         theta = max(self.params["theta"], repulsion.CORRECTION_THETA)
         supervised = r > 0 and self._n_labeled > 1
-        fft = self.method == "fft"
         kept = self._correction
-        if supervised and reuse and kept is not None and self.iteration - kept[2] < CORRECTION_EVERY:
-            rep, Z = repulsion.fft_repulsion_2d(Y) if fft else \
-                repulsion.bh_repulsion(Y, self.params["theta"])
-            return rep + kept[0], Z + kept[1]
-        if not supervised:
-            return repulsion.fft_repulsion_2d(Y) if fft else \
-                repulsion.bh_repulsion(Y, self.params["theta"])
-        if fft:
+        fresh = supervised and not (reuse and kept is not None
+                                    and self.iteration - kept[2] < CORRECTION_EVERY)
+        if self.method == "fft" and fresh:
             rep, Z, rep_c, Zc = repulsion.fft_repulsion_2d(
                 Y, codes=self._codes, u=self._u, repulsion_emphasis=r, correction_theta=theta,
                 parts=True)
         else:
-            rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
+            rep, Z = repulsion.fft_repulsion_2d(Y) if self.method == "fft" else \
+                repulsion.bh_repulsion(Y, self.params["theta"])
+            if not supervised:
+                return rep, Z
+            if not fresh:
+                return rep + kept[0], Z + kept[1]
             rep_c, Zc, _ = repulsion.supervision_correction(Y, self._codes, self._u, r, theta)
         if reuse:
             self._correction = (rep_c, Zc, self.iteration)
