@@ -96,6 +96,9 @@ def _layouts(X, y, n_components, methods):
         run.set_params(point_learning_rate_epochs=0)
         run.step(1)          # the ramp over: the weights written out once
         positions = run.positions
+    # large runs keep their points in the Z-order of their start (tsne.LOCALITY_MIN_POINTS)
+    from .tsne import repulsion, tsne
+    tsne._permute(run._P, repulsion._morton_order(run._Y))
     return positions
 
 

@@ -527,7 +527,31 @@ def check_compact():
     np.testing.assert_allclose(got, 0.5 * dense, rtol=1e-12)
 
 
+def check_permuted_csr():
+    """P[perm][:, perm] (each row's entries in their old order), against
+    scipy's indexing; the inverse permutation, and the input's index dtypes kept."""
+    import scipy.sparse as sp
+    rng = _rng(31)
+    n = 60
+    P = sp.random(n, n, density=0.2, format="csr", random_state=31, dtype=np.float64)
+    P.indices = P.indices.astype(np.int32)
+    perm = rng.permutation(n).astype(np.int64)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n)
+    (ptr, ind, dat), _ = _both(tsne_mod._permuted_csr, P.indptr, P.indices, P.data, perm, inv)
+    ref = P[perm].tocsr()  # rows moved, entries in their old order: then the columns renamed
+    np.testing.assert_array_equal(ptr, ref.indptr)
+    np.testing.assert_array_equal(ind, inv[ref.indices])
+    np.testing.assert_array_equal(dat, ref.data)
+    assert ptr.dtype == P.indptr.dtype and ind.dtype == P.indices.dtype
+    Q, inv2 = tsne_mod._permute(P, perm)
+    np.testing.assert_array_equal(inv2, inv)
+    np.testing.assert_array_equal(Q.toarray(), P.toarray()[np.ix_(perm, perm)])
+    np.testing.assert_array_equal(tsne_mod._permute(Q, inv)[0].toarray(), P.toarray())
+
+
 CHECKS = {
+    "tensorboard_al_plugin.tsne.tsne._permuted_csr": check_permuted_csr,
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,

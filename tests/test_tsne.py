@@ -452,3 +452,52 @@ def test_reusing_the_correction_keeps_the_layout(method, monkeypatch):
     for run in (fresh, reused):
         assert knn_accuracy(run.positions, y, k=4, mask=unl) > 0.97
     assert reused.objective() == pytest.approx(fresh.objective(), rel=0.01)
+
+
+@pytest.mark.parametrize("method", ["exact", "fft", "bh"])
+def test_a_run_in_z_order_is_the_same_run_in_the_callers_order(method):
+    """From LOCALITY_MIN_POINTS points on a run keeps its points in the Z-order of
+    their start (``reorder``): positions, labels, u, gradient, objective and P
+    come back in the caller's order, and the layout is the one of a run in the
+    caller's order."""
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    n = 6000 if method == "fft" else 400
+    X, y = _blobs(n, d=6, k=4, seed=3)
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random(n) < 0.5, y, -1)
+    est = SemiSupervisedTSNE(perplexity=10, label_importance=0.5, repulsion_emphasis=0.5,
+                             point_learning_rate_epochs=10, method=method, random_state=0)
+    P, _ = perplexity_affinities(X, 10.0)
+    Y0 = est._initial_positions(X, n, np.random.default_rng(0))[0]
+    runs = [tsne_mod.TSNERun(P, Y0, method, est._check_params(n), labels=labels, reorder=r)
+            for r in (False, True)]
+    plain, ordered = runs
+    assert plain._perm is None and ordered._perm is not None
+    assert not np.array_equal(ordered._perm, np.arange(n))  # the order did change
+    later = labels.copy()
+    later[:20] = (later[:20] + 1) % 4
+    for run in runs:
+        run.step(15)
+        run.set_labels(later)   # the labels of given points, in the caller's order
+        run.step(15)
+    np.testing.assert_array_equal(ordered.labels, later)
+    np.testing.assert_array_equal(ordered.point_learning_rates(), plain.point_learning_rates())
+    np.testing.assert_allclose(ordered.positions, plain.positions, rtol=1e-4, atol=1e-4)
+    Y = rng.normal(scale=2.0, size=(n, 2))
+    np.testing.assert_allclose(ordered.gradient(Y), plain.gradient(Y), rtol=1e-7, atol=1e-12)
+    assert ordered.objective(Y) == pytest.approx(plain.objective(Y), rel=1e-9)
+    assert (ordered.P != P).nnz == 0 and ordered.P.has_sorted_indices
+
+
+def test_prepare_orders_points_by_their_start_only_when_it_says_where_they_are(monkeypatch):
+    # a PCA or given start is in Z-order from LOCALITY_MIN_POINTS on; a random one keeps the caller's
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    X, _ = _blobs(300, seed=4)
+    est = SemiSupervisedTSNE(perplexity=10, random_state=0)
+    assert est.prepare(X)._perm is None  # below the threshold
+    monkeypatch.setattr(tsne_mod, "LOCALITY_MIN_POINTS", 100)
+    assert est.prepare(X)._perm is not None
+    assert SemiSupervisedTSNE(perplexity=10, initialization=np.ones((300, 2)) * np.arange(300)[:, None],
+                              random_state=0).prepare(X)._perm is not None
+    run = SemiSupervisedTSNE(perplexity=10, initialization="random", random_state=0).prepare(X)
+    assert run._perm is None

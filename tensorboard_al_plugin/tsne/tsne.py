@@ -51,6 +51,15 @@ OBJECTIVE_EVERY = 25
 # unchanged (multiple time stepping, as for slow forces in molecular dynamics).
 CORRECTION_EVERY = 4
 
+# From this many points a run stores them in the Z-order of their starting
+# positions (PCA or given), so that a point's neighbours in P, which t-SNE
+# keeps near it, are mostly near it in memory too: the attraction's reads of
+# y_j, the labeled pairs' and the FFT grid's then hit the cache instead of
+# memory. The public API (positions, labels, gradient, objective, P) keeps
+# the caller's order. Measured (1,000,000 x 50, 20 clusters, 2 threads):
+# attraction 314 -> 132 ms, the labeled pairs' pass 130 -> 70 ms.
+LOCALITY_MIN_POINTS = 100_000
+
 # Old private names, kept for code that imported them: params.py declares the parameters.
 _LIVE_PARAMS = LIVE_PARAMS
 _check_live_param = check_live_param
@@ -229,6 +238,46 @@ def _attraction_prior(Y, rows, ptr, cols, pv, cc, codes, u, table, floor, attr, 
     return extra.sum(), obj.sum()
 
 
+@numba.njit(parallel=True, cache=True)
+def _permuted_csr(indptr, indices, data, perm, inv):
+    """P[perm][:, perm] of a CSR matrix (indptr, indices, data): (indptr,
+    indices, data) with the input's dtypes, each row's entries in the order
+    they had (not sorted: sorting took as long again at 10^6 rows, 2.6 s
+    instead of 1.4 s, for no faster attraction). perm[k] is the old index
+    of new point k, inv its inverse."""
+    n = perm.shape[0]
+    counts = np.empty(n, dtype=np.int64)
+    for k in numba.prange(n):
+        i = perm[k]
+        counts[k] = indptr[i + 1] - indptr[i]
+    ptr = np.zeros(n + 1, dtype=indptr.dtype)
+    ptr[1:] = np.cumsum(counts)
+    ind = np.empty(indices.shape[0], dtype=indices.dtype)
+    dat = np.empty(data.shape[0], dtype=data.dtype)
+    for k in numba.prange(n):
+        i = perm[k]
+        lo = indptr[i]
+        base = ptr[k]
+        for t in range(counts[k]):
+            ind[base + t] = inv[indices[lo + t]]
+            dat[base + t] = data[lo + t]
+    return ptr, ind, dat
+
+
+def _permute(P, perm):
+    """P (CSR) with rows and columns in the order ``perm`` (P[perm][:, perm]) and
+    the inverse permutation; one parallel pass (scipy's fancy indexing takes
+    9 s at 10^6 rows)."""
+    import scipy.sparse as sp
+
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(perm.shape[0], dtype=perm.dtype)
+    ptr, ind, dat = _permuted_csr(P.indptr, P.indices, P.data, perm, inv)
+    Q = sp.csr_matrix((dat, ind, ptr), shape=P.shape, copy=False)
+    Q.has_sorted_indices = False
+    return Q, inv
+
+
 def _check_nonneg(name, value, integer=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
@@ -343,6 +392,8 @@ class SemiSupervisedTSNE:
         return X
 
     def _initial_positions(self, X, n, rng):
+        """(Y (n, d) float64, whether Y says where points are: PCA or a given
+        array, not random)."""
         d = self.n_components
         init = self.initialization
         if isinstance(init, np.ndarray) or (not isinstance(init, str) and init is not None):
@@ -350,7 +401,7 @@ class SemiSupervisedTSNE:
             if Y.shape != (n, d) or not np.all(np.isfinite(Y)):
                 raise ValueError(f"initialization: expected a finite ({n}, {d}) array, got "
                                  f"shape {Y.shape}")
-            return Y
+            return Y, True
         if init not in ("pca", "random"):
             raise ValueError(f"initialization: expected 'pca', 'random' or an array, got {init!r}")
         if init == "pca" and X is not None and X.shape[1] >= d:
@@ -359,8 +410,8 @@ class SemiSupervisedTSNE:
             std = Y[:, 0].std()
             if std > 0:
                 # openTSNE's convention: tiny, so early exaggeration can act
-                return Y / std * 1e-4
-        return rng.normal(scale=1e-4, size=(n, d))
+                return Y / std * 1e-4, True
+        return rng.normal(scale=1e-4, size=(n, d)), False
 
     # ------------------------------------------------------------ API
     def prepare(self, X=None, *, affinities=None, labels=None, progress=None, phase_progress=None):
@@ -399,7 +450,7 @@ class SemiSupervisedTSNE:
                and self.initialization == "pca")
         if pca:
             phase_progress("pca", 0.0)
-        Y = self._initial_positions(X, n, rng)
+        Y, placed = self._initial_positions(X, n, rng)
         if pca:
             phase_progress("pca", 1.0)
         method = self.method
@@ -410,10 +461,12 @@ class SemiSupervisedTSNE:
         info["repulsion"] = method
         if progress is not None:
             progress(1.0)
+        # a random start says nothing of where points are: keep the caller's order
         return TSNERun(P, Y, method, live, labels=labels,
                        early_exaggeration=float(self.early_exaggeration),
                        exaggeration_iter=tuple(self.exaggeration_iter),
-                       momentum=tuple(self.momentum), info=info)
+                       momentum=tuple(self.momentum), info=info,
+                       reorder=None if placed else False)
 
     def fit(self, X, labels=None, n_iter=None, affinities=None):
         """Embed X (N, D); returns positions (N, n_components) float32.
@@ -446,9 +499,18 @@ class TSNERun:
     """
 
     def __init__(self, P, Y, method, params, labels=None, early_exaggeration=4.0,
-                 exaggeration_iter=(100, 250), momentum=(0.5, 0.8), info=None):
-        self.P = P
+                 exaggeration_iter=(100, 250), momentum=(0.5, 0.8), info=None, reorder=None):
+        """``reorder``: store the points in the Z-order of Y (None: from
+        LOCALITY_MIN_POINTS points on); the API keeps the caller's order either way."""
         self.n_points, self.n_components = Y.shape
+        if reorder is None:
+            reorder = self.n_points >= LOCALITY_MIN_POINTS
+        self._perm = self._inv = None  # internal index k is the caller's point _perm[k]
+        if reorder:
+            self._perm = repulsion._morton_order(np.asarray(Y, dtype=np.float64))
+            P, self._inv = _permute(P, self._perm)
+            Y = np.asarray(Y)[self._perm]
+        self._P = P
         self.method = method
         self.params = dict(params)
         self.early_exaggeration = early_exaggeration
@@ -480,6 +542,25 @@ class TSNERun:
         if labels is not None:
             self.set_labels(labels)
 
+    # ------------------------------------------------------------ point order
+    def _inward(self, a):
+        """A per-point array in the caller's order, in the run's (``reorder``)."""
+        return a if self._perm is None else a[self._perm]
+
+    def _outward(self, a):
+        """A per-point array in the run's order, in the caller's."""
+        return a if self._inv is None else a[self._inv]
+
+    @property
+    def P(self):
+        """The affinities (N, N) CSR in the caller's order (a copy when the run
+        keeps its points in another order: ``reorder``)."""
+        if self._perm is None:
+            return self._P
+        P = _permute(self._P, self._inv)[0]
+        P.sort_indices()
+        return P
+
     # ------------------------------------------------------------ schedules
     def exaggeration_at(self, iteration):
         """alpha: early_exaggeration until exaggeration_iter[0], linear to 1 at [1]."""
@@ -509,19 +590,19 @@ class TSNERun:
     def point_learning_rates(self, iteration=None):
         """u_i (N,) float64 at ``iteration`` (default: the current one)."""
         it = self.iteration if iteration is None else iteration
-        return supervision.point_learning_rates(
+        return self._outward(supervision.point_learning_rates(
             self._labels, self._labeled_since, it, self.params["supervision_start"],
-            self.params["point_learning_rate_epochs"])
+            self.params["point_learning_rate_epochs"]))
 
     # ------------------------------------------------------------ live changes
     @property
     def labels(self):
-        return self._labels.copy()
+        return self._outward(self._labels).copy()
 
     def set_labels(self, labels):
         """Replace the labels (N,) int, -1 = unlabeled. A point whose label
         changes restarts its u_i ramp at the current iteration."""
-        new = check_labels(labels, self.n_points)
+        new = self._inward(check_labels(labels, self.n_points))
         changed = new != self._labels
         self._labeled_since[changed] = self.iteration
         self._labels = new
@@ -591,9 +672,9 @@ class TSNERun:
         self._table = supervision.prior_table(self._counts, self._n_labeled, self.n_points, f)
         if f == 0.0 or not u.any():
             # a_ij = 1: P itself, already normalised (check_affinities)
-            self._pw, self._pw_sum, self._weights_dirty = self.P.data, 1.0, False
+            self._pw, self._pw_sum, self._weights_dirty = self._P.data, 1.0, False
             return
-        self._pw, self._pw_sum, self._weights_dirty = self.P.data, None, True
+        self._pw, self._pw_sum, self._weights_dirty = self._P.data, None, True
         if self._u_final:
             self._materialise_weights()
         else:
@@ -602,12 +683,12 @@ class TSNERun:
     def _labeled_pair_list(self):
         """``_labeled_pairs`` for the current labels, built on first use after a change."""
         if self._pairs is None:
-            self._pairs = _labeled_pairs(self.P.indptr, self.P.indices, self.P.data, self._codes)
+            self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data, self._codes)
         return self._pairs
 
     def _materialise_weights(self):
         """Write the weights a_ij p_ij out (and their sum) once u stops changing."""
-        self._pw, self._pw_sum = supervision.weighted_affinities(self.P, self._codes, self._u,
+        self._pw, self._pw_sum = supervision.weighted_affinities(self._P, self._codes, self._u,
                                                                  self._table)
         self._weights_dirty = False
 
@@ -616,7 +697,7 @@ class TSNERun:
         from sum p log p over P (once per run) and the labeled pairs' share."""
         if self._kl_const is None:
             if self._p_entropy is None:
-                p = self.P.data[self.P.data > 0]
+                p = self._P.data[self._P.data > 0]
                 self._p_entropy = float(np.dot(p, np.log(p)))
             ent, logb = self._p_entropy, 0.0
             if self._u.any():
@@ -665,7 +746,7 @@ class TSNERun:
 
         ``reuse``: see ``_repulsion``; an objective is always evaluated with a
         fresh correction (which is then kept)."""
-        P = self.P
+        P = self._P
         attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
         if self._weights_dirty:
             # u ramps: pw is P itself, and the labeled pairs' a_ij - 1 is added here
@@ -688,10 +769,10 @@ class TSNERun:
         self._refresh_weights(self.iteration)
         if Y is None:
             return self._Y
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
         if Y.shape != self._Y.shape:
             raise ValueError(f"Y: expected shape {self._Y.shape}, got {Y.shape}")
-        return Y
+        return np.ascontiguousarray(self._inward(Y))
 
     def objective(self, Y=None):
         """KL(P' || Q') at Y (default: current positions), current labels and u."""
@@ -699,7 +780,7 @@ class TSNERun:
 
     def gradient(self, Y=None):
         """d objective / dY (N, d) float64, no exaggeration, no momentum."""
-        return self._evaluate(self._at(Y), 1.0)[0]
+        return self._outward(self._evaluate(self._at(Y), 1.0)[0])
 
     def step(self, n_iter=1):
         """Run ``n_iter`` gradient-descent iterations (gains, momentum, schedules)."""
@@ -730,4 +811,4 @@ class TSNERun:
     @property
     def positions(self):
         """Current positions, (N, d) float32 copy."""
-        return self._Y.astype(np.float32)
+        return self._outward(self._Y).astype(np.float32)
