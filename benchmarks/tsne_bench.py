@@ -708,7 +708,31 @@ def big_interleaved(cfg):
         runs[("opentsne-" + m, False)] = openTSNE.TSNEEmbedding(
             init.copy(), aff, negative_gradient_method=m, n_jobs=N_THREADS, random_state=0)
     times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": []} for key in runs}
-    for phase in ("early", "late"):
+    whole = cfg.get("whole")
+    if whole:
+        # a whole run, each engine on its own schedule (ours: exaggeration 4 until 100, then
+        # linear to 1 at 250; openTSNE: 12 until 250, as interleaved_one): early = the first
+        # EARLY_ITERS iterations, late = every one from 250 on, mean = all of them
+        ee = min(250, whole // 3)
+        times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": [], "all": []}
+                 for key in runs}
+        for it in range(whole):
+            params = dict(exaggeration=12, momentum=0.5) if it < ee else \
+                dict(exaggeration=1, momentum=0.8)
+            for key, run in runs.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                if key[0] == "ours":
+                    run.step(1)
+                else:
+                    runs[key] = run.optimize(1, inplace=True, **params)
+                w, c = time.perf_counter() - t0, time.process_time() - c0
+                times[key]["all"].append(w)
+                for phase, inside in (("early", it < EARLY_ITERS), ("late", it >= ee)):
+                    if inside:
+                        times[key][phase].append(w)
+                        times[key][phase + "_cpu"].append(c)
+        k = whole
+    for phase in () if whole else ("early", "late"):
         if phase == "late":
             for (eng, _), run in runs.items():
                 if eng == "ours":   # no exaggeration, final momentum, as big_one
@@ -728,9 +752,11 @@ def big_interleaved(cfg):
     load = os.getloadavg()
     for (eng, supervised), t in times.items():
         out.append(dict(n=n, dim=d, engine=eng, supervised=supervised, iters=k, interleaved=True,
+                        whole=bool(whole),
                         nnz=int(P.nnz), early_ms_per_iter=1000 * float(np.mean(t["early"])),
                         late_ms_per_iter=1000 * float(np.mean(t["late"])),
-                        mean_ms_per_iter=1000 * float(np.mean(t["early"] + t["late"])),
+                        mean_ms_per_iter=1000 * float(np.mean(t.get("all") or
+                                                              t["early"] + t["late"])),
                         early_cpu_ms=1000 * float(np.mean(t["early_cpu"])),
                         late_cpu_ms=1000 * float(np.mean(t["late_cpu"])),
                         peak_rss_mb=rss_mb(), load_average=load,
@@ -755,7 +781,8 @@ def big_configs(n, iters, compare=False):
 
 
 def name_of_big(c):
-    return f"{c['dim']}d-{c['engine']}" + ("-sup" if c.get("supervised") else "")
+    return f"{c['dim']}d-{c['engine']}" + ("-sup" if c.get("supervised") else "") + \
+        ("-whole" if c.get("whole") else "")
 
 
 def big_ratios(runs):
@@ -765,12 +792,12 @@ def big_ratios(runs):
         for r in runs:
             if not r.get("engine", "").startswith("ours") or key not in r:
                 continue
-            peers = [o[key] for o in runs if o.get("dim") == r["dim"] and key in o
-                     and o["engine"].startswith("opentsne")]
+            same = [o for o in runs if o.get("dim") == r["dim"] and key in o
+                    and bool(o.get("whole")) == bool(r.get("whole"))]
+            peers = [o[key] for o in same if o["engine"].startswith("opentsne")]
             if peers:
                 r[f"ratio_to_opentsne_{ph}"] = r[key] / min(peers)
-            plain = [o for o in runs if o.get("dim") == r["dim"] and o["engine"] == r["engine"]
-                     and not o.get("supervised") and key in o]
+            plain = [o for o in same if o["engine"] == r["engine"] and not o.get("supervised")]
             if r.get("supervised") and plain:
                 r[f"sup_ratio_{ph}"] = r[key] / plain[0][key]
 
@@ -799,13 +826,19 @@ def summarise_big(aff, runs, n, iters):
           "run's process (affinities loaded from disk). Engines marked 'interleaved' "
           "(`--interleaved`) were stepped in one process, one iteration each in turn, so that "
           "the shared machine's load fell on all alike; their peak MB is that process's. "
+          "Rows marked 'whole run' (`--big-whole N`) are instead N iterations from the start, "
+          "each engine on its own schedule (ours: exaggeration 4 until 100, linear to 1 at 250; "
+          "openTSNE: 12 until 250, then 1): early = the first "
+          f"{EARLY_ITERS}, late = from 250 on, whole = the mean of all N ('iters' column). "
           "16-core figures were not measured.", "",
           "| dim | engine | early ms/iter | late ms/iter | sup/unsup early | sup/unsup late | "
-          "x openTSNE best early | x openTSNE best late | iters per phase | peak MB | load |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "x openTSNE best early | x openTSNE best late | iters per phase | peak MB | load | "
+          "whole ms/iter | sup/unsup whole | x openTSNE best whole |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "") + \
-            (" (interleaved)" if r.get("interleaved") else "")
+            (" (interleaved)" if r.get("interleaved") else "") + \
+            (" (whole run)" if r.get("whole") else "")
         if "error" in r:
             md.append(f"| {r['dim']}D | {eng} | failed: {str(r['error'])[:80]} |")
             continue
@@ -813,7 +846,9 @@ def summarise_big(aff, runs, n, iters):
                   f"{fmt(r['late_ms_per_iter'], 1)} | {fmt(r.get('sup_ratio_early'))} | "
                   f"{fmt(r.get('sup_ratio_late'))} | {fmt(r.get('ratio_to_opentsne_early'))} | "
                   f"{fmt(r.get('ratio_to_opentsne_late'))} | {r['iters']} | {fmt(r['peak_rss_mb'], 0)} | "
-                  f"{fmt(r['load_average'][0], 1)} |")
+                  f"{fmt(r['load_average'][0], 1)} | "
+                  + (f"{fmt(r['mean_ms_per_iter'], 1)} | {fmt(r.get('sup_ratio_mean'))} | "
+                     f"{fmt(r.get('ratio_to_opentsne_mean'))} |" if r.get("whole") else " | | |"))
     with open(os.path.join(RESULTS, "tsne_bench_big.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
@@ -849,7 +884,7 @@ def run_big(args):
                 continue
             methods = (["fft"] + (["bh"] if args.big_n <= 200_000 else [])) if d == 2 else ["bh"]
             cfg = dict(n=args.big_n, dim=d, iters=args.phase_iters, opentsne=methods,
-                       source=args.big_affinities)
+                       source=args.big_affinities, whole=args.big_whole)
             got = _subprocess("--big-inter", cfg, env, args.timeout)
             new = got.get("runs") or [dict(cfg, engine="interleaved", error=got.get("error"))]
             for r in new:
@@ -924,6 +959,10 @@ def main():
     ap.add_argument("--big-affinities", choices=("opentsne", "ours"), default="opentsne",
                     help="large case: whose affinity matrix both engines get (default openTSNE's, "
                          "Annoy; 'ours' is this engine's perplexity_affinities)")
+    ap.add_argument("--big-whole", type=int, default=0, metavar="N",
+                    help="large case with --interleaved: time N iterations from the start, each "
+                         "engine on its own schedule (750: a whole run), instead of "
+                         "--phase-iters per phase")
     ap.add_argument("--big-aff", help=argparse.SUPPRESS)
     ap.add_argument("--big-inter", help=argparse.SUPPRESS)
     ap.add_argument("--big-one", help=argparse.SUPPRESS)

@@ -128,3 +128,33 @@ def test_big_case_interleaved_on_this_engines_affinities(tmp_path):
     assert sup["sup_ratio_early"] == pytest.approx(sup["early_ms_per_iter"] / plain["early_ms_per_iter"])
     md = (tmp_path / "tsne_bench_big.md").read_text()
     assert "this engine's perplexity_affinities" in md and md.count("(interleaved) |") == 4
+
+
+def test_big_case_whole_run_interleaved(tmp_path):
+    # --big-whole N: N iterations from the start on each engine's own schedule, beside the phase rows
+    pytest.importorskip("openTSNE")
+    n, whole = 1500, 12
+    env = dict(os.environ, TSNE_BENCH_CACHE=str(tmp_path / "cache"))
+    base = [sys.executable, os.path.join(ROOT, "benchmarks", "tsne_bench.py"), "--big", "--big-n",
+            str(n), "--threads", "1", "--interleaved", "--big-affinities", "ours", "--only", "2d",
+            "--results", str(tmp_path)]
+    for extra in (["--phase-iters", "2"], ["--big-whole", str(whole)]):
+        out = subprocess.run(base + extra, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "tsne_bench_big.json") as f:
+        runs = json.load(f)["results"]
+    wholes = [r for r in runs if r.get("whole")]
+    assert len(wholes) == 4 and len(runs) == 8   # the phase rows are kept beside them
+    for r in wholes:
+        assert r["iters"] == whole and r["finite"] and r["mean_ms_per_iter"] > 0
+    plain, sup = (next(r for r in wholes if r["engine"] == "ours" and r["supervised"] is s)
+                  for s in (False, True))
+    assert sup["sup_ratio_mean"] == pytest.approx(sup["mean_ms_per_iter"] / plain["mean_ms_per_iter"])
+    best = min(r["mean_ms_per_iter"] for r in wholes if r["engine"].startswith("opentsne"))
+    assert sup["ratio_to_opentsne_mean"] == pytest.approx(sup["mean_ms_per_iter"] / best)
+    phase_sup = next(r for r in runs if not r.get("whole") and r["supervised"])
+    assert "sup_ratio_mean" in phase_sup and phase_sup["iters"] == 2
+    md = (tmp_path / "tsne_bench_big.md").read_text()
+    assert md.count("(whole run) |") == 4
+    row = next(ln for ln in md.splitlines() if "ours f=r=0.1" in ln and "(whole run)" in ln)
+    assert row.split(" | ")[-2] == f"{sup['sup_ratio_mean']:.2f}"
