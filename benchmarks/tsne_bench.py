@@ -838,7 +838,8 @@ def summarise_big(aff, runs, n, iters):
     for r in runs:
         eng = r["engine"] + (" f=r=0.1, 50% labeled" if r.get("supervised") else "") + \
             (" (interleaved)" if r.get("interleaved") else "") + \
-            (" (whole run)" if r.get("whole") else "")
+            (" (whole run)" if r.get("whole") else "") + \
+            (f" [{r['note']}]" if r.get("note") else "")
         if "error" in r:
             md.append(f"| {r['dim']}D | {eng} | failed: {str(r['error'])[:80]} |")
             continue
