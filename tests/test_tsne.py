@@ -505,3 +505,21 @@ def test_prepare_orders_points_by_their_start_only_when_it_says_where_they_are(m
                               random_state=0).prepare(X)._perm is not None
     run = SemiSupervisedTSNE(perplexity=10, initialization="random", random_state=0).prepare(X)
     assert run._perm is None
+
+
+def test_kernel_spectra_cache_is_bounded_in_bytes_and_keeps_the_newest(monkeypatch):
+    # a growing layout asks for a new grid size every few iterations: the cache must not keep them all
+    monkeypatch.setattr(repulsion, "_kernel_cache", type(repulsion._kernel_cache)())
+    monkeypatch.setattr(repulsion, "KERNEL_CACHE_BYTES", 3 * 2 ** 20)
+    sizes = [128, 160, 192, 256, 320, 384]
+    for M in sizes:
+        got = repulsion._kernel_spectra(M, 0.3, 1)
+        assert got.shape == (3, M, M // 2 + 1)
+        cached = repulsion._kernel_cache
+        assert list(cached)[-1] == (M, 0.3)   # the newest is kept, even above the budget
+        assert len(cached) == 1 or sum(v.nbytes for v in cached.values()) <= 3 * 2 ** 20
+    assert len(repulsion._kernel_cache) < len(sizes)
+    # a hit moves its entry to the end, so the two grids in use (repulsion's, correction's) stay
+    small = repulsion._kernel_spectra(128, 0.3, 1)
+    assert repulsion._kernel_spectra(128, 0.3, 1) is small
+    assert list(repulsion._kernel_cache)[-1] == (128, 0.3)

@@ -31,6 +31,7 @@ class masses only), and it stops splitting at a width, not a depth. Sharing
 one builder would change either its neighbourhoods or the order of the sums
 here; that module's docstring says more.
 """
+import collections
 import math
 
 import numba
@@ -508,27 +509,42 @@ def _gather(first, wts, grid, V, m_own):
     return out, own
 
 
-# (M, delta) -> spectra of the three kernels; the grid spacing is fixed once
-# the layout is wider than min_num_intervals boxes, so this is reused across
-# iterations until the grid has to grow.
-_kernel_cache = {}
+# (M, delta) -> spectra of the three kernels, most recently used last; the
+# grid spacing is fixed once the layout is wider than min_num_intervals boxes,
+# so an entry is reused across iterations until the grid has to grow. Bounded
+# in bytes, not entries: while a 10^6-point layout grows to ~900 units, M
+# changes every few iterations and one entry reaches 430 MB (M = 6,000); nine
+# kept entries held 3.6 GB and the layout process peaked at 8.4 GB. The
+# entries in use (the repulsion's grid and the correction's) are the most
+# recent and stay; the oldest go first, and the newest is always kept.
+_kernel_cache = collections.OrderedDict()
+KERNEL_CACHE_BYTES = 640 * 2 ** 20
 
 
 def _kernel_spectra(M, delta, workers):
     key = (M, delta)
     hit = _kernel_cache.get(key)
     if hit is not None:
+        _kernel_cache.move_to_end(key)
         return hit
     off = np.arange(M, dtype=np.float64)
-    off = np.where(off < M // 2 + 1, off, off - M) * delta
+    off = (np.where(off < M // 2 + 1, off, off - M) * delta).astype(np.float32)
     dx = off[:, None]
     dy = off[None, :]
+    # float32 and one kernel at a time: the float64 stack of three kernels and
+    # its temporaries peaked at 1.75 GB for M = 6,000
     t = 1.0 / (1.0 + dx * dx + dy * dy)
-    kernels = np.stack([dx * t * t, dy * t * t, t]).astype(np.float32)
-    spectra = scipy.fft.rfft2(kernels, axes=(1, 2), workers=workers)
-    if len(_kernel_cache) > 8:
-        _kernel_cache.clear()
+    tt = t * t
+    spectra = np.empty((3, M, M // 2 + 1), dtype=np.complex64)
+    spectra[2] = scipy.fft.rfft2(t, workers=workers)
+    del t
+    spectra[0] = scipy.fft.rfft2(dx * tt, workers=workers)
+    spectra[1] = scipy.fft.rfft2(dy * tt, workers=workers)
+    del tt
     _kernel_cache[key] = spectra
+    while len(_kernel_cache) > 1 and \
+            sum(v.nbytes for v in _kernel_cache.values()) > KERNEL_CACHE_BYTES:
+        _kernel_cache.popitem(last=False)
     return spectra
 
 
@@ -555,10 +571,14 @@ CORRECTION_MIN_INTERVALS = 8
 
 def _potentials(khat, what, M, n_nodes, workers):
     """The kernels khat (k, M, M // 2 + 1) convolved with one transformed grid:
-    float32 (k, n_nodes, n_nodes)."""
-    V = scipy.fft.ifft(khat * what[None], axis=1, workers=workers)[:, :n_nodes]
-    V = scipy.fft.irfft(V, n=M, axis=2, workers=workers)[:, :, :n_nodes]
-    return V.astype(np.float32)
+    float32 (k, n_nodes, n_nodes). One kernel at a time: at M = 6,000 (a
+    10^6-point layout ~900 units wide) each product is 144 MB, and all three
+    at once (with their transforms) held over a GB more at the peak."""
+    V = np.empty((khat.shape[0], n_nodes, n_nodes), dtype=np.float32)
+    for k in range(khat.shape[0]):
+        v = scipy.fft.ifft(khat[k] * what, axis=0, workers=workers)[:n_nodes]
+        V[k] = scipy.fft.irfft(v, n=M, axis=1, workers=workers)[:, :n_nodes]
+    return V
 
 
 def _geometry(Y, p, min_num_intervals, interval_size):
