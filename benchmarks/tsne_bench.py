@@ -707,30 +707,36 @@ def big_interleaved(cfg):
     for m in cfg["opentsne"]:
         runs[("opentsne-" + m, False)] = openTSNE.TSNEEmbedding(
             init.copy(), aff, negative_gradient_method=m, n_jobs=N_THREADS, random_state=0)
-    times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": []} for key in runs}
+    times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": [], "all": []}
+             for key in runs}
+
+    def tick(key, params, phases):
+        """One timed iteration of one engine, its wall and CPU time kept under each of ``phases``."""
+        run = runs[key]
+        t0, c0 = time.perf_counter(), time.process_time()
+        if key[0] == "ours":
+            run.step(1)
+        else:
+            runs[key] = run.optimize(1, inplace=True, **params)
+        w, c = time.perf_counter() - t0, time.process_time() - c0
+        times[key]["all"].append(w)
+        for phase in phases:
+            times[key][phase].append(w)
+            times[key][phase + "_cpu"].append(c)
+
     whole = cfg.get("whole")
     if whole:
         # a whole run, each engine on its own schedule (ours: exaggeration 4 until 100, then
         # linear to 1 at 250; openTSNE: 12 until 250, as interleaved_one): early = the first
         # EARLY_ITERS iterations, late = every one from 250 on, mean = all of them
         ee = min(250, whole // 3)
-        times = {key: {"early": [], "late": [], "early_cpu": [], "late_cpu": [], "all": []}
-                 for key in runs}
         for it in range(whole):
             params = dict(exaggeration=12, momentum=0.5) if it < ee else \
                 dict(exaggeration=1, momentum=0.8)
-            for key, run in runs.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                if key[0] == "ours":
-                    run.step(1)
-                else:
-                    runs[key] = run.optimize(1, inplace=True, **params)
-                w, c = time.perf_counter() - t0, time.process_time() - c0
-                times[key]["all"].append(w)
-                for phase, inside in (("early", it < EARLY_ITERS), ("late", it >= ee)):
-                    if inside:
-                        times[key][phase].append(w)
-                        times[key][phase + "_cpu"].append(c)
+            phases = [ph for ph, inside in (("early", it < EARLY_ITERS), ("late", it >= ee))
+                      if inside]
+            for key in list(runs):
+                tick(key, params, phases)
         k = whole
     for phase in () if whole else ("early", "late"):
         if phase == "late":
@@ -740,14 +746,8 @@ def big_interleaved(cfg):
         params = dict(exaggeration=12, momentum=0.5) if phase == "early" else \
             dict(exaggeration=1, momentum=0.8)
         for _ in range(k):
-            for key, run in runs.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                if key[0] == "ours":
-                    run.step(1)
-                else:
-                    runs[key] = run.optimize(1, inplace=True, **params)
-                times[key][phase].append(time.perf_counter() - t0)
-                times[key][phase + "_cpu"].append(time.process_time() - c0)
+            for key in list(runs):
+                tick(key, params, (phase,))
     out = []
     load = os.getloadavg()
     for (eng, supervised), t in times.items():
@@ -755,8 +755,7 @@ def big_interleaved(cfg):
                         whole=bool(whole),
                         nnz=int(P.nnz), early_ms_per_iter=1000 * float(np.mean(t["early"])),
                         late_ms_per_iter=1000 * float(np.mean(t["late"])),
-                        mean_ms_per_iter=1000 * float(np.mean(t.get("all") or
-                                                              t["early"] + t["late"])),
+                        mean_ms_per_iter=1000 * float(np.mean(t["all"])),
                         early_cpu_ms=1000 * float(np.mean(t["early_cpu"])),
                         late_cpu_ms=1000 * float(np.mean(t["late_cpu"])),
                         peak_rss_mb=rss_mb(), load_average=load,
