@@ -135,6 +135,55 @@ def test_fft_supervised_repulsion_matches_exact_pairs(on_grid):
     np.testing.assert_allclose(rep_f[off], plain_f[off], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_fft_correction_class_grids_equal_the_whole_grid(scale):
+    # each class's potential on a small grid of its own over its boxes, on the
+    # correction grid's lattice, is what the whole grid gives for that class:
+    # same node charges, same kernel between nodes (only float32 rounding
+    # apart). scale 0.3: a layout under 60 units, whose plain repulsion has
+    # finer boxes than the correction's own grid
+    rng = np.random.default_rng(6)
+    n = 6000
+    centres = np.array([[-60.0, -60.0], [60.0, -50.0], [0.0, 70.0], [55.0, 55.0], [-50.0, 40.0]])
+    y = rng.integers(0, 5, size=n)
+    Y = (centres[y] + rng.normal(scale=4.0, size=(n, 2))) * scale
+    codes = np.where(rng.random(n) < 0.6, y, -1)
+    codes[:20] = 4                              # a few labels far from their class
+    active = np.flatnonzero(codes >= 0)
+    cls = codes[active].astype(np.int64)
+    uL = rng.uniform(0.3, 1.0, size=active.size)
+    p = 4
+    lo, h, n_boxes, n_nodes = repulsion._geometry(Y, p, 50, 1.2)
+    first, wts = repulsion._interp_weights(Y, lo, h, n_boxes, p)
+    order, cost, grid = repulsion._correction_grids(Y, first, wts, active, cls, 5, h, n_boxes,
+                                                    p, 1.2)
+    first_L, wts_L, h_L, n_boxes_L, (origin, side) = grid
+    assert h_L == 1.2 and (h == 1.2) == (scale == 1.0)
+    cls_o = cls[order]
+    boxes = repulsion._class_boxes(first_L, np.arange(active.size), cls_o, 5, p)
+    # every class's boxes lie in its grid; compact classes get a grid of a
+    # quarter side or less, the scattered class 4 the whole one
+    assert np.all(origin >= 0) and np.all(origin + side[:, None] <= n_boxes_L)
+    assert np.all(boxes[:, :, 0] >= origin) and np.all(boxes[:, :, 1] < origin + side[:, None])
+    assert np.all(side[:4] <= -(-n_boxes_L // 4)) and side[4] == n_boxes_L
+    whole = (np.zeros((5, 2), dtype=np.int64), np.full(5, n_boxes_L))
+    rep_s, z_s = repulsion._grid_correction(*grid, cls_o, uL[order], 0.7, p, 2)
+    rep_w, z_w = repulsion._grid_correction(*grid[:4], whole, cls_o, uL[order], 0.7, p, 2)
+    # (measured 3e-6 and 2e-7; one node off, 1e-4)
+    assert np.linalg.norm(rep_s - rep_w) / np.linalg.norm(rep_w) < 3e-5
+    assert abs(z_s - z_w) / z_w < 3e-5
+    # and the correction they make is the exact one, within the grid's tolerance
+    u = np.zeros(n)
+    u[active] = uL
+    plain_e, zp_e = repulsion.exact_repulsion(Y, codes.astype(np.int32), u, 0.0)
+    rep_e, z_e = repulsion.exact_repulsion(Y, codes.astype(np.int32), u, 0.7)
+    _, _, rep_c, z_c = repulsion.fft_repulsion_2d(Y, codes=codes.astype(np.int32), u=u,
+                                                  repulsion_emphasis=0.7, on_grid=True, parts=True)
+    corr_e = rep_e - plain_e
+    assert np.linalg.norm(rep_c - corr_e) / np.linalg.norm(corr_e) < 0.05
+    assert abs(z_c - (z_e - zp_e)) / (z_e - zp_e) < 0.01
+
+
 def test_fft_supervised_repulsion_with_one_class_is_unsupervised():
     # one labeled class: no pair of different labels, b = 1 everywhere
     rng = np.random.default_rng(5)

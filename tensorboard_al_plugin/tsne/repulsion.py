@@ -548,33 +548,13 @@ def _kernel_spectra(M, delta, workers):
     return spectra
 
 
-# The FFT path's supervision correction goes on grids of its own (one per
-# class, over the labeled points' bounding square, boxes of at most
-# ``interval_size``: ~ classes x nodes^2 per transform) when
-#     classes * n_nodes^2 <= FFT_CLASS_COST * labeled points (u > 0),
-# else it is the class-aware tree (``supervision_correction``: cost ~ the
-# labeled points, several times more while classes are still mixed, as in
-# early exaggeration). 18 is the measured crossover on a converged
-# Fashion-MNIST 70,000 layout (10 classes, half labeled, one thread, CPU time:
-# the tree 1.8 us per labeled point, the grid 0.097 us per class and node^2).
-# The correction's grid does not need the plain repulsion's minimum of
-# ``min_num_intervals`` boxes: while the layout is small (early
-# exaggeration) its boxes are of ``interval_size`` too, a grid of a few dozen
-# nodes a side, and the correction costs next to nothing.
-FFT_CLASS_COST = 18
-# ... and never with more per-class potentials than this (bytes, float32)
-FFT_CLASS_BYTES = 512 * 2 ** 20
-# fewest boxes a side of the correction's grid (finer boxes when the labeled
-# points span less than this many interval_size)
-CORRECTION_MIN_INTERVALS = 8
-
-
-def _potentials(khat, what, M, n_nodes, workers):
+def _potentials(khat, what, M, n_nodes, workers, out=None):
     """The kernels khat (k, M, M // 2 + 1) convolved with one transformed grid:
-    float32 (k, n_nodes, n_nodes). One kernel at a time: at M = 6,000 (a
-    10^6-point layout ~900 units wide) each product is 144 MB, and all three
-    at once (with their transforms) held over a GB more at the peak."""
-    V = np.empty((khat.shape[0], n_nodes, n_nodes), dtype=np.float32)
+    float32 (k, n_nodes, n_nodes), into ``out`` when given. One kernel at a
+    time: at M = 6,000 (a 10^6-point layout ~900 units wide) each product is
+    144 MB, and all three at once (with their transforms) held over a GB more
+    at the peak."""
+    V = np.empty((khat.shape[0], n_nodes, n_nodes), dtype=np.float32) if out is None else out
     for k in range(khat.shape[0]):
         v = scipy.fft.ifft(khat[k] * what, axis=0, workers=workers)[:n_nodes]
         V[k] = scipy.fft.irfft(v, n=M, axis=1, workers=workers)[:, :n_nodes]
@@ -595,39 +575,219 @@ def _geometry(Y, p, min_num_intervals, interval_size):
     return lo, h, n_boxes, n_boxes * p
 
 
-def _grid_correction(YL, slot, uL, n_grids, r, geometry, p, workers):
-    """The supervision's correction on per-class grids over the labeled points
-    YL (slot: 1 + their class's index, charges uL): a point reads, on the
-    transform of (all labeled minus its class), sum over labeled j of other
-    classes of u_j K_ij, times r u_i; Z's share comes from Parseval, without
-    inverse transforms. Returns rep_c (n_labeled, 2) and Z_c."""
-    lo, h, n_boxes, n_nodes = geometry
-    first, wts = _interp_weights(YL, lo, h, n_boxes, p)
-    n_parts = max(1, min(numba.get_num_threads(),
-                         _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
-    # grid 0 (every labeled point's density) is spread but not transformed
-    W = _spread(first, wts, slot, uL, n_grids, n_nodes, n_parts)
-    M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
-    khat = _kernel_spectra(M, h / p, workers)
-    what = scipy.fft.rfft(W[1:], n=M, axis=2, workers=workers)
-    what = scipy.fft.fft(what, n=M, axis=1, workers=workers)
-    labeled = what.sum(axis=0)
-    V = np.zeros((n_grids, 2, n_nodes, n_nodes), dtype=np.float32)
-    for g in range(1, n_grids):
-        # other classes' charges: all labeled minus this class (linear, so in Fourier space)
-        V[g] = _potentials(khat[:2], labeled - what[g - 1], M, n_nodes, workers)
-    # Z_c = r sum_g <W_g, K_t * (W_lab - W_g)> = r (<W_lab, K_t * W_lab> -
-    # sum_g <W_g, K_t * W_g>): Parseval on the padded M x M grid (rfft
-    # halves: the inner columns count twice)
-    power = (labeled.real ** 2 + labeled.imag ** 2
-             - (what.real ** 2 + what.imag ** 2).sum(axis=0))
+# The FFT path's supervision correction goes on grids (``_grid_correction``)
+# when their transforms cost less than the class-aware tree
+# (``supervision_correction``: cost ~ the labeled points, several times more
+# while classes are still mixed, as in early exaggeration), that is when
+#     n_nodes^2 + sum over classes of n_nodes_c^2 <= FFT_CLASS_COST * labeled points (u > 0)
+# with n_nodes the correction's grid over the labeled points and n_nodes_c
+# each class's grid (``_correction_grids``: the whole one, or one over the
+# class's boxes when that is cheaper). 18 is the measured crossover on a
+# converged Fashion-MNIST 70,000 layout (10 classes, half labeled, one
+# thread, CPU time: the tree 1.8 us per labeled point, a grid 0.097 us per
+# node^2 for its forward and two inverse transforms). The rule holds at 10^6
+# (500,000 labeled, 20 classes, 2 threads): 0.21 s on grids against 1.1 s on
+# the tree at iteration 80 (cost 2.3e6 node^2), 2.3 s against 1.15 s at
+# iteration 300 (2.6e7). The rule bounds the memory too: a class's
+# transform and potentials take ~24 bytes per node^2, so at most ~430 bytes
+# per labeled point (the classes of one grid size are transformed together).
+FFT_CLASS_COST = 18
+# fewest boxes a side of the correction's own grid and of a class's grid
+CORRECTION_MIN_INTERVALS = 8
+
+
+@numba.njit(cache=True)
+def _class_boxes(first, take, cls, n_classes, p):
+    """Per class (n_classes, 2, 2): the lowest and the highest box index on
+    each axis of its points first[take] (their boxes' first nodes; classes
+    ``cls``, one per entry of ``take``)."""
+    out = np.empty((n_classes, 2, 2), dtype=np.int64)
+    out[:, :, 0] = 2 ** 62
+    out[:, :, 1] = -1
+    for a in range(take.shape[0]):
+        i = take[a]
+        c = cls[a]
+        for k in range(2):
+            b = first[i, k] // p
+            if b < out[c, k, 0]:
+                out[c, k, 0] = b
+            if b > out[c, k, 1]:
+                out[c, k, 1] = b
+    return out
+
+
+def _class_grids(boxes, n_boxes):
+    """Each class's square grid on the correction grid's lattice: (origin
+    (n_classes, 2), side (n_classes,)) in boxes, over the class's boxes
+    ``boxes`` (``_class_boxes``). The side is the whole grid's halved as often
+    as the class's points still fit (at least CORRECTION_MIN_INTERVALS), so
+    that the classes share a few sizes and the kernels' spectra of all of
+    them together take at most 4/3 of the whole grid's (``_kernel_spectra``'s
+    cache)."""
+    extent = (boxes[:, :, 1] - boxes[:, :, 0]).max(axis=1) + 1
+    side = np.full(extent.shape, int(n_boxes), dtype=np.int64)
+    while True:
+        half = -(-side // 2)
+        fits = (half >= extent) & (half >= CORRECTION_MIN_INTERVALS) & (half < side)
+        if not fits.any():
+            break
+        side = np.where(fits, half, side)
+    origin = np.minimum(boxes[:, :, 0], n_boxes - side[:, None])
+    return origin, side
+
+
+def _self_energy(khat_t, what, M):
+    """<W, K_t * W> on the padded M x M grid from W's transform (rfft along
+    the last axis, then fft along the one before; summed over any leading
+    axis), by Parseval: no inverse transform. The rfft halves' inner columns
+    count twice."""
+    power = what.real ** 2 + what.imag ** 2
+    if power.ndim == 3:
+        power = power.sum(axis=0)
     wgt = np.full(power.shape[1], 2.0)
     wgt[0] = 1.0
     if M % 2 == 0:
         wgt[-1] = 1.0
-    Z_c = r * float(((khat[2].real * power) @ wgt).sum()) / (M * M)
-    _, own = _gather(first, wts, slot, V, 2)  # grid 0 holds zeros: only "own" is read
-    return own * (r * uL)[:, None], Z_c
+    return float(((khat_t.real * power) @ wgt).sum()) / (M * M)
+
+
+def _correction_grids(Y, first, wts, active, cls, n_classes, h, n_boxes, p, interval_size):
+    """The correction's grids for the labeled points Y[active] (classes
+    ``cls`` 0..n_classes-1; ``first``, ``wts``: every point's on the plain
+    repulsion's grid of n_boxes of h a side).
+
+    Where the plain repulsion's boxes are of ``interval_size`` (a layout over
+    min_num_intervals of them wide) the correction's grid is on its lattice:
+    the labeled points' boxes, or the whole grid when they span half of it or
+    more (its kernels' spectra are then the plain repulsion's, cached), and
+    their weights as they are. A smaller layout's grid has finer boxes than
+    the correction needs: the labeled points get a grid of their own, boxes
+    of ``interval_size`` and at least CORRECTION_MIN_INTERVALS a side.
+
+    Each class gets a grid over its boxes (``_class_grids``) unless that
+    costs more than every class on the whole grid (node^2 of transforms, plus
+    one per labeled point for the second spread and gather).
+
+    Returns (order, cost, grid): the cost in node^2 of the transforms, and
+    grid = (first_L, wts_L, h, n_boxes, grids) for ``_grid_correction``: the
+    labeled points' first nodes and weights on the correction's grid in
+    ``order`` (by the size of their class's grid, then class; storage order
+    within), its box size and boxes a side, and the classes' grids (origin,
+    side)."""
+    take = active
+    own = h < interval_size
+    if own:
+        YL = Y[active]
+        lo, h, n_boxes, _ = _geometry(YL, p, CORRECTION_MIN_INTERVALS, interval_size)
+        first, wts = _interp_weights(YL, lo, h, n_boxes, p)
+        take = np.arange(active.size)
+    boxes = _class_boxes(first, take, cls, n_classes, p)
+    b_lo = boxes[:, :, 0].min(axis=0)
+    span = int((boxes[:, :, 1].max(axis=0) - b_lo).max()) + 1
+    if 2 * span >= n_boxes:
+        b_lo[:] = 0
+    else:
+        n_boxes = span
+    origin, side = _class_grids(boxes - b_lo[None, :, None], n_boxes)
+    n_nodes = n_boxes * p
+    cost = n_nodes ** 2 + int(((side * p) ** 2).sum())
+    if cost + take.size >= n_classes * n_nodes ** 2:
+        # classes spread over most of the grid, or a grid so small that a
+        # second spread and gather of every labeled point cost more than the
+        # transforms saved: every class on the whole grid, in storage order
+        grids = (np.zeros((n_classes, 2), dtype=np.int64), np.full(n_classes, n_boxes))
+        order = np.arange(take.size)
+        cost = n_classes * n_nodes ** 2
+        if own:
+            return order, cost, (first, wts, h, n_boxes, grids)
+        return order, cost, (first[take] - b_lo * p, wts[take], h, n_boxes, grids)
+    # by grid size, then class (a stable radix sort); storage order (Z-order at scale) within
+    rank = np.searchsorted(np.unique(side), side)
+    key = rank[cls] * n_classes + cls
+    order = np.argsort(key.astype(np.int16 if key.max() < 2 ** 15 else np.int64), kind="stable")
+    take = take[order]
+    return order, cost, (first[take] - b_lo * p, wts[take], h, n_boxes, (origin, side))
+
+
+def _grid_correction(first, wts, h, n_boxes, grids, cls, uL, r, p, workers):
+    """The supervision's correction for the labeled points (u > 0): point i
+    of class c gets r u_i times sum over labeled j of other classes of u_j
+    t_ij^2 (y_i - y_j), and Z's share is r sum over such pairs of u_i u_j t_ij.
+
+    On the grids of ``_correction_grids`` (its ``grid``: the first
+    arguments); classes ``cls`` 0..C-1 and charges uL in its order.
+
+    The labeled points' charges are transformed once on the whole grid (or
+    summed from the classes' transforms when all are on it). A class whose
+    grid is the whole one reads, on the transform of (all labeled minus its
+    class), the other classes' potential directly. A class on a smaller grid
+    of its own over its boxes, on the same lattice (so that its nodes'
+    charges and the kernel between them are the whole grid's), reads the
+    labeled points' potential on the whole grid minus its own class's on its
+    grid: the same difference, without a transform of the whole grid per
+    class. Classes of one size share their spread, transforms and gather.
+    Z's share is the labeled points' self-energy minus the classes'
+    (Parseval). Returns rep_c (n_labeled, 2) and Z_c, in the points' order."""
+    origin, side = grids
+    n = cls.size
+    delta = h / p
+    n_nodes = n_boxes * p
+    M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
+    khat = _kernel_spectra(M, delta, workers)
+    others = np.empty((n, 2))
+    sizes = side[cls]
+    # points of classes on smaller grids come first
+    part = int(np.searchsorted(sizes, n_boxes))
+    labeled = None
+    energy = 0.0
+    if part > 0:
+        # the labeled points' transform, and their potential read at those points
+        n_parts = max(1, min(numba.get_num_threads(),
+                             _SPREAD_BYTES // (16 * n_nodes * n_nodes)))
+        # grid 0 (charge 1) is spread but not transformed: grid 1 holds the charges
+        W = _spread(first, wts, np.ones(n, dtype=np.int64), uL, 2, n_nodes, n_parts)
+        labeled = scipy.fft.rfft(W[1], n=M, axis=1, workers=workers)
+        labeled = scipy.fft.fft(labeled, n=M, axis=0, workers=workers)
+        energy = _self_energy(khat[2], labeled, M)
+        V = _potentials(khat[:2], labeled, M, n_nodes, workers)
+        others[:part], _ = _gather(first[:part], wts[:part], np.zeros(part, dtype=np.int64),
+                                   V[None], 0)
+        del V
+    for s in np.unique(side):
+        lo, hi = np.searchsorted(sizes, [s, s + 1])
+        members = np.flatnonzero(side == s)
+        slot = np.zeros(side.size, dtype=np.int64)
+        slot[members] = np.arange(1, members.size + 1)
+        n_nodes_s = int(s) * p
+        n_grids = members.size + 1
+        n_parts = max(1, min(numba.get_num_threads(),
+                             _SPREAD_BYTES // (8 * n_grids * n_nodes_s * n_nodes_s)))
+        c = cls[lo:hi]
+        f = first[lo:hi] - origin[c] * p
+        g = slot[c]
+        # grid 0 (every point's density) is spread but not transformed
+        W = _spread(f, wts[lo:hi], g, uL[lo:hi], n_grids, n_nodes_s, n_parts)
+        M_s = scipy.fft.next_fast_len(2 * n_nodes_s, real=True)
+        khat_s = _kernel_spectra(M_s, delta, workers)
+        what = scipy.fft.rfft(W[1:], n=M_s, axis=2, workers=workers)
+        what = scipy.fft.fft(what, n=M_s, axis=1, workers=workers)
+        whole = s == n_boxes
+        if labeled is None:
+            # every class on the whole grid: the labeled points' transform is their sum
+            labeled = what.sum(axis=0)
+            energy = _self_energy(khat[2], labeled, M)
+        energy -= _self_energy(khat_s[2], what, M_s)
+        V = np.zeros((n_grids, 2, n_nodes_s, n_nodes_s), dtype=np.float32)
+        for k in range(members.size):
+            # the whole grid: other classes' charges = all labeled minus this class
+            _potentials(khat_s[:2], labeled - what[k] if whole else what[k], M_s, n_nodes_s,
+                        workers, out=V[k + 1])
+        _, own = _gather(f, wts[lo:hi], g, V, 2)  # grid 0 holds zeros: only "own" is read
+        if whole:
+            others[lo:hi] = own
+        else:
+            others[lo:hi] -= own
+    return others * (r * uL)[:, None], r * energy
 
 
 def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
@@ -651,11 +811,12 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
 
     With ``codes`` (N,) int32 (-1 unlabeled), ``u`` (N,) and
     ``repulsion_emphasis`` r > 0, b_ij = 1 + r u_i u_j on labeled pairs of
-    different labels is included, as ``exact_repulsion`` does: on per-class
-    grids of its own over the labeled points (``_grid_correction``; its
-    error is the grid's, relative to the correction, as the main sums' is to
-    them) when ``on_grid`` is True (None: when the cost rule of
-    FFT_CLASS_COST says it is cheaper), else the class-aware tree
+    different labels is included, as ``exact_repulsion`` does: as the
+    labeled points' potential minus each class's own on a grid over its
+    boxes (``_grid_correction``; its error is the grid's,
+    relative to the correction, as the main sums' is to them) when
+    ``on_grid`` is True (None: when the cost rule of FFT_CLASS_COST says it
+    is cheaper), else the class-aware tree
     (``supervision_correction``, opening angle ``correction_theta``, default
     CORRECTION_THETA).
 
@@ -691,18 +852,16 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
         active = np.flatnonzero((codes >= 0) & (u > 0))
         present = np.flatnonzero(np.bincount(codes[active], minlength=1))
         if present.size >= 2:
-            YL = np.ascontiguousarray(Y[active])
-            geometry = _geometry(YL, p, CORRECTION_MIN_INTERVALS, interval_size)
-            nodes = geometry[3]
+            slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
+            slot[present] = np.arange(present.size)
+            cls = slot[codes[active]]
+            order, cost, grid = _correction_grids(Y, first, wts, active, cls, present.size,
+                                                  h, n_boxes, p, interval_size)
             if on_grid is None:
-                on_grid = (present.size * nodes ** 2 <= FFT_CLASS_COST * active.size
-                           and 12 * present.size * nodes ** 2 <= FFT_CLASS_BYTES)
+                on_grid = cost <= FFT_CLASS_COST * active.size
             if on_grid:
-                slot = np.zeros(int(present.max()) + 1, dtype=np.int64)
-                slot[present] = np.arange(1, present.size + 1)
-                rep_a, Z_c = _grid_correction(YL, slot[codes[active]], u[active],
-                                              present.size + 1, r, geometry, p, workers)
-                rep_c[active] = rep_a
+                at = active[order]
+                rep_c[at], Z_c = _grid_correction(*grid, cls[order], u[at], r, p, workers)
             else:
                 theta = CORRECTION_THETA if correction_theta is None else correction_theta
                 rep_c, Z_c, _ = supervision_correction(Y, codes, u, r, theta)
