@@ -587,8 +587,8 @@ def _geometry(Y, p, min_num_intervals, interval_size):
 # thread, CPU time: the tree 1.8 us per labeled point, a grid 0.097 us per
 # node^2 for its forward and two inverse transforms). The rule holds at 10^6
 # (500,000 labeled, 20 classes, 2 threads): 0.21 s on grids against 1.1 s on
-# the tree at iteration 80 (cost 2.3e6 node^2), 2.3 s against 1.15 s at
-# iteration 300 (2.6e7). The rule bounds the memory too: a class's
+# the tree at iteration 80 (cost 1.4e6 node^2), 2.3 s against 1.15 s at
+# iteration 300 (3.1e7). The rule bounds the memory too: a class's
 # transform and potentials take ~24 bytes per node^2, so at most ~430 bytes
 # per labeled point (the classes of one grid size are transformed together).
 FFT_CLASS_COST = 18
