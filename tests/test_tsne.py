@@ -447,14 +447,14 @@ def test_gradient_equals_finite_differences_once_the_ramp_has_ended(n_components
     _assert_gradient_is_derivative(run, Y)
 
 
-def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None):
+def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None, r=1.0):
     from tensorboard_al_plugin.tsne import tsne as tsne_mod
     if every is not None:
         monkeypatch.setattr(tsne_mod, "CORRECTION_EVERY", every)
     X, y = _blobs(n, d=10, k=6, seed=seed)
     labels = np.where(np.random.default_rng(seed).random(n) < 0.5, y, -1)
     run = SemiSupervisedTSNE(n_components=n_components, perplexity=20, label_importance=0.5,
-                             repulsion_emphasis=1.0, method=method,
+                             repulsion_emphasis=r, method=method,
                              random_state=0).prepare(X, labels=labels)
     return run, y, labels
 
@@ -488,14 +488,36 @@ def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(me
     np.testing.assert_allclose(g, run.gradient())
 
 
-@pytest.mark.parametrize("method", ["fft", "bh"])
-def test_reusing_the_correction_keeps_the_layout(method, monkeypatch):
-    # CORRECTION_EVERY = 1 (fresh every iteration) against the default: the same classes, the
-    # same neighbourhoods, the same objective within 1%
-    fresh, y, labels = _clusters_run(method, every=1, monkeypatch=monkeypatch)
+def test_the_correction_is_reused_longer_where_r_is_small(monkeypatch):
+    # the reused correction's error grows with r times its age: r * (interval - 1) stays at
+    # the r = 1 figure (CORRECTION_EVERY - 1), between CORRECTION_EVERY and CORRECTION_MAX_EVERY
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    every, most = tsne_mod.CORRECTION_EVERY, tsne_mod.CORRECTION_MAX_EVERY
+    assert [tsne_mod.correction_interval(r) for r in (5.0, 1.0, 0.75, 0.5, 0.3, 0.1, 0.01)] == \
+        [every, every, 5, 7, 11, most, most] == [4, 4, 5, 7, 11, 16, 16]
+    run, y, labels = _clusters_run("fft", n=2000)
+    run.set_params(repulsion_emphasis=0.1)
+    run.step(1)
+    kept = run._correction
+    run.step(most - 1)
+    assert run._correction is kept and kept[2] == 0
+    run.step(1)
+    assert run._correction[2] == most
+    # CORRECTION_EVERY = 1 still means a fresh correction on every iteration, whatever r
+    monkeypatch.setattr(tsne_mod, "CORRECTION_EVERY", 1)
+    assert tsne_mod.correction_interval(0.1) == 1
+    run.step(1)
+    assert run._correction[2] == most + 1
+
+
+@pytest.mark.parametrize("method,r", [("fft", 1.0), ("bh", 1.0), ("fft", 0.1), ("bh", 0.1)])
+def test_reusing_the_correction_keeps_the_layout(method, r, monkeypatch):
+    # CORRECTION_EVERY = 1 (fresh every iteration) against the default (every 4 at r = 1,
+    # every 16 at r = 0.1): the same classes, the same neighbourhoods, the same objective within 1%
+    fresh, y, labels = _clusters_run(method, every=1, monkeypatch=monkeypatch, r=r)
     fresh.step(300)
     monkeypatch.undo()
-    reused, _, _ = _clusters_run(method)
+    reused, _, _ = _clusters_run(method, r=r)
     reused.step(300)
     unl = labels < 0
     for run in (fresh, reused):

@@ -37,19 +37,37 @@ FFT_MIN_POINTS = 5000
 OBJECTIVE_EVERY = 25
 
 # step() recomputes the supervision's share of the repulsion (the b_ij - 1
-# correction on labeled pairs of different labels) every this many
-# iterations and reuses it in between; the plain repulsion and the attraction
-# are computed on every iteration, and ``gradient`` / ``objective`` always
-# compute everything. The correction is a small, slowly changing part of the
-# force (a few % of the repulsion at r = 0.1, about 20-30% at r = 1), yet it
-# costs as much as the whole plain repulsion in 2D (a tree over the labeled
-# points, or one grid per class). Reused for 3 iterations, the repulsive force
-# on the labeled points is off by 0.1-0.2% of itself at r = 0.1 and 1-2% at
-# r = 1 (Fashion-MNIST 10,000, 2D, half labeled, measured along a whole
-# run), no more than the FFT interpolation's own error (2%); where the layout
-# stops moving the reused correction equals the fresh one, so the optimum is
-# unchanged (multiple time stepping, as for slow forces in molecular dynamics).
+# correction on labeled pairs of different labels) every few iterations
+# (``correction_interval``) and reuses it in between; the plain repulsion and
+# the attraction are computed on every iteration, and ``gradient`` /
+# ``objective`` always compute everything. The correction is a small, slowly
+# changing part of the force (a few % of the repulsion at r = 0.1, about
+# 20-30% at r = 1), yet it costs as much as the whole plain repulsion in 2D
+# (a tree over the labeled points, or one grid per class). The reused
+# correction's error grows with r times its age: on the labeled points'
+# repulsive force, Fashion-MNIST 70,000, 2D, half labeled, along a whole run
+# (benchmarks/correction_reuse.py), 0.8-1.5% at r = 1 and age 3 (2.9% at the
+# end of early exaggeration, where the layout moves fastest), 0.5-1.1% at
+# r = 0.1 and age 15 (1.9%), 3-8% at r = 1 and age 15: about the FFT
+# interpolation's own error (2%) while r * age <= 3. So a fresh correction
+# comes every CORRECTION_EVERY iterations at r >= 1 and every 1 + 3 / r
+# below, at most every CORRECTION_MAX_EVERY (beyond age 15 the error grows
+# faster than the age). Where the layout stops moving the reused correction
+# equals the fresh one, so the optimum is unchanged (multiple time stepping,
+# as for slow forces in molecular dynamics).
 CORRECTION_EVERY = 4
+CORRECTION_MAX_EVERY = 16
+
+
+def correction_interval(r):
+    """Iterations between fresh supervision corrections in ``step`` at
+    repulsion emphasis r: CORRECTION_EVERY at r >= 1, 1 + (CORRECTION_EVERY -
+    1) / r below (the same r times age), at most CORRECTION_MAX_EVERY."""
+    every = CORRECTION_EVERY
+    if r <= 0 or every <= 1:
+        return max(int(every), 1)
+    k = 1 + int((every - 1) / r + 1e-9)
+    return int(min(max(k, every), max(CORRECTION_MAX_EVERY, every)))
 
 # From this many points a run stores them in the Z-order of their starting
 # positions (PCA or given), so that a point's neighbours in P, which t-SNE
@@ -715,7 +733,7 @@ class TSNERun:
         """rep (N, d) and Z with the supervision weights b_ij (see ``repulsion``).
 
         ``reuse`` (``step`` only): the supervision's correction is taken from
-        an earlier iteration when it is less than CORRECTION_EVERY old, and
+        an earlier iteration when it is less than ``correction_interval(r)`` old, and
         a fresh one is kept for the next iterations."""
         r = self.params["repulsion_emphasis"]
         if self.method == "exact":
@@ -724,7 +742,7 @@ class TSNERun:
         supervised = r > 0 and self._n_labeled > 1
         kept = self._correction
         fresh = supervised and not (reuse and kept is not None
-                                    and self.iteration - kept[2] < CORRECTION_EVERY)
+                                    and self.iteration - kept[2] < correction_interval(r))
         if self.method == "fft" and fresh:
             rep, Z, rep_c, Zc = repulsion.fft_repulsion_2d(
                 Y, codes=self._codes, u=self._u, repulsion_emphasis=r, correction_theta=theta,

@@ -1,0 +1,190 @@
+"""How far off the supervision's correction is when step() reuses it, by r and by age.
+
+    .venv/bin/python benchmarks/correction_reuse.py [--data fmnist70k] [--quick]
+
+Why: the supervised repulsion is the plain one plus a correction on labeled
+pairs of different labels (b_ij - 1 = r u_i u_j). ``step()`` computes the
+correction afresh every ``tsne.correction_interval(r)`` iterations and reuses
+it in between (the plain repulsion and the attraction are fresh on every
+iteration). This measures what the reuse costs in accuracy and picks the
+rule: along one whole run per r, at a few check iterations, the repulsive
+force on the labeled points (rep + rep_c) / (Z + Z_c) with a correction
+computed `age` iterations earlier against the fresh one, as
+|F_reused - F_fresh| / |F_fresh| over the labeled points. The FFT
+interpolation's own error on the repulsion is about 2% (``repulsion``'s
+docstring), the yardstick.
+
+Data: Fashion-MNIST (``apt-get install -y dataset-fashion-mnist``; PCA to
+50 dimensions, the yardstick P of tsne_bench.py, perplexity 20) or digits
+(``--quick``); half the points labeled at random with their true class,
+f = 0.1, labels from iteration 0 with the default 50-iteration ramp, the
+default schedule (exaggeration 4 until 100, to 1 at 250), 2D, random_state 0,
+the engine's default method (FFT from 5,000 points, else Barnes-Hut).
+Writes benchmarks/results/correction_reuse.{json,md} and docs/correction_reuse.png.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from tensorboard_al_plugin.threads import passive_openmp_wait  # noqa: E402
+
+passive_openmp_wait()
+
+RESULTS = os.path.join(HERE, "results")
+FIGURE = os.path.join(ROOT, "docs", "correction_reuse.png")
+CHECKS = (40, 70, 100, 150, 250, 400, 700)
+QUICK_CHECKS = (20, 60, 120, 200)
+AGES = (3, 7, 11, 15)
+FFT_ERROR = 0.02  # the FFT interpolation's error on the repulsion (repulsion.fft_repulsion_2d)
+
+
+def load(data):
+    """(X, y, P) for 'digits' (its own P, perplexity 20) or a tsne_bench data set."""
+    import tsne_bench
+    X, y = tsne_bench.load_dataset(data)
+    if data == "digits":
+        from tensorboard_al_plugin.tsne import perplexity_affinities
+        return X, y, perplexity_affinities(X, 20.0)[0]
+    return X, y, tsne_bench.yardstick_P(data, X)
+
+
+def fresh_parts(run, r):
+    """(rep, Z, rep_c, Z_c) at the run's current state, the correction computed afresh
+    with the method ``step()`` uses."""
+    from tensorboard_al_plugin.tsne import repulsion
+    Y = run._Y
+    theta = max(run.params["theta"], repulsion.CORRECTION_THETA)
+    if run.method == "fft":
+        return repulsion.fft_repulsion_2d(Y, codes=run._codes, u=run._u, repulsion_emphasis=r,
+                                          correction_theta=theta, parts=True)
+    rep, Z = repulsion.bh_repulsion(Y, run.params["theta"])
+    rep_c, Z_c, _ = repulsion.supervision_correction(Y, run._codes, run._u, r, theta)
+    return rep, Z, rep_c, Z_c
+
+
+def measure(X, y, P, r, checks, ages, seed=0):
+    """{age: [relative error at each check]} along one run at repulsion emphasis r."""
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random(X.shape[0]) < 0.5, y, -1)
+    run = SemiSupervisedTSNE(n_components=2, perplexity=20, random_state=seed, label_importance=0.1,
+                             repulsion_emphasis=r).prepare(X, affinities=P, labels=labels)
+    wanted = sorted({c - a for c in checks for a in ages} | set(checks))
+    if wanted[0] < 0:
+        raise SystemExit(f"a check comes before its age: checks {checks}, ages {ages}")
+    kept = {}
+    errors = {a: [] for a in ages}
+    from tqdm import tqdm
+    for it in tqdm(wanted, desc=f"r = {r}", unit="state"):
+        run.step(it - run.iteration)
+        run._refresh_weights(run.iteration)  # u and the weights of this iteration
+        rep, Z, rep_c, Z_c = fresh_parts(run, r)
+        kept[it] = (rep_c, Z_c)
+        if it in checks:
+            lab = run._codes >= 0
+            F = ((rep + rep_c) / (Z + Z_c))[lab]
+            for a in ages:
+                old_c, old_z = kept[it - a]
+                F_old = ((rep + old_c) / (Z + old_z))[lab]
+                errors[a].append(float(np.linalg.norm(F_old - F) / np.linalg.norm(F)))
+        for k in [k for k in kept if k < it - max(ages)]:
+            del kept[k]
+    return errors, run.method
+
+
+def summarise(out, path_md):
+    from tensorboard_al_plugin.tsne.tsne import correction_interval
+    m = out["meta"]
+    lines = ["# Reusing the supervision's correction", "",
+             f"{m['date']}; {m['machine']}, threads {m['threads']}, load {m['load']}. "
+             f"`benchmarks/correction_reuse.py{' --quick' if m['quick'] else ''}`: {m['data']} "
+             f"({m['n']} points, 2D, method {m['method']}), half labeled, f = 0.1.", "",
+             "Relative error of the repulsive force on the labeled points with a correction "
+             "`age` iterations old against a fresh one, in %, at iterations "
+             f"{', '.join(map(str, m['checks']))} (early exaggeration ends at 100-250). "
+             "step() reuses the correction for at most `correction_interval(r) - 1` "
+             "iterations (marked *); the FFT interpolation's own error is about 2 %.", "",
+             "| r | age | " + " | ".join(f"it {c}" for c in m["checks"]) + " | max |",
+             "|---|---|" + "---|" * (len(m["checks"]) + 1)]
+    for row in out["rows"]:
+        mark = " *" if row["age"] == correction_interval(row["r"]) - 1 else ""
+        lines.append(f"| {row['r']} | {row['age']}{mark} | "
+                     + " | ".join(f"{100 * e:.2f}" for e in row["errors"])
+                     + f" | {100 * max(row['errors']):.2f} |")
+    with open(path_md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def plot(out, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tensorboard_al_plugin.tsne.tsne import correction_interval
+    rs = sorted({row["r"] for row in out["rows"]})
+    fig, axes = plt.subplots(1, len(rs), figsize=(5 * len(rs), 3.8), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], rs):
+        for row in (o for o in out["rows"] if o["r"] == r):
+            used = row["age"] == correction_interval(r) - 1
+            ax.plot(out["meta"]["checks"], [100 * e for e in row["errors"]], marker="o",
+                    lw=2.5 if used else 1, label=f"age {row['age']}" + (" (step's limit)" if used else ""))
+        ax.axhline(100 * FFT_ERROR, color="grey", ls="--", lw=1, label="FFT interpolation error")
+        ax.axvspan(100, 250, color="0.93", zorder=0)
+        ax.set_title(f"r = {r}: fresh every {correction_interval(r)} iterations")
+        ax.set_xlabel("iteration (shaded: exaggeration ends)")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("error of the labeled points' repulsion, %")
+    fig.suptitle(f"Reused supervision correction, {out['meta']['data']} ({out['meta']['n']} points)",
+                 fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="fmnist70k", choices=("digits", "fmnist10k", "fmnist70k"))
+    ap.add_argument("--quick", action="store_true", help="digits, checks up to iteration 200 (CI)")
+    ap.add_argument("--r", type=float, nargs="+", default=[0.1, 1.0], help="repulsion emphases")
+    ap.add_argument("--ages", type=int, nargs="+", default=list(AGES))
+    ap.add_argument("--results", default=RESULTS, help="folder for the JSON and the table")
+    ap.add_argument("--figure", default=FIGURE)
+    args = ap.parse_args(argv)
+    data = "digits" if args.quick else args.data
+    checks = QUICK_CHECKS if args.quick else CHECKS
+    X, y, P = load(data)
+    rows, method = [], None
+    for r in args.r:
+        errors, method = measure(X, y, P, r, checks, sorted(args.ages))
+        rows += [dict(r=r, age=a, errors=e) for a, e in errors.items()]
+    import numba
+    out = {"meta": dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                        threads=numba.get_num_threads(), load=round(os.getloadavg()[0], 1),
+                        data=data, n=int(X.shape[0]), method=method, checks=list(checks),
+                        quick=bool(args.quick)),
+           "rows": rows}
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "correction_reuse.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    summarise(out, os.path.join(args.results, "correction_reuse.md"))
+    plot(out, args.figure)
+    print(open(os.path.join(args.results, "correction_reuse.md")).read())
+    print("wrote", os.path.join(args.results, "correction_reuse.{json,md}"), "and", args.figure)
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""benchmarks/correction_reuse.py's small version: what it measures is right (never a timing)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_reused_correction_error_grows_with_age_and_r_and_step_keeps_it_small(tmp_path):
+    png = tmp_path / "reuse.png"
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "correction_reuse.py"),
+                          "--quick", "--results", str(tmp_path), "--figure", str(png)],
+                         capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, NUMBA_NUM_THREADS="2"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "correction_reuse.json") as f:
+        got = json.load(f)
+    meta = got["meta"]
+    assert meta["data"] == "digits" and meta["n"] == 1797 and meta["quick"]
+    assert meta["checks"] == [20, 60, 120, 200]
+    err = {(r["r"], r["age"]): np.asarray(r["errors"]) for r in got["rows"]}
+    assert sorted(err) == [(r, a) for r in (0.1, 1.0) for a in (3, 7, 11, 15)]
+    for e in err.values():
+        assert e.shape == (4,) and np.all(np.isfinite(e)) and np.all(e > 0)
+    for r in (0.1, 1.0):
+        # older corrections are further off (at digits' size the class-aware tree's own
+        # error, not the age, sets the smallest figures: only the ends are compared)
+        assert err[r, 15].mean() > err[r, 3].mean(), r
+    assert err[1.0, 15].mean() > 3 * err[0.1, 15].mean()  # the correction scales with r
+    # the rule's claim: reused as long as step() allows at r = 0.1 (age 15), the correction
+    # is no further off than at r = 1 and age 3 (the interval chosen before for every r)
+    assert err[0.1, 15].mean() <= err[1.0, 3].mean()
+    assert err[0.1, 15].max() < 0.05 and err[1.0, 3].max() < 0.10
+    table = (tmp_path / "correction_reuse.md").read_text()
+    assert "| 0.1 | 15 * |" in table and "| 1.0 | 3 * |" in table
+    assert png.stat().st_size > 10_000
