@@ -46,9 +46,9 @@ OBJECTIVE_EVERY = 25
 # (a tree over the labeled points, or one grid per class). The reused
 # correction's error grows with r times its age: on the labeled points'
 # repulsive force, Fashion-MNIST 70,000, 2D, half labeled, along a whole run
-# (benchmarks/correction_reuse.py), 0.8-1.5% at r = 1 and age 3 (2.9% at the
-# end of early exaggeration, where the layout moves fastest), 0.5-1.1% at
-# r = 0.1 and age 15 (1.9%), 3-8% at r = 1 and age 15: about the FFT
+# (benchmarks/correction_reuse.py), 0.7-1.6% at r = 1 and age 3 (2.9% at the
+# end of early exaggeration, where the layout moves fastest), 0.1-1.1% at
+# r = 0.1 and age 15 (1.9%), 0.9-8% at r = 1 and age 15 (14%): about the FFT
 # interpolation's own error (2%) while r * age <= 3. So a fresh correction
 # comes every CORRECTION_EVERY iterations at r >= 1 and every 1 + 3 / r
 # below, at most every CORRECTION_MAX_EVERY (beyond age 15 the error grows
