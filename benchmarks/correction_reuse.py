@@ -60,20 +60,6 @@ def load(data):
     return X, y, tsne_bench.yardstick_P(data, X)
 
 
-def fresh_parts(run, r):
-    """(rep, Z, rep_c, Z_c) at the run's current state, the correction computed afresh
-    with the method ``step()`` uses."""
-    from tensorboard_al_plugin.tsne import repulsion
-    Y = run._Y
-    theta = max(run.params["theta"], repulsion.CORRECTION_THETA)
-    if run.method == "fft":
-        return repulsion.fft_repulsion_2d(Y, codes=run._codes, u=run._u, repulsion_emphasis=r,
-                                          correction_theta=theta, parts=True)
-    rep, Z = repulsion.bh_repulsion(Y, run.params["theta"])
-    rep_c, Z_c, _ = repulsion.supervision_correction(Y, run._codes, run._u, r, theta)
-    return rep, Z, rep_c, Z_c
-
-
 def measure(X, y, P, r, checks, ages, seed=0):
     """{age: [relative error at each check]} along one run at repulsion emphasis r."""
     from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
@@ -90,7 +76,7 @@ def measure(X, y, P, r, checks, ages, seed=0):
     for it in tqdm(wanted, desc=f"r = {r}", unit="state"):
         run.step(it - run.iteration)
         run._refresh_weights(run.iteration)  # u and the weights of this iteration
-        rep, Z, rep_c, Z_c = fresh_parts(run, r)
+        rep, Z, rep_c, Z_c = run._repulsion_parts(run._Y)  # what step() computes afresh
         kept[it] = (rep_c, Z_c)
         if it in checks:
             lab = run._codes >= 0

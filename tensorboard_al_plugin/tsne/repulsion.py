@@ -483,6 +483,21 @@ def _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts):
     return out
 
 
+def _spread_grids(first, wts, grid, charges, n_grids, n_nodes):
+    """``_spread`` with as many private copies of the grids as threads, within _SPREAD_BYTES."""
+    n_parts = max(1, min(numba.get_num_threads(),
+                         _SPREAD_BYTES // (8 * n_grids * n_nodes * n_nodes)))
+    return _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts)
+
+
+def _forward(W, M, workers):
+    """The transform of grids W (..., n_nodes, n_nodes) zero-padded to M x M: rfft along
+    the last axis, then fft along the one before. Only n_nodes of the M rows are non-zero
+    on the way in, so the two axes are transformed separately to skip the zero rows."""
+    what = scipy.fft.rfft(W, n=M, axis=-1, workers=workers)
+    return scipy.fft.fft(what, n=M, axis=-2, workers=workers)
+
+
 @numba.njit(parallel=True, cache=True)
 def _gather(first, wts, grid, V, m_own):
     """Interpolate potentials at every point: the m = V.shape[1] potentials of
@@ -742,12 +757,9 @@ def _grid_correction(first, wts, h, n_boxes, grids, cls, uL, r, p, workers):
     energy = 0.0
     if part > 0:
         # the labeled points' transform, and their potential read at those points
-        n_parts = max(1, min(numba.get_num_threads(),
-                             _SPREAD_BYTES // (16 * n_nodes * n_nodes)))
         # grid 0 (charge 1) is spread but not transformed: grid 1 holds the charges
-        W = _spread(first, wts, np.ones(n, dtype=np.int64), uL, 2, n_nodes, n_parts)
-        labeled = scipy.fft.rfft(W[1], n=M, axis=1, workers=workers)
-        labeled = scipy.fft.fft(labeled, n=M, axis=0, workers=workers)
+        W = _spread_grids(first, wts, np.ones(n, dtype=np.int64), uL, 2, n_nodes)
+        labeled = _forward(W[1], M, workers)
         energy = _self_energy(khat[2], labeled, M)
         V = _potentials(khat[:2], labeled, M, n_nodes, workers)
         others[:part], _ = _gather(first[:part], wts[:part], np.zeros(part, dtype=np.int64),
@@ -760,17 +772,14 @@ def _grid_correction(first, wts, h, n_boxes, grids, cls, uL, r, p, workers):
         slot[members] = np.arange(1, members.size + 1)
         n_nodes_s = int(s) * p
         n_grids = members.size + 1
-        n_parts = max(1, min(numba.get_num_threads(),
-                             _SPREAD_BYTES // (8 * n_grids * n_nodes_s * n_nodes_s)))
         c = cls[lo:hi]
         f = first[lo:hi] - origin[c] * p
         g = slot[c]
         # grid 0 (every point's density) is spread but not transformed
-        W = _spread(f, wts[lo:hi], g, uL[lo:hi], n_grids, n_nodes_s, n_parts)
+        W = _spread_grids(f, wts[lo:hi], g, uL[lo:hi], n_grids, n_nodes_s)
         M_s = scipy.fft.next_fast_len(2 * n_nodes_s, real=True)
         khat_s = _kernel_spectra(M_s, delta, workers)
-        what = scipy.fft.rfft(W[1:], n=M_s, axis=2, workers=workers)
-        what = scipy.fft.fft(what, n=M_s, axis=1, workers=workers)
+        what = _forward(W[1:], M_s, workers)
         whole = s == n_boxes
         if labeled is None:
             # every class on the whole grid: the labeled points' transform is their sum
@@ -831,16 +840,14 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     r = float(repulsion_emphasis)
     lo, h, n_boxes, n_nodes = _geometry(Y, p, min_num_intervals, interval_size)
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
-    n_parts = max(1, min(numba.get_num_threads(), _SPREAD_BYTES // (8 * n_nodes * n_nodes)))
-    W = _spread(first, wts, np.zeros(n, dtype=np.int64), np.zeros(n), 1, n_nodes, n_parts)
+    W = _spread_grids(first, wts, np.zeros(n, dtype=np.int64), np.zeros(n), 1, n_nodes)
     M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
     khat = _kernel_spectra(M, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
     # dominates its rounding. Only n_nodes of the M rows are non-zero on the
-    # way in and only n_nodes are needed on the way out, so the two axes are
-    # transformed separately to skip the zero / unused rows.
-    what = scipy.fft.rfft(W[0], n=M, axis=1, workers=workers)
-    what = scipy.fft.fft(what, n=M, axis=0, workers=workers)
+    # way in (``_forward``) and only n_nodes are needed on the way out
+    # (``_potentials``), so the two axes are transformed separately.
+    what = _forward(W[0], M, workers)
     V = _potentials(khat, what, M, n_nodes, workers)[None]
     phi, _ = _gather(first, wts, np.zeros(n, dtype=np.int64), V, 0)
     rep = np.ascontiguousarray(phi[:, 0:2])

@@ -738,26 +738,33 @@ class TSNERun:
         r = self.params["repulsion_emphasis"]
         if self.method == "exact":
             return repulsion.exact_repulsion(Y, self._codes, self._u, r)
-        theta = max(self.params["theta"], repulsion.CORRECTION_THETA)
         supervised = r > 0 and self._n_labeled > 1
         kept = self._correction
         fresh = supervised and not (reuse and kept is not None
                                     and self.iteration - kept[2] < correction_interval(r))
-        if self.method == "fft" and fresh:
-            rep, Z, rep_c, Zc = repulsion.fft_repulsion_2d(
-                Y, codes=self._codes, u=self._u, repulsion_emphasis=r, correction_theta=theta,
-                parts=True)
-        else:
+        if not fresh:
             rep, Z = repulsion.fft_repulsion_2d(Y) if self.method == "fft" else \
                 repulsion.bh_repulsion(Y, self.params["theta"])
             if not supervised:
                 return rep, Z
-            if not fresh:
-                return rep + kept[0], Z + kept[1]
-            rep_c, Zc, _ = repulsion.supervision_correction(Y, self._codes, self._u, r, theta)
+            return rep + kept[0], Z + kept[1]
+        rep, Z, rep_c, Zc = self._repulsion_parts(Y)
         if reuse:
             self._correction = (rep_c, Zc, self.iteration)
         return rep + rep_c, Z + Zc
+
+    def _repulsion_parts(self, Y):
+        """(rep, Z, rep_c, Z_c): the plain repulsion (b = 1) at Y and a fresh
+        supervision correction apart, by the method ``step`` uses ("fft" or
+        "bh"; benchmarks/correction_reuse.py measures a reused one against it)."""
+        r = self.params["repulsion_emphasis"]
+        theta = max(self.params["theta"], repulsion.CORRECTION_THETA)
+        if self.method == "fft":
+            return repulsion.fft_repulsion_2d(Y, codes=self._codes, u=self._u, repulsion_emphasis=r,
+                                              correction_theta=theta, parts=True)
+        rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
+        rep_c, Zc, _ = repulsion.supervision_correction(Y, self._codes, self._u, r, theta)
+        return rep, Z, rep_c, Zc
 
     def _evaluate(self, Y, exaggeration, with_objective=True, reuse=False):
         """(gradient (N, d), objective or nan) at Y for the current labels and u.
