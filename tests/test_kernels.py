@@ -14,6 +14,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.optimize
+import scipy.sparse as sp
 
 from tensorboard_al_plugin.tsne import affinity
 from tensorboard_al_plugin.tsne import nearest_neighbors as nn
@@ -134,45 +135,61 @@ def check_attraction():
 
 
 def check_attraction_prior():
-    """The plain attraction over P plus ``_attraction_prior`` over the labeled
-    pairs (while u ramps) against numpy with the weights a_ij p_ij: forces,
-    objective term and the weights' sum."""
+    """The attraction over the weights written out with the settled points' u
+    (0 for the ramping ones) plus ``_attraction_prior`` over the labeled pairs
+    with a ramping point, against numpy with the weights a_ij p_ij: forces,
+    objective term and the weights' sum. Every point ramping, as when all
+    labels come at once, and a few, as when a person labels group by group."""
     c = _pair_weight_case()
     n = c["n"]
     p = _rng(20).random(c["indices"].shape[0])
     table = supervision.prior_table(c["counts"], c["n_labeled"], n, c["f"], cap=c["cap"])
-    u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    pairs, _ = _both(tsne_mod._labeled_pairs, c["indptr"], c["indices"], p, c["codes"])
+    labeled = c["codes"] >= 0
     rows = np.repeat(np.arange(n), np.diff(c["indptr"]))
-    both = (c["codes"][rows] >= 0) & (c["codes"][c["indices"]] >= 0)
-    assert pairs[2].shape[0] == both.sum()
-    np.testing.assert_array_equal(pairs[2], c["indices"][both])
-    np.testing.assert_array_equal(pairs[4], c["codes"][c["indices"][both]])
-    ref_pw = c["ref_a"] * p
-    for d in (2, 3):
-        Y = _rng(22 + d).normal(size=(n, d))
-        attr, obj = tsne_mod._attraction(Y, c["indptr"], c["indices"], p, True)
-        (extra, s_extra), args = _both(tsne_mod._attraction_prior, Y, *pairs, c["codes"], u, table,
-                                       c["floor"], attr, True, copy=(10,))
-        np.testing.assert_allclose(p.sum() + extra, ref_pw.sum(), rtol=1e-12)
-        diff = Y[rows] - Y[c["indices"]]
-        dd = (diff ** 2).sum(1)
-        ref = np.zeros((n, d))
-        np.add.at(ref, rows, (ref_pw / (1.0 + dd))[:, None] * diff)
-        np.testing.assert_allclose(args[10], ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(obj + s_extra, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
+    for ramping in (labeled.copy(), labeled & (_rng(21).random(n) < 0.3)):
+        assert ramping.any() and (np.array_equal(ramping, labeled) or (labeled & ~ramping).any())
+        # settled points' u stays 1 (their ramp has ended); the ramping ones' is c["u"]
+        u = np.where(labeled, np.where(ramping, c["u"], 1.0), 0.0)
+        a_ref = _pair_weight_case(u=u)["ref_a"]
+        ref_pw = a_ref * p
+        pairs, _ = _both(tsne_mod._labeled_pairs, c["indptr"], c["indices"], p, c["codes"], ramping)
+        on = labeled[rows] & labeled[c["indices"]] & (ramping[rows] | ramping[c["indices"]])
+        np.testing.assert_array_equal(np.repeat(pairs[0], np.diff(pairs[1])), rows[on])
+        np.testing.assert_array_equal(pairs[2], c["indices"][on])
+        np.testing.assert_array_equal(pairs[3], p[on])
+        np.testing.assert_array_equal(pairs[4], c["codes"][c["indices"][on]])
+        # the rows: every ramping labeled point, and the settled ones with a pair to visit
+        want = np.flatnonzero(labeled & (ramping | np.isin(np.arange(n), rows[on])))
+        np.testing.assert_array_equal(pairs[0], want)
+        pw, base = supervision.weighted_affinities(sp.csr_matrix((p, c["indices"], c["indptr"]),
+                                                                 shape=(n, n)),
+                                                   c["codes"], np.where(ramping, 0.0, u), table)
+        np.testing.assert_allclose(pw[on], p[on], rtol=0)   # a_ij = 1 where a point ramps
+        for d in (2, 3):
+            Y = _rng(22 + d).normal(size=(n, d))
+            attr, obj = tsne_mod._attraction(Y, c["indptr"], c["indices"], pw, True)
+            (extra, s_extra), args = _both(tsne_mod._attraction_prior, Y, *pairs, c["codes"], u,
+                                           table, c["floor"], attr, True, copy=(10,))
+            np.testing.assert_allclose(base + extra, ref_pw.sum(), rtol=1e-12)
+            diff = Y[rows] - Y[c["indices"]]
+            dd = (diff ** 2).sum(1)
+            ref = np.zeros((n, d))
+            np.add.at(ref, rows, (ref_pw / (1.0 + dd))[:, None] * diff)
+            np.testing.assert_allclose(args[10], ref, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(obj + s_extra, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
 
 
-def _pair_weight_case():
-    """Labels, u, f, r and a sparse pattern, with the reference a_ij * N and
-    log b_ij on every stored entry (written out with numpy)."""
+def _pair_weight_case(u=None):
+    """Labels, u (``u``: given instead), f, r and a sparse pattern, with the
+    reference a_ij * N and log b_ij on every stored entry (written out with numpy)."""
     rng = _rng(2)
     n = 50
     indptr, indices = _random_csr(rng, n, 9)
     labels = rng.integers(-1, 4, size=n)
     codes, counts, n_labeled = supervision.class_counts(labels)
-    u = rng.random(n)
-    u[::7] = 0.0
+    u_drawn = rng.random(n)
+    u_drawn[::7] = 0.0
+    u = u_drawn if u is None else u
     f, r, floor = 0.3, 0.7, supervision.ATTRACTION_FLOOR
     # a class-size cap that binds for the smaller classes only
     cap = float(np.median(n / counts))
@@ -212,9 +229,8 @@ def check_pair_entropy():
     p[::5] = 0.0                    # zero weights add nothing (0 log 0 = 0)
     table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"])
-    (d_ent, logb), _ = _both(supervision._pair_entropy, *pairs, c["codes"], u, table, c["floor"],
-                             c["r"])
+    (d_ent, logb), _ = _both(supervision._pair_entropy, c["indptr"], c["indices"], p, c["codes"],
+                             u, table, c["floor"], c["r"])
     pw = c["ref_a"] * p
     nz = pw > 0
     ent = (p[p > 0] * np.log(p[p > 0])).sum() + d_ent
@@ -530,7 +546,6 @@ def check_compact():
 def check_permuted_csr():
     """P[perm][:, perm] (each row's entries in their old order), against
     scipy's indexing; the inverse permutation, and the input's index dtypes kept."""
-    import scipy.sparse as sp
     rng = _rng(31)
     n = 60
     P = sp.random(n, n, density=0.2, format="csr", random_state=31, dtype=np.float64)

@@ -443,8 +443,87 @@ def test_gradient_equals_finite_differences_once_the_ramp_has_ended(n_components
     run, Y = _supervised_run(n_components)
     run.step(20)
     assert np.all(run.point_learning_rates()[run.labels >= 0] == 1.0)
-    assert not run._weights_dirty
+    assert run._pairs is None
     _assert_gradient_is_derivative(run, Y)
+
+
+def _dense_supervised(run, Y):
+    """(gradient, objective) of KL(P' || Q') at Y written out densely from the
+    definition (supervision's docstring), with the run's labels, u, f and r."""
+    from tensorboard_al_plugin.tsne import supervision
+    P = run.P.toarray()
+    n = P.shape[0]
+    labels, u = run.labels, run.point_learning_rates()
+    f, r = run.params["label_importance"], run.params["repulsion_emphasis"]
+    on = (labels[:, None] >= 0) & (labels[None, :] >= 0)
+    same = on & (labels[:, None] == labels[None, :])
+    other = on & ~same
+    uu = np.outer(u, u)
+    n_l = (labels >= 0).sum()
+    n_s = np.array([(labels == c).sum() if c >= 0 else 1 for c in labels])
+    a = np.ones((n, n))
+    cap = supervision.CLASS_SIZE_FACTOR_CAP
+    a[same] = (1.0 + uu * f * np.minimum(n / n_s, cap)[:, None])[same]
+    inv_o = 1.0 / np.maximum(n_l - n_s, 1)
+    a[other] = np.maximum(1.0 - uu * f * n * 0.5 * (inv_o[:, None] + inv_o[None, :]),
+                          supervision.ATTRACTION_FLOOR)[other]
+    b = np.where(other, 1.0 + uu * r, 1.0)
+    Pp = a * P / (a * P).sum()
+    diff = Y[:, None, :] - Y[None, :, :]
+    t = 1.0 / (1.0 + (diff ** 2).sum(-1))
+    np.fill_diagonal(t, 0.0)
+    Qp = b * t / (b * t).sum()
+    grad = 4.0 * (((Pp - Qp) * t)[:, :, None] * diff).sum(1)
+    nz = Pp > 0
+    return grad, float((Pp[nz] * np.log(Pp[nz] / Qp[nz])).sum())
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_labels_added_after_a_ramp_has_ended_give_the_supervised_gradient(n_components):
+    # A person labels group after group: the weights are written out with the settled points'
+    # u at each change, and only the pairs with a point still ramping are added on the fly
+    # (every labeled pair only while all of them ramp). Gradient and objective against the
+    # dense definition with every point's current u: while some ramp, and once all have ended.
+    X, y = _blobs(60, seed=3)
+    rng = np.random.default_rng(3)
+    first = np.where(rng.random(60) < 0.4, y, -1)
+    run = SemiSupervisedTSNE(n_components=n_components, perplexity=8, label_importance=0.7,
+                             repulsion_emphasis=0.9, point_learning_rate_epochs=10,
+                             method="exact", random_state=3).prepare(X, labels=first)
+    run.step(4)
+    assert run._pairs is not None and run._pairs[0].size == (first >= 0).sum()  # all ramp
+    run.step(8)
+    assert run._pairs is None                   # the first labels' ramp has ended
+    later = first.copy()
+    new = np.flatnonzero(first < 0)[:8]
+    later[new] = y[new]
+    moved = np.flatnonzero(first >= 0)[:2]
+    later[moved] = (first[moved] + 1) % 3       # relabeled: their ramp restarts
+    run.set_labels(later)
+    run.step(4)
+    u = run.point_learning_rates()
+    ramping = (later >= 0) & (u < 1.0)
+    assert set(np.flatnonzero(ramping)) == set(new) | set(moved)
+    P = run.P
+    rows = np.repeat(np.arange(60), np.diff(P.indptr))
+    both = (later[rows] >= 0) & (later[P.indices] >= 0)
+    with_ramping = both & (ramping[rows] | ramping[P.indices])
+    assert 0 < with_ramping.sum() < both.sum()
+    assert run._pairs[2].size == with_ramping.sum()
+    # a change of parameters mid-ramp writes the weights out again, where some u_i are 0.4
+    run.set_params(label_importance=0.6)
+    Y = rng.normal(scale=2.0, size=(60, n_components))
+    for at in (0.4, 0.7):
+        assert np.all(run.point_learning_rates()[ramping] == pytest.approx(at))
+        grad, kl = _dense_supervised(run, Y)
+        np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+        assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+        run.step(3)
+    assert np.all(run.point_learning_rates()[later >= 0] == 1.0)
+    grad, kl = _dense_supervised(run, Y)
+    np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+    assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+    assert run._pairs is None                   # every ramp has ended: the list is gone
 
 
 def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None, r=1.0):

@@ -14,12 +14,13 @@ Labels enter the t-SNE gradient in two places:
 u_i is the point learning rate: 0 until point i is labeled (and before the
 supervision start epoch s), then a linear ramp to 1 over K epochs.
 
-Everything here is O(N) or O(nnz(P)). While the u_i ramp, the attraction
-adds a_ij - 1 over the labeled pairs only (``tsne._attraction_prior`` with
-``prior_table``); the weights are written out (``_weighted_affinities``) once
-u stops changing; the logarithms of the objective's layout-free part are
-summed over the labeled pairs (``_pair_entropy``) when an objective is asked
-for.
+Everything here is O(N) or O(nnz(P)). The weights are written out
+(``_weighted_affinities``) once per change of labels, with u_i for the points
+whose ramp has ended and 0 for the others; while some u_i ramp, the
+attraction adds a_ij - 1 over the labeled pairs with such a point only
+(``tsne._attraction_prior`` with ``prior_table``); the logarithms of the
+objective's layout-free part are summed over the pairs of points with
+u > 0 (``_pair_entropy``) when an objective is asked for.
 """
 import numba
 import numpy as np
@@ -150,17 +151,18 @@ def weighted_affinities(P, codes, u, table):
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _pair_entropy(rows, ptr, cols, pv, cc, codes, u, table, floor, r):
-    """(sum (pw log pw - p log p), sum pw log b) over the labeled pairs (``tsne._labeled_pairs``:
-    the only entries whose weight pw = a_ij p_ij * N differs from p), with b_ij = 1 + u_i u_j r
-    on pairs of different labels: with sum p log p over all of P (a constant), the parts of the
-    objective that do not depend on the layout, evaluated only when the objective is asked for."""
-    m = rows.shape[0]
+def _pair_entropy(indptr, indices, p, codes, u, table, floor, r):
+    """(sum (pw log pw - p log p), sum pw log b) over P's entries between two
+    points with u > 0 (the only ones whose weight pw = a_ij p_ij * N differs
+    from p), with b_ij = 1 + u_i u_j r on pairs of different labels: with
+    sum p log p over all of P (a constant), the parts of the objective that
+    do not depend on the layout, evaluated only when the objective is asked
+    for (rows with u_i = 0 are skipped)."""
+    n = indptr.shape[0] - 1
     c = int(np.sqrt(table.shape[0]) + 0.5)
-    ent = np.zeros(m)
-    lb = np.zeros(m)
-    for k in numba.prange(m):
-        i = rows[k]
+    ent = np.zeros(n)
+    lb = np.zeros(n)
+    for i in numba.prange(n):
         ui = u[i]
         if ui == 0.0:
             continue
@@ -168,25 +170,28 @@ def _pair_entropy(rows, ptr, cols, pv, cc, codes, u, table, floor, r):
         g = ci * c
         s = 0.0
         t = 0.0
-        for e in range(ptr[k], ptr[k + 1]):
-            uu = ui * u[cols[e]]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            uu = ui * u[j]
             if uu == 0.0:
                 continue
-            p = pv[e]
-            v = p * prior_factor(uu, table[g + cc[e]], floor)
+            pe = p[e]
+            cj = codes[j]
+            v = pe * prior_factor(uu, table[g + cj], floor)
             if v > 0.0:
                 s += v * np.log(v)
-            if p > 0.0:
-                s -= p * np.log(p)
-            if r != 0.0 and cc[e] != ci:
+            if pe > 0.0:
+                s -= pe * np.log(pe)
+            if r != 0.0 and cj != ci:
                 t += v * np.log1p(uu * r)
-        ent[k] = s
-        lb[k] = t
+        ent[i] = s
+        lb[i] = t
     return ent.sum(), lb.sum()
 
 
-def weight_entropy(pairs, codes, u, table, repulsion_emphasis):
-    """(sum (pw log pw - p log p), sum pw log b_ij) over the labeled pairs ``pairs``
-    (``tsne._labeled_pairs``), pw = a_ij p_ij * N (``table`` from ``prior_table``; u is 0
-    for unlabeled points)."""
-    return _pair_entropy(*pairs, codes, u, table, ATTRACTION_FLOOR, float(repulsion_emphasis))
+def weight_entropy(P, codes, u, table, repulsion_emphasis):
+    """(sum (pw log pw - p log p), sum pw log b_ij) over the entries of P (CSR)
+    between two points with u > 0, pw = a_ij p_ij * N (``table`` from
+    ``prior_table``; u is 0 for unlabeled points)."""
+    return _pair_entropy(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR,
+                         float(repulsion_emphasis))

@@ -156,25 +156,38 @@ def _attraction(Y, indptr, indices, pw, with_objective):
 
 
 @numba.njit(parallel=True, cache=True)
-def _labeled_pairs(indptr, indices, p, codes):
-    """P's stored entries between two labeled points, row by row: (rows (m,)
-    int32, the labeled rows; ptr (m + 1,) int64; cols (k,) int32; pv (k,) p_ij;
-    cc (k,) int32, the columns' class codes, read in order instead of looked up).
+def _labeled_pairs(indptr, indices, p, codes, ramping):
+    """P's stored entries between two labeled points of which at least one is
+    ``ramping`` (N,) bool, row by row: (rows (m,) int32, the labeled rows
+    that are ramping or hold such an entry; ptr (m + 1,) int64; cols (k,)
+    int32; pv (k,) p_ij; cc (k,) int32, the columns' class codes, read in
+    order instead of looked up).
 
-    The only entries whose weight a_ij differs from 1 (``_attraction_prior``).
-    Built once per change of labels: two parallel passes over the labeled
-    rows (count, then fill)."""
-    n = indptr.shape[0] - 1
-    rows = np.flatnonzero(codes >= 0).astype(np.int32)
-    m = rows.shape[0]
-    counts = np.zeros(m, dtype=np.int64)
-    for r in numba.prange(m):
-        i = rows[r]
+    The entries whose weight a_ij is still to change (``_attraction_prior``);
+    every other entry's is written out (``TSNERun._write_weights``). Built
+    once per change of labels: two parallel passes over the labeled rows
+    (count, then fill)."""
+    labeled = np.flatnonzero(codes >= 0).astype(np.int32)
+    counts = np.zeros(labeled.shape[0], dtype=np.int64)
+    for r in numba.prange(labeled.shape[0]):
+        i = labeled[r]
         c = 0
-        for e in range(indptr[i], indptr[i + 1]):
-            if codes[indices[e]] >= 0:
-                c += 1
+        if ramping[i]:
+            for e in range(indptr[i], indptr[i + 1]):
+                if codes[indices[e]] >= 0:
+                    c += 1
+        else:
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                if codes[j] >= 0 and ramping[j]:
+                    c += 1
         counts[r] = c
+    keep = np.zeros(labeled.shape[0], dtype=np.bool_)
+    for r in range(labeled.shape[0]):
+        keep[r] = ramping[labeled[r]] or counts[r] > 0
+    rows = labeled[keep]
+    counts = counts[keep]
+    m = rows.shape[0]
     ptr = np.zeros(m + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(counts)
     k = ptr[m]
@@ -183,10 +196,11 @@ def _labeled_pairs(indptr, indices, p, codes):
     cc = np.empty(k, dtype=np.int32)
     for r in numba.prange(m):
         i = rows[r]
+        all_cols = ramping[i]
         at = ptr[r]
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
-            if codes[j] >= 0:
+            if codes[j] >= 0 and (all_cols or ramping[j]):
                 cols[at] = j
                 pv[at] = p[e]
                 cc[at] = codes[j]
@@ -200,9 +214,10 @@ def _attraction_prior(Y, rows, ptr, cols, pv, cc, codes, u, table, floor, attr, 
     over the labeled pairs of ``_labeled_pairs``, with a_ij * N = max(1 + u_i
     u_j G[c_i, c_j], floor) (``supervision.prior_table``; u = 0 unlabeled).
     Returns sum (a_ij - 1) p_ij and, with ``with_objective``,
-    -sum (a_ij - 1) p_ij log(1 + |y_i - y_j|^2): the attraction pass over all
-    of P with a_ij = 1 plus this one give the supervised attraction while u
-    ramps, without writing the weights out on every iteration."""
+    -sum (a_ij - 1) p_ij log(1 + |y_i - y_j|^2): the attraction pass over the
+    written-out weights (p_ij on these pairs) plus this one give the
+    supervised attraction while u ramps, without writing the weights out on
+    every iteration."""
     d = Y.shape[1]
     m = rows.shape[0]
     c = int(np.sqrt(table.shape[0]) + 0.5)
@@ -550,9 +565,9 @@ class TSNERun:
         self._u_final = False     # u cannot change before the labels or parameters do
         self._ramp_end = 0        # first iteration from which u stays as it is
         self._pw, self._pw_sum = P.data, 1.0
-        self._weights_dirty = False  # True: pw is P.data and _attraction_prior adds a_ij - 1
+        self._pw_base_sum = 1.0     # pw's sum: pw_sum less the ramping pairs' a_ij - 1
         self._table = np.zeros(0)
-        self._pairs = None          # _labeled_pairs for the current labels
+        self._pairs = None          # _labeled_pairs of the points still ramping (None: none)
         self._p_entropy = None      # sum p log p over P
         self._p_sum = float(P.data.sum())
         self._correction = None   # (rep_c, Z_c, iteration) reused by step()
@@ -665,50 +680,60 @@ class TSNERun:
     def _refresh_weights(self, iteration):
         """Bring the point learning rates u_i and the attraction weights up to date.
 
-        While the u_i ramp they change on every iteration: the attraction
-        then runs on P itself and adds a_ij - 1 over the labeled pairs
-        (``_attraction_prior``, on a list of them built once per change of
-        labels), and no pass writes the weights out. From
-        ``_ramp_end`` on u stays as it is: the weights are written out once
-        and nothing is recomputed. The
+        After a change of labels or parameters the weights a_ij p_ij are
+        written out once (``_write_weights``): with their final u for the
+        points whose ramp has ended, and as p_ij for every pair with a point
+        whose u_i still ramps. While some u_i ramp, the attraction adds
+        a_ij - 1 over those pairs only (``_attraction_prior``, on a list of
+        them built with the weights). When the last ramp ends the weights are
+        written out again with all of u and the list goes. A person who
+        labels group after group keeps a ramp going most of the time: the
+        second pass then covers the newest groups' pairs, not every labeled
+        pair (all of them only where every label came at once). The
         layout-free part of the objective (entropies) is computed only when an
         objective is asked for (``_objective_const``).
         """
         if self._weights_key is not None and self._u_final:
-            if self._weights_dirty:
-                self._materialise_weights()
             return
         u = self._learning_rates(iteration)
-        self._u_final = iteration >= self._ramp_end
-        if self._weights_key is not None and np.array_equal(u, self._u):
+        final = iteration >= self._ramp_end
+        if self._weights_key is not None and not final and np.array_equal(u, self._u):
             return
         self._u = u
-        self._weights_key = True
+        self._u_final = final
         self._kl_const = None
+        if self._weights_key is None or final:
+            self._write_weights(iteration)
+
+    def _write_weights(self, iteration):
+        """pw = a_ij p_ij (its sum in ``_pw_base_sum``) with u_i as it stays
+        for the points whose ramp has ended and 0 for the others (a_ij = 1
+        on their pairs), and ``_pairs``: the labeled pairs with a point
+        still ramping, for ``_attraction_prior``."""
         f = self.params["label_importance"]
         # f = 0 gives a table of zeros (a_ij = 1), which the objective's entropy term reads
         self._table = supervision.prior_table(self._counts, self._n_labeled, self.n_points, f)
-        if f == 0.0 or not u.any():
-            # a_ij = 1: P itself, already normalised (check_affinities)
-            self._pw, self._pw_sum, self._weights_dirty = self._P.data, 1.0, False
+        self._pairs = None
+        # a_ij = 1 (P itself, already normalised: check_affinities) where f = 0 or, until some
+        # u_i > 0, everywhere: then the weights are written at the first iteration with one
+        self._weights_key = True if f == 0.0 or self._u_final else None
+        self._pw, self._pw_sum = self._P.data, 1.0
+        if f == 0.0 or not self._u.any():
             return
-        self._pw, self._pw_sum, self._weights_dirty = self._P.data, None, True
-        if self._u_final:
-            self._materialise_weights()
+        self._weights_key = True
+        ramping = np.zeros(self.n_points, dtype=np.bool_)
+        k = max(int(self.params["point_learning_rate_epochs"]), 0)
+        ramping[self._lab_idx] = iteration < self._lab_begin + k
+        settled = np.where(ramping, 0.0, self._u)
+        if settled.any():
+            self._pw, self._pw_base_sum = supervision.weighted_affinities(
+                self._P, self._codes, settled, self._table)
         else:
-            self._labeled_pair_list()
-
-    def _labeled_pair_list(self):
-        """``_labeled_pairs`` for the current labels, built on first use after a change."""
-        if self._pairs is None:
-            self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data, self._codes)
-        return self._pairs
-
-    def _materialise_weights(self):
-        """Write the weights a_ij p_ij out (and their sum) once u stops changing."""
-        self._pw, self._pw_sum = supervision.weighted_affinities(self._P, self._codes, self._u,
-                                                                 self._table)
-        self._weights_dirty = False
+            self._pw_base_sum = self._p_sum
+        self._pw_sum = self._pw_base_sum
+        if ramping.any():
+            self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data,
+                                         self._codes, ramping)
 
     def _objective_const(self):
         """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b,
@@ -719,12 +744,10 @@ class TSNERun:
                 self._p_entropy = float(np.dot(p, np.log(p)))
             ent, logb = self._p_entropy, 0.0
             if self._u.any():
-                d_ent, logb = supervision.weight_entropy(self._labeled_pair_list(), self._codes,
-                                                         self._u, self._table,
+                d_ent, logb = supervision.weight_entropy(self._P, self._codes, self._u,
+                                                         self._table,
                                                          self.params["repulsion_emphasis"])
                 ent += d_ent
-                if self._u_final and not self._weights_dirty:
-                    self._pairs = None  # u no longer changes: the pairs' memory goes back
             s = self._pw_sum
             self._kl_const = float((ent - logb) / s - np.log(s))
         return self._kl_const
@@ -773,11 +796,11 @@ class TSNERun:
         fresh correction (which is then kept)."""
         P = self._P
         attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
-        if self._weights_dirty:
-            # u ramps: pw is P itself, and the labeled pairs' a_ij - 1 is added here
+        if self._pairs is not None:
+            # some u_i ramp: pw holds 1 on their pairs, and their a_ij - 1 is added here
             extra, s_extra = _attraction_prior(Y, *self._pairs, self._codes, self._u, self._table,
                                                supervision.ATTRACTION_FLOOR, attr, with_objective)
-            self._pw_sum = self._p_sum + extra
+            self._pw_sum = self._pw_base_sum + extra
             s_logt += s_extra
         if with_objective and reuse:
             self._correction = None
