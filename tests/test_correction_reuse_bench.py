@@ -1,23 +1,11 @@
 """benchmarks/correction_reuse.py's small version: what it measures is right (never a timing)."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.quick_bench import run_quick
 
 
 def test_reused_correction_error_grows_with_age_and_r_and_step_keeps_it_small(tmp_path):
-    png = tmp_path / "reuse.png"
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "correction_reuse.py"),
-                          "--quick", "--results", str(tmp_path), "--figure", str(png)],
-                         capture_output=True, text=True, timeout=600,
-                         env=dict(os.environ, NUMBA_NUM_THREADS="2"))
-    assert out.returncode == 0, out.stderr[-2000:]
-    with open(tmp_path / "correction_reuse.json") as f:
-        got = json.load(f)
+    got = run_quick("correction_reuse.py", tmp_path, timeout=600)
     meta = got["meta"]
     assert meta["data"] == "digits" and meta["n"] == 1797 and meta["quick"]
     assert meta["checks"] == [20, 60, 120, 200]
@@ -36,4 +24,4 @@ def test_reused_correction_error_grows_with_age_and_r_and_step_keeps_it_small(tm
     assert err[0.1, 15].max() < 0.05 and err[1.0, 3].max() < 0.10
     table = (tmp_path / "correction_reuse.md").read_text()
     assert "| 0.1 | 15 * |" in table and "| 1.0 | 3 * |" in table
-    assert png.stat().st_size > 10_000
+    assert (tmp_path / "plot.png").stat().st_size > 10_000

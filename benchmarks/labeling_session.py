@@ -1,0 +1,299 @@
+"""The supervised iteration while a person keeps labeling: a labeling session's cost.
+
+    .venv/bin/python benchmarks/labeling_session.py [--data fmnist70k] [--compare-root DIR]
+    .venv/bin/python benchmarks/labeling_session.py --quick           # digits, 300 iterations (CI)
+    flock /tmp/al-big.lock .venv/bin/python benchmarks/labeling_session.py --big --iters 300
+
+Why: tsne_bench.py labels half the points at iteration 0 and nothing after.
+In the tab a person labels a group (a point and its nearest neighbours)
+every few seconds, and each group starts its own u_i ramp (50 iterations
+by default), so some ramp is going on most of the time. This runs that
+session: half the points labeled at iteration 0 (as tsne_bench.py), then
+from iteration ``--from`` on a group every ``--every`` iterations: an
+unlabeled seed and its ``--group`` - 1 unlabeled neighbours of highest
+affinity p_ij, each with its true class (seeded). The supervised run and an
+unsupervised one on the same affinities and start are stepped in turn,
+``--every`` iterations each (the supervised chunk includes its
+``set_labels``), in one process, so the machine's load falls on both alike.
+
+Reported per engine and r (f = 0.1, the tab's default; r = 0.1 as
+tsne_bench.py and r = 1, the tab's default): ms per iteration, wall clock,
+over the whole run and over the session (from ``--from`` on), the
+supervised / unsupervised ratio, and the labeled pairs the attraction's
+second pass visits per iteration in the session (this engine's count: the
+pairs with a point whose u_i still ramps). ``--compare-root DIR`` runs the
+same sessions with the engine of another checkout (e.g. a ``git worktree``
+of an older commit) in its own processes, after this one's.
+
+Data: Fashion-MNIST 70,000 (``apt-get install -y dataset-fashion-mnist``;
+PCA to 50 dimensions, tsne_bench.py's P, perplexity 20), digits
+(``--quick``) or ``--big``: tsne_bench.py's 10^6 points in 20 Gaussian
+clusters with this engine's affinities (built and cached by tsne_bench.py's
+``--big --big-affinities ours``, or here on first use) and its PCA start.
+2D, 2 threads (``--threads``). Writes
+benchmarks/results/labeling_session.{json,md} (``--big``:
+labeling_session_big.{json,md}) and docs/labeling_session.png.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+RESULTS = os.path.join(HERE, "results")
+FIGURE = os.path.join(ROOT, "docs", "labeling_session.png")
+
+
+def _session_labels(P, y, start, n_groups, group, seed):
+    """(labels at iteration 0, [group index arrays]): ``start`` of the points
+    labeled at random, then groups of an unlabeled seed and its unlabeled
+    neighbours of highest p_ij, each labeled with its true class."""
+    rng = np.random.default_rng(seed)
+    n = y.shape[0]
+    labels = np.where(rng.random(n) < start, y, -1)
+    taken = labels >= 0
+    groups = []
+    for _ in range(n_groups):
+        free = np.flatnonzero(~taken)
+        if free.size == 0:
+            break
+        s = int(rng.choice(free))
+        lo, hi = P.indptr[s], P.indptr[s + 1]
+        cols, vals = P.indices[lo:hi], P.data[lo:hi]
+        order = cols[np.argsort(-vals, kind="stable")]
+        members = np.concatenate(([s], order[~taken[order]][:group - 1])).astype(np.int64)
+        taken[members] = True
+        groups.append(members)
+    return labels, groups
+
+
+def _load(cfg):
+    """(X or None, P CSR, y, start positions or None: the engine's PCA of X) for cfg["data"]."""
+    import tsne_bench
+    if cfg["data"] == "big":
+        import scipy.sparse as sp
+        tsne_bench.N_THREADS = cfg["threads"]
+        aff = tsne_bench.big_affinities(dict(n=cfg["n"], source="ours"))
+        if "error" in aff:
+            raise RuntimeError(aff["error"])
+        p_path, i_path, _ = tsne_bench._big_paths(cfg["n"], "ours")
+        _, y = tsne_bench.big_data(cfg["n"])
+        return None, sp.load_npz(p_path).tocsr(), y, np.load(i_path)["d2"].astype(np.float64)
+    X, y = tsne_bench.load_dataset(cfg["data"])
+    if cfg["data"] == "digits":
+        from tensorboard_al_plugin.tsne import perplexity_affinities
+        P = perplexity_affinities(X, 20.0)[0]
+    else:
+        P = tsne_bench.yardstick_P(cfg["data"], X)
+    return X, P.tocsr(), y, None
+
+
+def worker(cfg):
+    """One session (this process's engine, from PYTHONPATH): the timings and counts."""
+    import numba
+    numba.set_num_threads(min(cfg["threads"], numba.config.NUMBA_NUM_THREADS))
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    X, P, y, init = _load(cfg)
+    n, every, n_iter = y.shape[0], cfg["every"], cfg["iters"]
+    n_groups = max(0, (n_iter - cfg["from"] + every - 1) // every)
+    labels, groups = _session_labels(P, y, cfg["start"], n_groups, cfg["group"], cfg["seed"])
+    sup = dict(label_importance=cfg["f"], repulsion_emphasis=cfg["r"])
+    kw = dict(n_components=2, perplexity=20, random_state=0,
+              **({} if init is None else dict(initialization=init)))
+    # numba's first calls (compilation or cache loading) outside the timed loop
+    m = min(n, 3000)
+    SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method="fast", **sup).prepare(
+        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32),
+        labels=np.where(np.random.default_rng(2).random(m) < 0.5, y[:m] % 3, -1)).step(3)
+    runs = {"unsupervised": SemiSupervisedTSNE(**kw).prepare(X, affinities=P),
+            "supervised": SemiSupervisedTSNE(**kw, **sup).prepare(X, affinities=P, labels=labels)}
+    ms = {k: [] for k in runs}
+    visited, labeled = [], []
+    current = labels.copy()
+    g = 0
+    for it in range(0, n_iter, every):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            if name == "supervised" and it >= cfg["from"] and g < len(groups):
+                current[groups[g]] = y[groups[g]]
+                g += 1
+                run.set_labels(current)
+            run.step(min(every, n_iter - it))
+            ms[name].append(1000 * (time.perf_counter() - t0) / min(every, n_iter - it))
+        # this engine's second pass: the pairs with a point still ramping (an engine without
+        # _write_weights passed every labeled pair while any ramp ran: not counted here)
+        run = runs["supervised"]
+        if hasattr(run, "_write_weights"):
+            visited.append(0 if run._pairs is None else int(run._pairs[2].size))
+        else:
+            visited.append(None)
+        labeled.append(int((current >= 0).sum()))
+    first = cfg["from"] // every
+    out = dict(cfg, n=int(n), nnz=int(P.nnz), groups=g, iters_per_chunk=every, ms=ms,
+               visited=visited, labeled=labeled, load_average=os.getloadavg(),
+               finite=bool(all(np.all(np.isfinite(r.positions)) for r in runs.values())))
+    for name in runs:
+        t = np.asarray(ms[name])
+        out[name + "_whole_ms"] = float(t.mean())
+        out[name + "_session_ms"] = float(t[first:].mean()) if t.size > first else None
+    out["ratio_whole"] = out["supervised_whole_ms"] / out["unsupervised_whole_ms"]
+    if out["supervised_session_ms"] is not None:
+        out["ratio_session"] = out["supervised_session_ms"] / out["unsupervised_session_ms"]
+    v = [x for x in visited[first:] if x is not None]
+    out["visited_session_mean"] = float(np.mean(v)) if len(v) == len(visited[first:]) else None
+    # every labeled pair of P (the old second pass's work while any ramp runs)
+    rows = np.repeat(np.arange(n), np.diff(P.indptr))
+    on = current[rows] >= 0
+    out["labeled_pairs_end"] = int((on & (current[P.indices] >= 0)).sum())
+    return out
+
+
+def _commit(root):
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def _run(cfg, root, timeout):
+    env = dict(os.environ, PYTHONPATH=root, NUMBA_NUM_THREADS=str(cfg["threads"]),
+               OMP_NUM_THREADS=str(cfg["threads"]), OPENBLAS_NUM_THREADS=str(cfg["threads"]),
+               MKL_NUM_THREADS=str(cfg["threads"]),
+               OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    try:
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(cfg)],
+                           env=env, capture_output=True, text=True, timeout=timeout)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if not line:
+            raise RuntimeError(" ".join((p.stderr or p.stdout).strip().splitlines()[-3:]))
+        return json.loads(line[-1][7:])
+    except Exception as exc:   # reported in the table, never dropped
+        return dict(cfg, error=str(exc))
+
+
+def _fmt(v, p=1):
+    return "-" if v is None else f"{v:.{p}f}"
+
+
+def summarise(out, path):
+    m = out["meta"]
+    lines = [f"# Labeling session: the supervised iteration while groups keep coming", "",
+             f"{m['date']}; {m['machine']}, threads {m['threads']}; data {m['data']} "
+             f"({m['n']:,} points, 2D); {m['iters']} iterations; {100 * m['start']:.0f} % labeled at "
+             f"iteration 0, then a group of {m['group']} every {m['every']} iterations from "
+             f"iteration {m['from']} on; f = {m['f']}; u_i ramp 50 iterations. Supervised and "
+             "unsupervised stepped in turn in one process per row (wall clock, ms per iteration). "
+             "Session = from the first group on. Pairs visited = labeled pairs in the attraction's "
+             "second pass per iteration in the session (this engine's count); all labeled pairs "
+             "at the end for comparison. Load = 1-minute load average at the row's end.", "",
+             "| engine | r | unsupervised whole | supervised whole | sup / unsup whole | "
+             "unsupervised session | supervised session | sup / unsup session | groups | "
+             "pairs visited | all labeled pairs | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | {r['r']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        vis = r["visited_session_mean"]
+        lines.append(
+            f"| {r['engine']} | {r['r']} | {_fmt(r['unsupervised_whole_ms'])} | "
+            f"{_fmt(r['supervised_whole_ms'])} | **{_fmt(r['ratio_whole'], 2)}** | "
+            f"{_fmt(r['unsupervised_session_ms'])} | {_fmt(r['supervised_session_ms'])} | "
+            f"**{_fmt(r.get('ratio_session'), 2)}** | {r['groups']} | "
+            f"{'-' if vis is None else f'{vis:,.0f}'} | "
+            f"{r['labeled_pairs_end']:,} | {r['load_average'][0]:.1f} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def plot(out, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rs = sorted({r["r"] for r in out["rows"]})
+    fig, axes = plt.subplots(1, len(rs), figsize=(6 * len(rs), 4), squeeze=False)
+    for ax, rv in zip(axes[0], rs):
+        for r in out["rows"]:
+            if r["r"] != rv or "error" in r:
+                continue
+            it = np.arange(len(r["ms"]["supervised"])) * r["every"]
+            ax.plot(it, r["ms"]["supervised"], label=f"{r['engine']}: supervised")
+            ax.plot(it, r["ms"]["unsupervised"], ls=":", label=f"{r['engine']}: unsupervised")
+        ax.axvline(out["meta"]["from"], color="grey", lw=0.8)
+        ax.set(title=f"{out['meta']['data']}, r = {rv}: a group every {out['meta']['every']} "
+                     "iterations from the grey line", xlabel="iteration", ylabel="ms per iteration")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--data", default="fmnist70k", choices=("digits", "fmnist10k", "fmnist70k"))
+    ap.add_argument("--big", action="store_true", help="10^6 points in 20 clusters (tsne_bench --big)")
+    ap.add_argument("--big-n", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="digits, 300 iterations (CI)")
+    ap.add_argument("--iters", type=int, default=None, help="iterations (default 750; --quick 300)")
+    ap.add_argument("--every", type=int, default=None, help="iterations between groups (default 20)")
+    ap.add_argument("--from", dest="start_it", type=int, default=100,
+                    help="iteration of the first group (default 100: after the first labels' ramp)")
+    ap.add_argument("--group", type=int, default=21, help="points per group (a seed and 20 neighbours)")
+    ap.add_argument("--start", type=float, default=0.5, help="fraction labeled at iteration 0")
+    ap.add_argument("--r", type=float, nargs="+", default=[0.1, 1.0], help="repulsion emphases")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compare-root", help="also run the engine of this checkout, labelled by its commit")
+    ap.add_argument("--timeout", type=int, default=7200, help="seconds per session")
+    ap.add_argument("--results", default=RESULTS)
+    ap.add_argument("--figure", default=FIGURE)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
+        return None
+    data = "big" if args.big else "digits" if args.quick else args.data
+    iters = args.iters or (300 if args.quick else 750)
+    every = args.every or (10 if args.quick else 20)
+    start_it = min(args.start_it, 50) if args.quick else args.start_it
+    base = dict(data=data, n=args.big_n, iters=iters, every=every, start=args.start, group=args.group,
+                f=0.1, seed=0, threads=args.threads, **{"from": start_it})
+    roots = [(f"this engine ({_commit(ROOT)})", ROOT)]
+    if args.compare_root:
+        roots.append((f"before ({_commit(args.compare_root)})", os.path.abspath(args.compare_root)))
+    rows = []
+    for label, root in roots:
+        for r in args.r:
+            print(f"[{time.strftime('%H:%M:%S')}] {label}, r = {r} ...", flush=True)
+            got = _run(dict(base, r=r), root, args.timeout)
+            got["engine"] = label
+            rows.append(got)
+            print(f"[{time.strftime('%H:%M:%S')}]   " + (got.get("error") or
+                  f"whole {got['supervised_whole_ms']:.1f} / {got['unsupervised_whole_ms']:.1f} ms = "
+                  f"{got['ratio_whole']:.2f}, session {got.get('ratio_session', float('nan')):.2f}"),
+                  flush=True)
+    n = next((r["n"] for r in rows if "n" in r and "error" not in r), None)
+    out = {"meta": dict(base, n=n, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        machine=f"{platform.machine()}, {os.cpu_count()} cores", quick=bool(args.quick)),
+           "rows": rows}
+    name = "labeling_session_big" if args.big else "labeling_session"
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, name + ".json"), "w") as f:
+        json.dump(out, f, indent=1)
+    summarise(out, os.path.join(args.results, name + ".md"))
+    plot(out, args.figure)
+    print(open(os.path.join(args.results, name + ".md")).read())
+    print("wrote", os.path.join(args.results, name + ".{json,md}"), "and", args.figure)
+    return out
+
+
+if __name__ == "__main__":
+    main()
