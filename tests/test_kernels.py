@@ -65,14 +65,20 @@ def _rng(seed):
     return np.random.default_rng(seed)
 
 
-def _random_csr(rng, n, per_row):
-    """A random sparse pattern without self pairs: (indptr, indices)."""
+def _random_csr(rng, n, per_row, symmetric=False):
+    """A random sparse pattern without self pairs: (indptr, indices);
+    ``symmetric``: with (j, i) wherever (i, j), as P has."""
     counts = rng.integers(0, per_row + 1, size=n)
     indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
     indices = np.empty(indptr[-1], dtype=np.int32)
     for i in range(n):
         others = np.delete(np.arange(n), i)
         indices[indptr[i]:indptr[i + 1]] = rng.choice(others, counts[i], replace=False)
+    if symmetric:
+        M = sp.csr_matrix((np.ones(indices.shape[0]), indices, indptr), shape=(n, n))
+        M = (M + M.T).tocsr()
+        M.sort_indices()
+        return M.indptr.astype(np.int32), M.indices.astype(np.int32)
     return indptr, indices
 
 
@@ -161,9 +167,9 @@ def check_attraction_prior():
         # the rows: every ramping labeled point, and the settled ones with a pair to visit
         want = np.flatnonzero(labeled & (ramping | np.isin(np.arange(n), rows[on])))
         np.testing.assert_array_equal(pairs[0], want)
-        pw, base = supervision.weighted_affinities(sp.csr_matrix((p, c["indices"], c["indptr"]),
-                                                                 shape=(n, n)),
-                                                   c["codes"], np.where(ramping, 0.0, u), table)
+        pw, base, _ = supervision.weighted_affinities(
+            sp.csr_matrix((p, c["indices"], c["indptr"]), shape=(n, n)), c["codes"],
+            np.where(ramping, 0.0, u), table)
         np.testing.assert_allclose(pw[on], p[on], rtol=0)   # a_ij = 1 where a point ramps
         for d in (2, 3):
             Y = _rng(22 + d).normal(size=(n, d))
@@ -184,7 +190,7 @@ def _pair_weight_case(u=None):
     reference a_ij * N and log b_ij on every stored entry (written out with numpy)."""
     rng = _rng(2)
     n = 50
-    indptr, indices = _random_csr(rng, n, 9)
+    indptr, indices = _random_csr(rng, n, 9, symmetric=True)
     labels = rng.integers(-1, 4, size=n)
     codes, counts, n_labeled = supervision.class_counts(labels)
     u_drawn = rng.random(n)
@@ -217,10 +223,22 @@ def check_weighted_affinities():
     p = _rng(20).random(c["indices"].shape[0])
     table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    (pw, total), _ = _both(supervision._weighted_affinities, c["indptr"], c["indices"], p,
-                           c["codes"], u, table, c["floor"])
-    np.testing.assert_allclose(pw, c["ref_a"] * p, rtol=1e-12)
-    np.testing.assert_allclose(total, (c["ref_a"] * p).sum(), rtol=1e-12)
+    n = c["n"]
+    ref = c["ref_a"] * p
+    every = np.arange(n, dtype=np.int64)
+    (s_p, s_pw), args = _both(supervision._weighted_affinities, c["indptr"], c["indices"], p,
+                              c["codes"], u, table, c["floor"], every, np.zeros_like(p), copy=(8,))
+    np.testing.assert_allclose(args[8], ref, rtol=1e-12)
+    np.testing.assert_allclose((s_p, s_pw), (p.sum(), ref.sum()), rtol=1e-12)
+    # some rows only, into weights written before: the others are left as they were
+    rows = np.flatnonzero(_rng(23).random(n) < 0.4).astype(np.int64)
+    (s_p, s_pw), args = _both(supervision._weighted_affinities, c["indptr"], c["indices"], p,
+                              c["codes"], u, table, c["floor"], rows, np.full_like(p, -1.0),
+                              copy=(8,))
+    at = np.isin(np.repeat(np.arange(n), np.diff(c["indptr"])), rows)
+    np.testing.assert_allclose(args[8][at], ref[at], rtol=1e-12)
+    assert np.all(args[8][~at] == -1.0)
+    np.testing.assert_allclose((s_p, s_pw), (p[at].sum(), ref[at].sum()), rtol=1e-12)
 
 
 def check_pair_entropy():
@@ -229,13 +247,24 @@ def check_pair_entropy():
     p[::5] = 0.0                    # zero weights add nothing (0 log 0 = 0)
     table = supervision.prior_table(c["counts"], c["n_labeled"], c["n"], c["f"], cap=c["cap"])
     u = np.where(c["codes"] >= 0, c["u"], 0.0)
-    (d_ent, logb), _ = _both(supervision._pair_entropy, c["indptr"], c["indices"], p, c["codes"],
-                             u, table, c["floor"], c["r"])
+    every = np.arange(c["n"], dtype=np.int32)
+    (d_ent, logb), _ = _both(supervision._pair_entropy, every, c["indptr"], c["indices"], p,
+                             c["codes"], u, table, c["floor"], c["r"])
     pw = c["ref_a"] * p
     nz = pw > 0
     ent = (p[p > 0] * np.log(p[p > 0])).sum() + d_ent
     np.testing.assert_allclose(ent, (pw[nz] * np.log(pw[nz])).sum(), rtol=1e-12)
     np.testing.assert_allclose(logb, (pw * c["ref_b"]).sum(), rtol=1e-12)
+    # the same sums over a list of pairs: those with a ramping point, plus the settled
+    # points' pairs from P's rows with their u, give the whole
+    ramping = (c["codes"] >= 0) & (_rng(24).random(c["n"]) < 0.3)
+    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"], ramping)
+    (e1, b1), _ = _both(supervision._pair_entropy, *pairs[:4], c["codes"], u, table, c["floor"],
+                        c["r"])
+    e2, b2 = supervision._pair_entropy(every, c["indptr"], c["indices"], p, c["codes"],
+                                       np.where(ramping, 0.0, u), table, c["floor"], c["r"])
+    np.testing.assert_allclose((e1 + e2, b1 + b2), (d_ent, logb), rtol=1e-12)
+    assert e1 != 0 and e2 != 0 and b1 != 0 and b2 != 0   # both parts have pairs
 
 
 def _exact_reference(Y, codes, u, r):

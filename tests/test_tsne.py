@@ -552,7 +552,14 @@ def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(me
     # an objective (step's last iteration, at most every OBJECTIVE_EVERY) takes a fresh one
     run.step(tsne_mod.OBJECTIVE_EVERY)
     assert run._correction[2] == run.iteration - 1 == run.last_objective_iteration
-    # a change of labels (or of r) drops it: the next iteration computes a fresh one
+    # labels given to unlabeled points only keep it (their u starts at 0, where the kept one
+    # has nothing of theirs); a relabel (or a change of r) drops it: the next iteration
+    # computes a fresh one
+    kept = run._correction
+    more = labels.copy()
+    more[np.flatnonzero(labels < 0)[:40]] = 0
+    run.set_labels(more)
+    assert run._correction is kept
     relabeled = labels.copy()
     relabeled[:50] = (y[:50] + 1) % 6
     run.set_labels(relabeled)

@@ -115,54 +115,70 @@ def prior_factor(uu, g, floor):
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _weighted_affinities(indptr, indices, p, codes, u, table, floor):
-    """a_ij p_ij * N for every stored entry (nnz,) and its sum, in one pass
-    (``prior_table``: a_ij * N = max(1 + u_i u_j G[c_i, c_j], floor))."""
-    m = indptr.shape[0] - 1
+def _weighted_affinities(indptr, indices, p, codes, u, table, floor, rows, pw):
+    """Writes a_ij p_ij * N into ``pw`` (nnz,) on the entries of ``rows``
+    (``prior_table``: a_ij * N = max(1 + u_i u_j G[c_i, c_j], floor); p_ij
+    where u_i u_j = 0) and returns (sum of p, sum of pw) over those rows."""
+    m = rows.shape[0]
     c = int(np.sqrt(table.shape[0]) + 0.5)
-    pw = np.empty(indices.shape[0])
-    rows = np.zeros(m)
-    for i in numba.prange(m):
+    sp_ = np.zeros(m)
+    sw = np.zeros(m)
+    for r in numba.prange(m):
+        i = rows[r]
         ci = codes[i]
         ui = u[i] if ci >= 0 else 0.0
-        s = 0.0
+        s0 = 0.0
+        s1 = 0.0
         if ui == 0.0:
             for e in range(indptr[i], indptr[i + 1]):
                 pw[e] = p[e]
-                s += p[e]
+                s0 += p[e]
+            s1 = s0
         else:
             g = ci * c
             for e in range(indptr[i], indptr[i + 1]):
                 j = indices[e]
                 v = p[e] * prior_factor(ui * u[j], table[g + max(codes[j], 0)], floor)
                 pw[e] = v
-                s += v
-        rows[i] = s
-    return pw, rows.sum()
+                s0 += p[e]
+                s1 += v
+        sp_[r] = s0
+        sw[r] = s1
+    return sp_.sum(), sw.sum()
 
 
-def weighted_affinities(P, codes, u, table):
-    """(a_ij p_ij * N aligned with P.data (nnz,), its sum): the attraction's
-    unnormalised weights; p'_ij is the first divided by the second. ``table``
-    from ``prior_table``; u is 0 for unlabeled points."""
+def weighted_affinities(P, codes, u, table, rows=None, out=None):
+    """(pw, sum of pw, sum of p), pw = a_ij p_ij * N aligned with P.data (nnz,):
+    the attraction's unnormalised weights; p'_ij is pw divided by its sum over
+    all of P. ``table`` from ``prior_table``; u is 0 for unlabeled points.
+    ``rows``: write only these rows (int array) into ``out`` and sum over
+    them (default: every row, into a new array)."""
     if codes.shape[0] != P.shape[0]:
         raise ValueError("labels: length does not match the number of points")
-    return _weighted_affinities(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR)
+    if rows is None:
+        rows = np.arange(P.shape[0], dtype=np.int64)
+    pw = np.empty(P.data.shape[0]) if out is None else out
+    s_p, s_pw = _weighted_affinities(P.indptr, P.indices, P.data, codes, u, table,
+                                     ATTRACTION_FLOOR, rows, pw)
+    return pw, s_pw, s_p
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _pair_entropy(indptr, indices, p, codes, u, table, floor, r):
-    """(sum (pw log pw - p log p), sum pw log b) over P's entries between two
+def _pair_entropy(rows, ptr, cols, pv, codes, u, table, floor, r):
+    """(sum (pw log pw - p log p), sum pw log b) over the entries between two
     points with u > 0 (the only ones whose weight pw = a_ij p_ij * N differs
-    from p), with b_ij = 1 + u_i u_j r on pairs of different labels: with
-    sum p log p over all of P (a constant), the parts of the objective that
-    do not depend on the layout, evaluated only when the objective is asked
-    for (rows with u_i = 0 are skipped)."""
-    n = indptr.shape[0] - 1
+    from p) of a list of rows (row rows[k]'s entries ptr[k]:ptr[k + 1] of
+    cols and their p_ij in pv: P itself with rows 0..N-1, or
+    ``tsne._labeled_pairs``), with b_ij = 1 + u_i u_j r on pairs of
+    different labels: with sum p log p over all of P (a constant), the parts
+    of the objective that do not depend on the layout, evaluated only when
+    the objective is asked for (rows with u_i = 0 are skipped)."""
+    m = rows.shape[0]
     c = int(np.sqrt(table.shape[0]) + 0.5)
-    ent = np.zeros(n)
-    lb = np.zeros(n)
-    for i in numba.prange(n):
+    ent = np.zeros(m)
+    lb = np.zeros(m)
+    for k in numba.prange(m):
+        i = rows[k]
         ui = u[i]
         if ui == 0.0:
             continue
@@ -170,13 +186,13 @@ def _pair_entropy(indptr, indices, p, codes, u, table, floor, r):
         g = ci * c
         s = 0.0
         t = 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
+        for e in range(ptr[k], ptr[k + 1]):
+            j = cols[e]
             uu = ui * u[j]
             if uu == 0.0:
                 continue
-            pe = p[e]
             cj = codes[j]
+            pe = pv[e]
             v = pe * prior_factor(uu, table[g + cj], floor)
             if v > 0.0:
                 s += v * np.log(v)
@@ -184,14 +200,18 @@ def _pair_entropy(indptr, indices, p, codes, u, table, floor, r):
                 s -= pe * np.log(pe)
             if r != 0.0 and cj != ci:
                 t += v * np.log1p(uu * r)
-        ent[i] = s
-        lb[i] = t
+        ent[k] = s
+        lb[k] = t
     return ent.sum(), lb.sum()
 
 
-def weight_entropy(P, codes, u, table, repulsion_emphasis):
-    """(sum (pw log pw - p log p), sum pw log b_ij) over the entries of P (CSR)
-    between two points with u > 0, pw = a_ij p_ij * N (``table`` from
-    ``prior_table``; u is 0 for unlabeled points)."""
-    return _pair_entropy(P.indptr, P.indices, P.data, codes, u, table, ATTRACTION_FLOOR,
-                         float(repulsion_emphasis))
+def weight_entropy(P, codes, u, table, repulsion_emphasis, pairs=None):
+    """(sum (pw log pw - p log p), sum pw log b_ij) over the entries between two
+    points with u > 0, pw = a_ij p_ij * N (``table`` from ``prior_table``; u is
+    0 for unlabeled points): those of P (CSR), or of ``pairs`` (a
+    ``tsne._labeled_pairs`` list) when given."""
+    if pairs is None:
+        lists = (np.arange(P.shape[0], dtype=np.int32), P.indptr, P.indices, P.data)
+    else:
+        lists = pairs[:4]
+    return _pair_entropy(*lists, codes, u, table, ATTRACTION_FLOOR, float(repulsion_emphasis))

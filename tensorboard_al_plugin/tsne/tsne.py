@@ -158,36 +158,37 @@ def _attraction(Y, indptr, indices, pw, with_objective):
 @numba.njit(parallel=True, cache=True)
 def _labeled_pairs(indptr, indices, p, codes, ramping):
     """P's stored entries between two labeled points of which at least one is
-    ``ramping`` (N,) bool, row by row: (rows (m,) int32, the labeled rows
-    that are ramping or hold such an entry; ptr (m + 1,) int64; cols (k,)
-    int32; pv (k,) p_ij; cc (k,) int32, the columns' class codes, read in
-    order instead of looked up).
+    ``ramping`` (N,) bool, row by row: (rows (m,) int32, the ramping labeled
+    points and their labeled neighbours; ptr (m + 1,) int64; cols (k,) int32;
+    pv (k,) p_ij; cc (k,) int32, the columns' class codes, read in order
+    instead of looked up).
 
     The entries whose weight a_ij is still to change (``_attraction_prior``);
     every other entry's is written out (``TSNERun._write_weights``). Built
-    once per change of labels: two parallel passes over the labeled rows
-    (count, then fill)."""
-    labeled = np.flatnonzero(codes >= 0).astype(np.int32)
-    counts = np.zeros(labeled.shape[0], dtype=np.int64)
-    for r in numba.prange(labeled.shape[0]):
-        i = labeled[r]
-        c = 0
-        if ramping[i]:
-            for e in range(indptr[i], indptr[i + 1]):
-                if codes[indices[e]] >= 0:
-                    c += 1
-        else:
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                if codes[j] >= 0 and ramping[j]:
-                    c += 1
-        counts[r] = c
-    keep = np.zeros(labeled.shape[0], dtype=np.bool_)
-    for r in range(labeled.shape[0]):
-        keep[r] = ramping[labeled[r]] or counts[r] > 0
-    rows = labeled[keep]
-    counts = counts[keep]
+    once per change of labels from the ramping rows and their neighbours'
+    rows only (P's pattern is symmetric: ``affinity.check_affinities``), so
+    a few groups ramping cost a few hundred rows, not every labeled one."""
+    n = indptr.shape[0] - 1
+    near = np.zeros(n, dtype=np.bool_)
+    ramp = np.flatnonzero(ramping & (codes >= 0))
+    for r in numba.prange(ramp.shape[0]):
+        i = ramp[r]
+        near[i] = True
+        for e in range(indptr[i], indptr[i + 1]):
+            if codes[indices[e]] >= 0:
+                near[indices[e]] = True   # threads may write the same True: no order needed
+    rows = np.flatnonzero(near).astype(np.int32)
     m = rows.shape[0]
+    counts = np.zeros(m, dtype=np.int64)
+    for r in numba.prange(m):
+        i = rows[r]
+        all_cols = ramping[i]
+        c = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if codes[j] >= 0 and (all_cols or ramping[j]):
+                c += 1
+        counts[r] = c
     ptr = np.zeros(m + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(counts)
     k = ptr[m]
@@ -566,6 +567,9 @@ class TSNERun:
         self._ramp_end = 0        # first iteration from which u stays as it is
         self._pw, self._pw_sum = P.data, 1.0
         self._pw_base_sum = 1.0     # pw's sum: pw_sum less the ramping pairs' a_ij - 1
+        self._written = np.zeros(0, dtype=np.int64)  # rows where pw may differ from p
+        self._u_settled = None      # u of the points whose ramp had ended at the last writing
+        self._settled_entropy = None  # their pairs' share of the objective's constant
         self._table = np.zeros(0)
         self._pairs = None          # _labeled_pairs of the points still ramping (None: none)
         self._p_entropy = None      # sum p log p over P
@@ -637,17 +641,21 @@ class TSNERun:
         changes restarts its u_i ramp at the current iteration."""
         new = self._inward(check_labels(labels, self.n_points))
         changed = new != self._labels
+        # points only labeled (none relabeled or unlabeled) start at u = 0, where the kept
+        # correction has nothing of theirs to lose: it stays until its interval ends
+        keep = not (changed & (self._labels >= 0)).any()
         self._labeled_since[changed] = self.iteration
         self._labels = new
         self._codes, self._counts, self._n_labeled = supervision.class_counts(new)
-        self._changed()
+        self._changed(keep_correction=keep)
 
-    def _changed(self):
-        """Labels or parameters changed: weights, ramp end, objective and the
-        reused correction are out of date."""
+    def _changed(self, keep_correction=False):
+        """Labels or parameters changed: weights, ramp end, objective and
+        (unless ``keep_correction``) the reused correction are out of date."""
         self._weights_key = None
         self._pairs = None
-        self._correction = None
+        if not keep_correction:
+            self._correction = None
         self.last_objective_iteration = None  # the objective changed: refresh it
         # u_i's ramp (supervision.point_learning_rates) on the labeled rows only, per iteration
         self._lab_idx = np.flatnonzero(self._labels >= 0)
@@ -709,31 +717,52 @@ class TSNERun:
         """pw = a_ij p_ij (its sum in ``_pw_base_sum``) with u_i as it stays
         for the points whose ramp has ended and 0 for the others (a_ij = 1
         on their pairs), and ``_pairs``: the labeled pairs with a point
-        still ramping, for ``_attraction_prior``."""
+        still ramping, for ``_attraction_prior``. Only the rows of labeled
+        points (now or at the last writing) are written: the others hold p."""
         f = self.params["label_importance"]
         # f = 0 gives a table of zeros (a_ij = 1), which the objective's entropy term reads
         self._table = supervision.prior_table(self._counts, self._n_labeled, self.n_points, f)
         self._pairs = None
+        self._settled_entropy = None
         # a_ij = 1 (P itself, already normalised: check_affinities) where f = 0 or, until some
         # u_i > 0, everywhere: then the weights are written at the first iteration with one
         self._weights_key = True if f == 0.0 or self._u_final else None
-        self._pw, self._pw_sum = self._P.data, 1.0
         if f == 0.0 or not self._u.any():
+            self._pw, self._pw_sum, self._written = self._P.data, 1.0, np.zeros(0, dtype=np.int64)
             return
         self._weights_key = True
         ramping = np.zeros(self.n_points, dtype=np.bool_)
         k = max(int(self.params["point_learning_rate_epochs"]), 0)
         ramping[self._lab_idx] = iteration < self._lab_begin + k
-        settled = np.where(ramping, 0.0, self._u)
-        if settled.any():
-            self._pw, self._pw_base_sum = supervision.weighted_affinities(
-                self._P, self._codes, settled, self._table)
-        else:
-            self._pw_base_sum = self._p_sum
-        self._pw_sum = self._pw_base_sum
+        self._u_settled = np.where(ramping, 0.0, self._u)
+        settled_rows = np.flatnonzero(self._u_settled)
+        base = self._p_sum
+        if settled_rows.size or self._written.size:
+            if self._pw is self._P.data:
+                self._pw = self._P.data.copy()
+            rows = np.union1d(settled_rows, self._written)
+            _, s_pw, s_p = supervision.weighted_affinities(self._P, self._codes, self._u_settled,
+                                                           self._table, rows=rows, out=self._pw)
+            base = self._p_sum - s_p + s_pw
+            self._written = settled_rows
+        self._pw_base_sum = self._pw_sum = base
         if ramping.any():
             self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data,
                                          self._codes, ramping)
+
+    def _label_entropy(self):
+        """(sum (pw log pw - p log p), sum pw log b) over the pairs of points with u > 0
+        (``supervision.weight_entropy``): while some u_i ramp, that of the settled points'
+        pairs (once per writing of the weights) plus that of the ramping pairs' list."""
+        r = self.params["repulsion_emphasis"]
+        if self._pairs is None:
+            return supervision.weight_entropy(self._P, self._codes, self._u, self._table, r)
+        if self._settled_entropy is None:
+            self._settled_entropy = supervision.weight_entropy(self._P, self._codes,
+                                                               self._u_settled, self._table, r)
+        e, b = supervision.weight_entropy(self._P, self._codes, self._u, self._table, r,
+                                          pairs=self._pairs)
+        return self._settled_entropy[0] + e, self._settled_entropy[1] + b
 
     def _objective_const(self):
         """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b,
@@ -744,9 +773,7 @@ class TSNERun:
                 self._p_entropy = float(np.dot(p, np.log(p)))
             ent, logb = self._p_entropy, 0.0
             if self._u.any():
-                d_ent, logb = supervision.weight_entropy(self._P, self._codes, self._u,
-                                                         self._table,
-                                                         self.params["repulsion_emphasis"])
+                d_ent, logb = self._label_entropy()
                 ent += d_ent
             s = self._pw_sum
             self._kl_const = float((ent - logb) / s - np.log(s))
