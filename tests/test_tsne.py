@@ -549,9 +549,17 @@ def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(me
     assert run._correction is kept             # ... reused up to CORRECTION_EVERY - 1 ...
     run.step(1)
     assert run._correction[2] == tsne_mod.CORRECTION_EVERY  # ... and computed afresh
-    # an objective (step's last iteration, at most every OBJECTIVE_EVERY) takes a fresh one
+    # step's objective (its last iteration, at most every OBJECTIVE_EVERY) keeps to the interval:
+    # a readout with the reused correction's Z, within a fraction of a percent of the exact one
     run.step(tsne_mod.OBJECTIVE_EVERY)
-    assert run._correction[2] == run.iteration - 1 == run.last_objective_iteration
+    at = run.iteration - 1
+    assert run.last_objective_iteration == at
+    assert run._correction[2] == at - at % tsne_mod.CORRECTION_EVERY != at
+    assert np.isfinite(run.last_objective)
+    # that readout at the current positions against the exact objective (a fresh correction)
+    readout = run._evaluate(run._Y, 1.0, reuse=True)[1]
+    assert run._correction[2] < run.iteration    # the kept one was used
+    assert readout == pytest.approx(run.objective(), rel=2e-3) and readout != run.objective()
     # labels given to unlabeled points only keep it (their u starts at 0, where the kept one
     # has nothing of theirs); a relabel (or a change of r) drops it: the next iteration
     # computes a fresh one
@@ -680,3 +688,19 @@ def test_kernel_spectra_cache_is_bounded_in_bytes_and_keeps_the_newest(monkeypat
     small = repulsion._kernel_spectra(128, 0.3, 1)
     assert repulsion._kernel_spectra(128, 0.3, 1) is small
     assert list(repulsion._kernel_cache)[-1] == (128, 0.3)
+
+
+@pytest.mark.parametrize("top", [9, 10 ** 9])
+def test_class_counts_number_the_used_labels_in_order(top):
+    # small class ids are counted in O(N), any others through np.unique: the same numbering
+    from tensorboard_al_plugin.tsne import supervision
+    rng = np.random.default_rng(4)
+    ids = np.sort(rng.choice(top + 1, size=min(top + 1, 7), replace=False))
+    labels = np.where(rng.random(500) < 0.6, rng.choice(ids, size=500), -1).astype(np.int64)
+    codes, counts, n_labeled = supervision.class_counts(labels)
+    uniq, inv = np.unique(labels[labels >= 0], return_inverse=True)
+    assert codes.dtype == np.int32 and n_labeled == (labels >= 0).sum()
+    np.testing.assert_array_equal(codes[labels >= 0], inv)
+    assert np.all(codes[labels < 0] == -1)
+    np.testing.assert_array_equal(counts, np.bincount(inv))
+    assert supervision.class_counts(np.full(5, -1))[2] == 0

@@ -72,14 +72,24 @@ def point_learning_rates(labels, labeled_since, iteration, supervision_start, ep
 def class_counts(labels):
     """(codes, counts, n_labeled): labels remapped to 0..C-1 (-1 stays) and the
     number of labeled points per class."""
-    codes = np.full(labels.shape[0], -1, dtype=np.int64)
     labeled = labels >= 0
     if not labeled.any():
-        return codes.astype(np.int32), np.zeros(0, dtype=np.int64), 0
-    uniq, inv = np.unique(labels[labeled], return_inverse=True)
+        return np.full(labels.shape[0], -1, dtype=np.int32), np.zeros(0, dtype=np.int64), 0
+    given = labels[labeled]
+    top = int(given.max())
+    if top < 4 * labels.shape[0] + 1024:
+        # class ids are small: count them and number the used ones in order, in O(N) (np.unique
+        # sorts: 80 ms for 500,000 labels, on every change of labels in a 10^6-point session)
+        per_id = np.bincount(given, minlength=top + 1)
+        used = per_id > 0
+        number = np.cumsum(used) - 1
+        codes = np.full(labels.shape[0], -1, dtype=np.int32)
+        codes[labeled] = number[given]
+        return codes, per_id[used].astype(np.int64), int(given.shape[0])
+    uniq, inv = np.unique(given, return_inverse=True)
+    codes = np.full(labels.shape[0], -1, dtype=np.int32)
     codes[labeled] = inv
-    counts = np.bincount(inv, minlength=uniq.shape[0])
-    return codes.astype(np.int32), counts, int(labeled.sum())
+    return codes, np.bincount(inv, minlength=uniq.shape[0]), int(given.shape[0])
 
 
 def prior_table(counts, n_labeled, n, label_importance, cap=None):

@@ -528,8 +528,9 @@ class TSNERun:
     ``last_objective`` (the objective at the positions before iteration
     ``last_objective_iteration``: ``step`` evaluates it on the last iteration
     of a call, at most once every OBJECTIVE_EVERY iterations, because the
-    logarithms cost several times the forces; ``objective()`` is always exact
-    and current).
+    logarithms cost several times the forces, with the supervision's
+    correction as step reuses it; ``objective()`` is always exact and
+    current).
     """
 
     def __init__(self, P, Y, method, params, labels=None, early_exaggeration=4.0,
@@ -567,7 +568,7 @@ class TSNERun:
         self._ramp_end = 0        # first iteration from which u stays as it is
         self._pw, self._pw_sum = P.data, 1.0
         self._pw_base_sum = 1.0     # pw's sum: pw_sum less the ramping pairs' a_ij - 1
-        self._written = np.zeros(0, dtype=np.int64)  # rows where pw may differ from p
+        self._written = np.zeros(self.n_points, dtype=np.bool_)  # rows where pw may differ from p
         self._u_settled = None      # u of the points whose ramp had ended at the last writing
         self._settled_entropy = None  # their pairs' share of the objective's constant
         self._table = np.zeros(0)
@@ -656,7 +657,6 @@ class TSNERun:
         self._pairs = None
         if not keep_correction:
             self._correction = None
-        self.last_objective_iteration = None  # the objective changed: refresh it
         # u_i's ramp (supervision.point_learning_rates) on the labeled rows only, per iteration
         self._lab_idx = np.flatnonzero(self._labels >= 0)
         s = self.params["supervision_start"]
@@ -683,6 +683,10 @@ class TSNERun:
         checked = {k: check_live_param(k, v) for k, v in params.items()}
         self.params.update(checked)
         self._changed()
+        # the objective changed: refresh it at the next step (a change of labels waits for
+        # the next OBJECTIVE_EVERY: in a labeling session it comes every few iterations, and
+        # an objective costs several iterations' worth at 10^6 points)
+        self.last_objective_iteration = None
 
     # ------------------------------------------------------------ numerics
     def _refresh_weights(self, iteration):
@@ -728,23 +732,24 @@ class TSNERun:
         # u_i > 0, everywhere: then the weights are written at the first iteration with one
         self._weights_key = True if f == 0.0 or self._u_final else None
         if f == 0.0 or not self._u.any():
-            self._pw, self._pw_sum, self._written = self._P.data, 1.0, np.zeros(0, dtype=np.int64)
+            self._pw, self._pw_sum = self._P.data, 1.0
+            self._written = np.zeros(self.n_points, dtype=np.bool_)
             return
         self._weights_key = True
         ramping = np.zeros(self.n_points, dtype=np.bool_)
         k = max(int(self.params["point_learning_rate_epochs"]), 0)
         ramping[self._lab_idx] = iteration < self._lab_begin + k
         self._u_settled = np.where(ramping, 0.0, self._u)
-        settled_rows = np.flatnonzero(self._u_settled)
+        settled = self._u_settled > 0.0
         base = self._p_sum
-        if settled_rows.size or self._written.size:
+        if settled.any() or self._written.any():
             if self._pw is self._P.data:
                 self._pw = self._P.data.copy()
-            rows = np.union1d(settled_rows, self._written)
+            rows = np.flatnonzero(settled | self._written)
             _, s_pw, s_p = supervision.weighted_affinities(self._P, self._codes, self._u_settled,
                                                            self._table, rows=rows, out=self._pw)
             base = self._p_sum - s_p + s_pw
-            self._written = settled_rows
+            self._written = settled
         self._pw_base_sum = self._pw_sum = base
         if ramping.any():
             self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data,
@@ -819,8 +824,9 @@ class TSNERun:
     def _evaluate(self, Y, exaggeration, with_objective=True, reuse=False):
         """(gradient (N, d), objective or nan) at Y for the current labels and u.
 
-        ``reuse``: see ``_repulsion``; an objective is always evaluated with a
-        fresh correction (which is then kept)."""
+        ``reuse``: see ``_repulsion`` (step's objective then takes Z with the
+        reused correction: a readout, off by the correction's reuse error in Z,
+        ~1e-3 of log Z; ``objective()`` never reuses it)."""
         P = self._P
         attr, s_logt = _attraction(Y, P.indptr, P.indices, self._pw, with_objective)
         if self._pairs is not None:
@@ -829,8 +835,6 @@ class TSNERun:
                                                supervision.ATTRACTION_FLOOR, attr, with_objective)
             self._pw_sum = self._pw_base_sum + extra
             s_logt += s_extra
-        if with_objective and reuse:
-            self._correction = None
         rep, Z = self._repulsion(Y, reuse)
         # p'_ij = pw / pw_sum: the normalisation is applied to the sums, not to the nnz weights
         grad = 4.0 * (exaggeration / self._pw_sum * attr - rep / Z)
