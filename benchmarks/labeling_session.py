@@ -31,8 +31,8 @@ PCA to 50 dimensions, tsne_bench.py's P, perplexity 20), digits
 clusters with this engine's affinities (built and cached by tsne_bench.py's
 ``--big --big-affinities ours``, or here on first use) and its PCA start.
 2D, 2 threads (``--threads``). Writes
-benchmarks/results/labeling_session.{json,md} (``--big``:
-labeling_session_big.{json,md}) and docs/labeling_session.png.
+benchmarks/results/labeling_session.{json,md} and docs/labeling_session.png
+(``--big``: labeling_session_big.{json,md,png}).
 """
 import argparse
 import json
@@ -49,7 +49,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 RESULTS = os.path.join(HERE, "results")
-FIGURE = os.path.join(ROOT, "docs", "labeling_session.png")
+FIGURES = os.path.join(ROOT, "docs")
 
 
 def _session_labels(P, y, start, n_groups, group, seed):
@@ -255,7 +255,7 @@ def main(argv=None):
     ap.add_argument("--compare-root", help="also run the engine of this checkout, labelled by its commit")
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per session")
     ap.add_argument("--results", default=RESULTS)
-    ap.add_argument("--figure", default=FIGURE)
+    ap.add_argument("--figure", help="the plot (default docs/labeling_session[_big].png)")
     args = ap.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
@@ -289,9 +289,10 @@ def main(argv=None):
     with open(os.path.join(args.results, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
     summarise(out, os.path.join(args.results, name + ".md"))
-    plot(out, args.figure)
+    figure = args.figure or os.path.join(FIGURES, name + ".png")
+    plot(out, figure)
     print(open(os.path.join(args.results, name + ".md")).read())
-    print("wrote", os.path.join(args.results, name + ".{json,md}"), "and", args.figure)
+    print("wrote", os.path.join(args.results, name + ".{json,md}"), "and", figure)
     return out
 
 
