@@ -934,7 +934,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="digits only, 300 iterations")
     ap.add_argument("--only", nargs="*", help="substrings of run names to keep, e.g. digits 10k-2d")
     ap.add_argument("--iters", type=int, default=None, help="iterations per run")
-    ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per run (default 3600; with --big-whole 6 hours: the 750 "
+                         "iterations of three engines at 10^6 points took 69 min, and a run at "
+                         "load 3 did not finish in one hour)")
     ap.add_argument("--affinity-pairs", type=int, default=0, metavar="ROUNDS",
                     help="only time the affinities of fmnist70k, this engine and openTSNE "
                          "alternately, ROUNDS times each; kept in the JSON beside the runs")
@@ -969,6 +972,8 @@ def main():
     args = ap.parse_args()
     N_THREADS = args.threads
     RESULTS = args.results
+    if args.timeout is None:
+        args.timeout = 6 * 3600 if args.big_whole else 3600
     # one configuration in this (child) process: print its RESULT line
     for flag, fn in ((args.big_aff, big_affinities), (args.big_one, big_one),
                      (args.big_inter, big_interleaved), (args.one, run_one),
