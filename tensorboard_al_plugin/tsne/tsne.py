@@ -568,8 +568,9 @@ class TSNERun:
         self._ramp_end = 0        # first iteration from which u stays as it is
         self._pw, self._pw_sum = P.data, 1.0
         self._pw_base_sum = 1.0     # pw's sum: pw_sum less the ramping pairs' a_ij - 1
-        self._written = np.zeros(self.n_points, dtype=np.bool_)  # rows where pw may differ from p
-        self._u_settled = None      # u of the points whose ramp had ended at the last writing
+        # u of the points whose ramp had ended at the last writing (None: pw is P.data); pw
+        # differs from p on their rows only
+        self._u_settled = None
         self._settled_entropy = None  # their pairs' share of the objective's constant
         self._table = np.zeros(0)
         self._pairs = None          # _labeled_pairs of the points still ramping (None: none)
@@ -732,24 +733,26 @@ class TSNERun:
         # u_i > 0, everywhere: then the weights are written at the first iteration with one
         self._weights_key = True if f == 0.0 or self._u_final else None
         if f == 0.0 or not self._u.any():
-            self._pw, self._pw_sum = self._P.data, 1.0
-            self._written = np.zeros(self.n_points, dtype=np.bool_)
+            self._pw, self._pw_sum, self._u_settled = self._P.data, 1.0, None
             return
         self._weights_key = True
         ramping = np.zeros(self.n_points, dtype=np.bool_)
         k = max(int(self.params["point_learning_rate_epochs"]), 0)
         ramping[self._lab_idx] = iteration < self._lab_begin + k
+        before = self._u_settled
         self._u_settled = np.where(ramping, 0.0, self._u)
-        settled = self._u_settled > 0.0
+        # this writing's settled rows, and the last one's, which go back to p where not settled
+        rows = self._u_settled > 0.0
+        if before is not None:
+            rows |= before > 0.0
         base = self._p_sum
-        if settled.any() or self._written.any():
+        if rows.any():
             if self._pw is self._P.data:
                 self._pw = self._P.data.copy()
-            rows = np.flatnonzero(settled | self._written)
             _, s_pw, s_p = supervision.weighted_affinities(self._P, self._codes, self._u_settled,
-                                                           self._table, rows=rows, out=self._pw)
+                                                           self._table, rows=np.flatnonzero(rows),
+                                                           out=self._pw)
             base = self._p_sum - s_p + s_pw
-            self._written = settled
         self._pw_base_sum = self._pw_sum = base
         if ramping.any():
             self._pairs = _labeled_pairs(self._P.indptr, self._P.indices, self._P.data,
