@@ -6,11 +6,15 @@ Why: the supervised repulsion is the plain one plus a correction on labeled
 pairs of different labels (b_ij - 1 = r u_i u_j). ``step()`` computes the
 correction afresh every ``tsne.correction_interval(r)`` iterations and reuses
 it in between (the plain repulsion and the attraction are fresh on every
-iteration). This measures what the reuse costs in accuracy and picks the
-rule: along one whole run per r, at a few check iterations, the repulsive
+iteration), and past that interval while ``tsne.reuse_error`` estimates the
+reused one's error under ``tsne.CORRECTION_TOLERANCE`` (up to
+``CORRECTION_MAX_EVERY``). This measures what the reuse costs in accuracy,
+how well that estimate predicts it, and how often step recomputes the
+correction: along one whole run per r, at a few check iterations, the repulsive
 force on the labeled points (rep + rep_c) / (Z + Z_c) with a correction
 computed `age` iterations earlier against the fresh one, as
-|F_reused - F_fresh| / |F_fresh| over the labeled points. The FFT
+|F_reused - F_fresh| / |F_fresh| over the labeled points, beside the
+estimate. The FFT
 interpolation's own error on the repulsion is about 2% (``repulsion``'s
 docstring), the yardstick.
 
@@ -61,8 +65,11 @@ def load(data):
 
 
 def measure(X, y, P, r, checks, ages, seed=0):
-    """{age: [relative error at each check]} along one run at repulsion emphasis r."""
+    """Along one run at repulsion emphasis r: ({age: [relative error at each
+    check]}, {age: [step's estimate of it]}, [fresh corrections step computed
+    since the previous check], method)."""
     from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    from tensorboard_al_plugin.tsne.tsne import _Kept, reuse_error
     rng = np.random.default_rng(seed)
     labels = np.where(rng.random(X.shape[0]) < 0.5, y, -1)
     run = SemiSupervisedTSNE(n_components=2, perplexity=20, random_state=seed, label_importance=0.1,
@@ -72,26 +79,33 @@ def measure(X, y, P, r, checks, ages, seed=0):
         raise SystemExit(f"a check comes before its age: checks {checks}, ages {ages}")
     kept = {}
     errors = {a: [] for a in ages}
+    estimates = {a: [] for a in ages}
+    fresh, counted = [], 0
     from tqdm import tqdm
     for it in tqdm(wanted, desc=f"r = {r}", unit="state"):
         run.step(it - run.iteration)
         run._refresh_weights(run.iteration)  # u and the weights of this iteration
         rep, Z, rep_c, Z_c = run._repulsion_parts(run._Y)  # what step() computes afresh
-        kept[it] = (rep_c, Z_c)
+        kept[it] = _Kept(rep_c, Z_c, it, run._Y, run._codes, run._u.copy(), run._lab_idx, r)
         if it in checks:
             lab = run._codes >= 0
             F = ((rep + rep_c) / (Z + Z_c))[lab]
             for a in ages:
-                old_c, old_z = kept[it - a]
-                F_old = ((rep + old_c) / (Z + old_z))[lab]
+                old = kept[it - a]
+                F_old = ((rep + old.rep_c) / (Z + old.Z_c))[lab]
                 errors[a].append(float(np.linalg.norm(F_old - F) / np.linalg.norm(F)))
+                estimates[a].append(reuse_error(run._Y, rep, old, run._codes, run._u,
+                                                run._lab_idx, r))
+            fresh.append(run.fresh_corrections - counted)
+            counted = run.fresh_corrections
         for k in [k for k in kept if k < it - max(ages)]:
             del kept[k]
-    return errors, run.method
+    return errors, estimates, fresh, run.method
 
 
 def summarise(out, path_md):
-    from tensorboard_al_plugin.tsne.tsne import correction_interval
+    from tensorboard_al_plugin.tsne.tsne import (CORRECTION_MAX_EVERY, CORRECTION_SAMPLE,
+                                                 CORRECTION_TOLERANCE, correction_interval)
     m = out["meta"]
     lines = ["# Reusing the supervision's correction", "",
              f"{m['date']}; {m['machine']}, threads {m['threads']}, load {m['load']}. "
@@ -109,6 +123,26 @@ def summarise(out, path_md):
         lines.append(f"| {row['r']} | {row['age']}{mark} | "
                      + " | ".join(f"{100 * e:.2f}" for e in row["errors"])
                      + f" | {100 * max(row['errors']):.2f} |")
+    tol = 100 * CORRECTION_TOLERANCE
+    lines += ["", "Past `correction_interval(r)`, step keeps the correction while `reuse_error` (the "
+              f"exact correction on {CORRECTION_SAMPLE} labeled points, now against then) "
+              f"estimates its error under {tol:g} %, up to age {CORRECTION_MAX_EVERY - 1} (asked at the "
+              "end of the interval, then where the last estimate, extrapolated linearly in age, "
+              "would reach the tolerance). The estimate "
+              "for the same corrections, in %, and its ratio to the error:", "",
+              "| r | age | " + " | ".join(f"it {c}" for c in m["checks"]) + " | estimate / error |",
+              "|---|---|" + "---|" * (len(m["checks"]) + 1)]
+    for row in out["rows"]:
+        ratio = [s / e for s, e in zip(row["estimates"], row["errors"]) if e > 1e-3]
+        span = f"{min(ratio):.2f}-{max(ratio):.2f}" if ratio else "-"
+        lines.append(f"| {row['r']} | {row['age']} | "
+                     + " | ".join(f"{100 * e:.2f}" for e in row["estimates"]) + f" | {span} |")
+    lines += ["", "Fresh corrections step computed between one check and the next "
+              "(the first: from iteration 0):", "",
+              "| r | " + " | ".join(f"to it {c}" for c in m["checks"]) + " |",
+              "|---|" + "---|" * len(m["checks"])]
+    for f in out.get("fresh", []):
+        lines.append(f"| {f['r']} | " + " | ".join(str(c) for c in f["counts"]) + " |")
     with open(path_md, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -117,17 +151,22 @@ def plot(out, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from tensorboard_al_plugin.tsne.tsne import correction_interval
+    from tensorboard_al_plugin.tsne.tsne import CORRECTION_TOLERANCE, correction_interval
     rs = sorted({row["r"] for row in out["rows"]})
     fig, axes = plt.subplots(1, len(rs), figsize=(5 * len(rs), 3.8), sharey=True, squeeze=False)
     for ax, r in zip(axes[0], rs):
         for row in (o for o in out["rows"] if o["r"] == r):
             used = row["age"] == correction_interval(r) - 1
-            ax.plot(out["meta"]["checks"], [100 * e for e in row["errors"]], marker="o",
-                    lw=2.5 if used else 1, label=f"age {row['age']}" + (" (step's limit)" if used else ""))
+            line, = ax.plot(out["meta"]["checks"], [100 * e for e in row["errors"]], marker="o",
+                            lw=2.5 if used else 1,
+                            label=f"age {row['age']}" + (" (step's interval)" if used else ""))
+            ax.plot(out["meta"]["checks"], [100 * e for e in row["estimates"]], ls=":",
+                    color=line.get_color(), lw=1)
         ax.axhline(100 * FFT_ERROR, color="grey", ls="--", lw=1, label="FFT interpolation error")
+        ax.axhline(100 * CORRECTION_TOLERANCE, color="k", ls=":", lw=1,
+                   label="step's tolerance (dotted: its estimates)")
         ax.axvspan(100, 250, color="0.93", zorder=0)
-        ax.set_title(f"r = {r}: fresh every {correction_interval(r)} iterations")
+        ax.set_title(f"r = {r}: fresh at least every {correction_interval(r)} iterations")
         ax.set_xlabel("iteration (shaded: exaggeration ends)")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("error of the labeled points' repulsion, %")
@@ -152,16 +191,17 @@ def main(argv=None):
     checks = QUICK_CHECKS if args.quick else CHECKS
     X, y, P = load(data)
     rows, method = [], None
+    fresh = {}
     for r in args.r:
-        errors, method = measure(X, y, P, r, checks, sorted(args.ages))
-        rows += [dict(r=r, age=a, errors=e) for a, e in errors.items()]
+        errors, estimates, fresh[r], method = measure(X, y, P, r, checks, sorted(args.ages))
+        rows += [dict(r=r, age=a, errors=e, estimates=estimates[a]) for a, e in errors.items()]
     import numba
     out = {"meta": dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                         machine=f"{platform.machine()}, {os.cpu_count()} cores",
                         threads=numba.get_num_threads(), load=round(os.getloadavg()[0], 1),
                         data=data, n=int(X.shape[0]), method=method, checks=list(checks),
                         quick=bool(args.quick)),
-           "rows": rows}
+           "rows": rows, "fresh": [dict(r=r, counts=c) for r, c in fresh.items()]}
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "correction_reuse.json"), "w") as f:
         json.dump(out, f, indent=1)

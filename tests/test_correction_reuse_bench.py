@@ -22,6 +22,18 @@ def test_reused_correction_error_grows_with_age_and_r_and_step_keeps_it_small(tm
     # is no further off than at r = 1 and age 3 (the interval chosen before for every r)
     assert err[0.1, 15].mean() <= err[1.0, 3].mean()
     assert err[0.1, 15].max() < 0.05 and err[1.0, 3].max() < 0.10
+    # step's estimate of the same errors (the exact correction on a sample of the labeled
+    # points) is within a factor 2 of them wherever they are above the noise
+    for r in got["rows"]:
+        for e, s in zip(r["errors"], r["estimates"]):
+            assert np.isfinite(s) and s >= 0
+            if e > 2e-3:
+                assert 0.5 < s / e < 2.0, (r["r"], r["age"], e, s)
+    fresh = {f["r"]: f["counts"] for f in got["fresh"]}
+    assert sorted(fresh) == [0.1, 1.0] and all(len(c) == 4 for c in fresh.values())
+    # up to iteration 200 step computed at least one every 16 iterations, at most one every 4
+    for r, counts in fresh.items():
+        assert 200 // 16 <= sum(counts) <= 200 // 4 + 1, (r, counts)
     table = (tmp_path / "correction_reuse.md").read_text()
     assert "| 0.1 | 15 * |" in table and "| 1.0 | 3 * |" in table
     assert (tmp_path / "plot.png").stat().st_size > 10_000

@@ -305,6 +305,28 @@ def check_exact_correction():
         np.testing.assert_allclose(z, w.sum(1), rtol=1e-12)
 
 
+def check_sample_correction():
+    """The correction on a few target points from the labeled points of other
+    classes, against the dense numpy sum of r u_i u_j t_ij^2 (y_i - y_j)."""
+    rng = _rng(40)
+    for d in (2, 3):                # a scalar loop for 2, a general one otherwise
+        Y = rng.normal(size=(60, d)) * 2
+        codes = rng.integers(-1, 4, size=60).astype(np.int32)
+        u = rng.random(60)
+        u[::9] = 0.0
+        lab = np.flatnonzero(codes >= 0)
+        targets = lab[::5]
+        out, _ = _both(tsne_mod._sample_correction, Y[targets], codes[targets], u[targets], Y[lab],
+                       codes[lab], u[lab], 0.7)
+        diff, t = _pairs(Y)
+        w = 0.7 * u[:, None] * u[None, :] * t * t * (codes[:, None] != codes[None, :])
+        w *= (codes[:, None] >= 0) & (codes[None, :] >= 0)
+        ref = (w[:, :, None] * diff).sum(1)[targets]
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(tsne_mod._sample(Y, targets, codes, u, lab, 0.7), ref,
+                                   rtol=1e-10, atol=1e-13)
+
+
 def check_traverse_groups():
     """Through its two callers: with theta = 0 every internal node is
     opened, so the tree sums equal the all-pairs sums; at theta = 0.5 they
@@ -599,6 +621,7 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,
+    "tensorboard_al_plugin.tsne.tsne._sample_correction": check_sample_correction,
     "tensorboard_al_plugin.tsne.tsne._labeled_pairs": check_attraction_prior,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,

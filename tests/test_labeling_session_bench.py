@@ -27,6 +27,9 @@ def test_a_labeling_session_passes_only_the_ramping_groups_pairs(tmp_path):
         assert np.all(visited > 0)
         assert r["visited_session_mean"] < 0.25 * r["labeled_pairs_end"]
         assert r["ratio_whole"] > 0 and r["ratio_session"] > 0
+        # step's fresh supervision corrections: at least one every 16 iterations, at most one
+        # every correction_interval(r) (new labels keep the one in use)
+        assert 300 // 16 <= r["fresh_corrections"] <= 300 // (16 if r["r"] == 0.1 else 4) + 1
     table = (tmp_path / "labeling_session.md").read_text()
     assert table.count("| this engine (") == 2
     assert (tmp_path / "plot.png").stat().st_size > 10_000

@@ -530,6 +530,8 @@ def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatc
     from tensorboard_al_plugin.tsne import tsne as tsne_mod
     if every is not None:
         monkeypatch.setattr(tsne_mod, "CORRECTION_EVERY", every)
+        if every == 1:   # fresh on every iteration: no reuse past the interval either
+            monkeypatch.setattr(tsne_mod, "CORRECTION_TOLERANCE", 0.0)
     X, y = _blobs(n, d=10, k=6, seed=seed)
     labels = np.where(np.random.default_rng(seed).random(n) < 0.5, y, -1)
     run = SemiSupervisedTSNE(n_components=n_components, perplexity=20, label_importance=0.5,
@@ -541,24 +543,26 @@ def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatc
 @pytest.mark.parametrize("method", ["fft", "bh"])
 def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(method, monkeypatch):
     from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    # the interval alone (a tolerance of 0: no reuse past it, whatever the estimate)
+    monkeypatch.setattr(tsne_mod, "CORRECTION_TOLERANCE", 0.0)
     run, y, labels = _clusters_run(method, n=2000)
     run.step(1)
     kept = run._correction
-    assert kept is not None and kept[2] == 0   # computed at iteration 0 ...
+    assert kept is not None and kept.iteration == 0   # computed at iteration 0 ...
     run.step(tsne_mod.CORRECTION_EVERY - 1)
     assert run._correction is kept             # ... reused up to CORRECTION_EVERY - 1 ...
     run.step(1)
-    assert run._correction[2] == tsne_mod.CORRECTION_EVERY  # ... and computed afresh
+    assert run._correction.iteration == tsne_mod.CORRECTION_EVERY  # ... and computed afresh
     # step's objective (its last iteration, at most every OBJECTIVE_EVERY) keeps to the interval:
     # a readout with the reused correction's Z, within a fraction of a percent of the exact one
     run.step(tsne_mod.OBJECTIVE_EVERY)
     at = run.iteration - 1
     assert run.last_objective_iteration == at
-    assert run._correction[2] == at - at % tsne_mod.CORRECTION_EVERY != at
+    assert run._correction.iteration == at - at % tsne_mod.CORRECTION_EVERY != at
     assert np.isfinite(run.last_objective)
     # that readout at the current positions against the exact objective (a fresh correction)
     readout = run._evaluate(run._Y, 1.0, reuse=True)[1]
-    assert run._correction[2] < run.iteration    # the kept one was used
+    assert run._correction.iteration < run.iteration    # the kept one was used
     assert readout == pytest.approx(run.objective(), rel=2e-3) and readout != run.objective()
     # labels given to unlabeled points only keep it (their u starts at 0, where the kept one
     # has nothing of theirs); a relabel (or a change of r) drops it: the next iteration
@@ -573,12 +577,12 @@ def test_step_reuses_the_correction_between_refreshes_and_after_label_changes(me
     run.set_labels(relabeled)
     assert run._correction is None
     run.step(1)
-    assert run._correction[2] == run.iteration - 1
+    assert run._correction.iteration == run.iteration - 1
     run.set_params(repulsion_emphasis=0.5)
     assert run._correction is None
     # gradient() is exact, never the reused correction: it equals a fresh run's at the same state
     g = run.gradient()
-    assert run._correction is None or run._correction[2] < run.iteration
+    assert run._correction is None or run._correction.iteration < run.iteration
     np.testing.assert_allclose(g, run.gradient())
 
 
@@ -594,14 +598,81 @@ def test_the_correction_is_reused_longer_where_r_is_small(monkeypatch):
     run.step(1)
     kept = run._correction
     run.step(most - 1)
-    assert run._correction is kept and kept[2] == 0
+    assert run._correction is kept and kept.iteration == 0
     run.step(1)
-    assert run._correction[2] == most
-    # CORRECTION_EVERY = 1 still means a fresh correction on every iteration, whatever r
+    assert run._correction.iteration == most
+    # CORRECTION_EVERY = 1 with a tolerance of 0 means a fresh correction on every iteration
     monkeypatch.setattr(tsne_mod, "CORRECTION_EVERY", 1)
+    monkeypatch.setattr(tsne_mod, "CORRECTION_TOLERANCE", 0.0)
     assert tsne_mod.correction_interval(0.1) == 1
     run.step(1)
-    assert run._correction[2] == most + 1
+    assert run._correction.iteration == most + 1
+
+
+def _reused_force_error(run, kept):
+    """|F_reused - F_fresh| / |F_fresh| over the labeled points at the run's
+    positions, F = (rep + rep_c) / (Z + Z_c), the kept correction as step uses it."""
+    rep, Z, rep_c, Z_c = run._repulsion_parts(run._Y)
+    lab = run._codes >= 0
+    fresh = ((rep + rep_c) / (Z + Z_c))[lab]
+    reused = ((rep + kept.rep_c) / (Z + kept.Z_c))[lab]
+    return float(np.linalg.norm(reused - fresh) / np.linalg.norm(fresh)), rep
+
+
+@pytest.mark.parametrize("method", ["fft", "bh"])
+def test_reuse_error_tracks_the_error_of_a_kept_correction(method):
+    # the estimate step decides with (the exact correction on 64 labeled points, now against
+    # then) against the whole error of the kept correction on every labeled point, along a run
+    # from the ramp through the end of exaggeration to the settled layout
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    run, y, labels = _clusters_run(method, n=2000)
+    ratios = []
+    for at in (30, 150, 245, 400):
+        run.step(at - run.iteration)
+        run._refresh_weights(run.iteration)
+        _, Z, rep_c, Z_c = run._repulsion_parts(run._Y)
+        kept = tsne_mod._Kept(rep_c, Z_c, run.iteration, run._Y, run._codes, run._u.copy(),
+                              run._lab_idx, 1.0)
+        assert kept.targets.size == tsne_mod.CORRECTION_SAMPLE
+        for age in (4, 8, 15):
+            run.step(age - (run.iteration - at))
+            run._refresh_weights(run.iteration)
+            err, rep = _reused_force_error(run, kept)
+            est = tsne_mod.reuse_error(run._Y, rep, kept, run._codes, run._u, run._lab_idx, 1.0)
+            if err > 1e-3:              # above the repulsion's own noise between iterations
+                ratios.append(est / err)
+    assert len(ratios) >= 8
+    assert 0.5 < min(ratios) and max(ratios) < 2.0, ratios
+
+
+def test_past_its_interval_a_correction_is_kept_while_its_estimated_error_is_small(monkeypatch):
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    every, most = tsne_mod.CORRECTION_EVERY, tsne_mod.CORRECTION_MAX_EVERY
+    tol = tsne_mod.CORRECTION_TOLERANCE
+    run, y, labels = _clusters_run("fft", n=2000)
+    run.step(400)                       # the layout has settled: r = 1 keeps it longer
+
+    def window(n):
+        """Iterations of the fresh corrections over n steps, and the real error of each
+        reused correction at each iteration where step used it."""
+        fresh, used = [], []
+        for _ in range(n):
+            kept, n_fresh = run._correction, run.fresh_corrections
+            err = _reused_force_error(run, kept)[0] if kept is not None else None
+            run.step(1)
+            if run.fresh_corrections > n_fresh:
+                fresh.append(run.iteration - 1)
+            elif kept is not None:
+                used.append(err)
+        return np.diff(fresh), np.asarray(used)
+
+    gaps, used = window(64)
+    assert gaps.min() >= every and gaps.max() <= most and gaps.mean() > every + 2, gaps
+    assert used.max() < 2 * tol, used    # the estimate kept the real error near the tolerance
+    # a tolerance of 0 is the interval alone
+    monkeypatch.setattr(tsne_mod, "CORRECTION_TOLERANCE", 0.0)
+    gaps, used = window(20)
+    assert set(gaps) == {every}
 
 
 @pytest.mark.parametrize("method,r", [("fft", 1.0), ("bh", 1.0), ("fft", 0.1), ("bh", 0.1)])

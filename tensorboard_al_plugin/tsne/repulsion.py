@@ -801,7 +801,8 @@ def _grid_correction(first, wts, h, n_boxes, grids, cls, uL, r, p, workers):
 
 def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
                      interval_size=1.2, workers=None, codes=None, u=None,
-                     repulsion_emphasis=0.0, on_grid=None, correction_theta=None, parts=False):
+                     repulsion_emphasis=0.0, on_grid=None, correction_theta=None, parts=False,
+                     correction_if=None):
     """FFT-interpolated rep (N, 2) and Z. Y (N, 2) float64.
 
     The embedding's bounding square is cut into boxes of ``interval_size``
@@ -831,7 +832,10 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
 
     ``parts`` True returns (rep, Z, rep_c, Z_c): the plain repulsion (b = 1)
     and the supervision's share apart (zeros and 0.0 without supervision), so
-    that a caller can reuse a correction between iterations (``tsne``).
+    that a caller can reuse a correction between iterations (``tsne``);
+    ``correction_if`` (with ``parts``), a function of the plain (rep, Z),
+    says whether to compute the correction on the same grid (False: rep_c is
+    None and Z_c 0.0).
     """
     n = Y.shape[0]
     p = int(n_interpolation_points)
@@ -855,6 +859,8 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     Z = float(phi[:, 2].sum() - n)
     rep_c = np.zeros_like(rep)
     Z_c = 0.0
+    if parts and correction_if is not None and not correction_if(rep, Z):
+        return rep, Z, None, 0.0
     if codes is not None and r > 0.0:
         active = np.flatnonzero((codes >= 0) & (u > 0))
         present = np.flatnonzero(np.bincount(codes[active], minlength=1))

@@ -49,14 +49,30 @@ OBJECTIVE_EVERY = 25
 # (benchmarks/correction_reuse.py), 0.7-1.6% at r = 1 and age 3 (2.9% at the
 # end of early exaggeration, where the layout moves fastest), 0.1-1.1% at
 # r = 0.1 and age 15 (1.9%), 0.9-8% at r = 1 and age 15 (14%): about the FFT
-# interpolation's own error (2%) while r * age <= 3. So a fresh correction
-# comes every CORRECTION_EVERY iterations at r >= 1 and every 1 + 3 / r
-# below, at most every CORRECTION_MAX_EVERY (beyond age 15 the error grows
-# faster than the age). Where the layout stops moving the reused correction
+# interpolation's own error (2%) while r * age <= 3. So a correction is kept
+# for at least CORRECTION_EVERY iterations at r >= 1 and 1 + 3 / r below, at
+# most CORRECTION_MAX_EVERY (beyond age 15 the error grows faster than the
+# age). Where the layout stops moving the reused correction
 # equals the fresh one, so the optimum is unchanged (multiple time stepping,
 # as for slow forces in molecular dynamics).
+#
+# Past that interval the correction is kept while an estimate of its error
+# stays under CORRECTION_TOLERANCE, up to CORRECTION_MAX_EVERY: once the layout
+# settles, a correction of age 15 is as good at r = 1 as one of age 3 was
+# early (about 1% from iteration 400 on), and a fixed interval would pay for
+# the fast phases all run long. The estimate (``reuse_error``) is the exact
+# correction on CORRECTION_SAMPLE labeled points, summed over every labeled
+# point (~3 ms at 70,000 points against ~40 ms for a fresh correction), now
+# against at the kept correction's iteration, relative to their whole
+# repulsive force: it sees both the layout's motion and the u_i that ramped
+# since. Measured against the error on every labeled point
+# (correction_reuse.md): 0.5-1.4 times it along a whole 70,000-point run
+# (ages 3-15, r = 0.1 and 1). It is asked at the end of the interval and then
+# where the last estimate, extrapolated linearly in age, reaches the tolerance.
 CORRECTION_EVERY = 4
 CORRECTION_MAX_EVERY = 16
+CORRECTION_TOLERANCE = 0.015
+CORRECTION_SAMPLE = 64
 
 
 def correction_interval(r):
@@ -68,6 +84,90 @@ def correction_interval(r):
         return max(int(every), 1)
     k = 1 + int((every - 1) / r + 1e-9)
     return int(min(max(k, every), max(CORRECTION_MAX_EVERY, every)))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _sample_correction(YT, ct, ut, YL, cl, ul, r):
+    """The supervision's repulsion correction (unnormalised: the b_ij - 1 =
+    r u_i u_j share of sum_j t_ij^2 (y_i - y_j)) on the points at YT (m, d)
+    with classes ``ct`` and u ``ut``, summed exactly over the labeled points
+    at YL (L, d) of other classes (``cl``, ``ul``): (m, d). ``reuse_error``
+    compares it between two iterations."""
+    m, d = YT.shape
+    out = np.zeros((m, d))
+    for t in numba.prange(m):
+        ci = ct[t]
+        if d == 2:
+            y0 = YT[t, 0]
+            y1 = YT[t, 1]
+            a0 = 0.0
+            a1 = 0.0
+            for q in range(YL.shape[0]):
+                d0 = y0 - YL[q, 0]
+                d1 = y1 - YL[q, 1]
+                q1 = 1.0 + d0 * d0 + d1 * d1
+                w = ul[q] / (q1 * q1) if cl[q] != ci else 0.0
+                a0 += w * d0
+                a1 += w * d1
+            out[t, 0] = a0
+            out[t, 1] = a1
+        else:
+            for q in range(YL.shape[0]):
+                if cl[q] == ci:
+                    continue
+                dd = 0.0
+                for k in range(d):
+                    diff = YT[t, k] - YL[q, k]
+                    dd += diff * diff
+                w = ul[q] / ((1.0 + dd) * (1.0 + dd))
+                for k in range(d):
+                    out[t, k] += w * (YT[t, k] - YL[q, k])
+        for k in range(d):
+            out[t, k] *= r * ut[t]
+    return out
+
+
+def _sample(Y, targets, codes, u, lab, r):
+    """``_sample_correction`` on the points ``targets`` from the labeled points ``lab``."""
+    return _sample_correction(Y[targets], codes[targets], u[targets], Y[lab], codes[lab], u[lab],
+                              float(r))
+
+
+def reuse_error(Y, rep, kept, codes, u, lab, r):
+    """Estimated relative error of the labeled points' repulsive force when
+    the kept correction ``kept`` (``_Kept``) stands in for a fresh one at Y,
+    given the plain repulsion ``rep`` there: on a fixed sample of
+    CORRECTION_SAMPLE labeled points, the exact correction now
+    (``_sample_correction`` over every labeled point ``lab``, with u as it
+    is now) less the one at the kept correction's iteration, against the
+    sample's plain repulsion plus the correction now (both over the same Z).
+    See CORRECTION_TOLERANCE for how well it predicts
+    (``benchmarks/correction_reuse.py`` measures it beside the error)."""
+    if kept.targets.size == 0:
+        return np.inf
+    now = _sample(Y, kept.targets, codes, u, lab, r)
+    size = float(np.sqrt(((rep[kept.targets] + now) ** 2).sum()))
+    if size == 0.0:
+        return np.inf
+    return float(np.sqrt(((now - kept.sample) ** 2).sum())) / size
+
+
+class _Kept:
+    """A supervision correction kept by ``step`` (``TSNERun._repulsion``):
+    rep_c, Z_c and the iteration it was computed at; the exact correction
+    on a sample of labeled points (``targets``, ``sample``) for
+    ``reuse_error``, and the age at which that is next asked (``next_check``;
+    first at the end of ``correction_interval(r)``)."""
+
+    __slots__ = ("rep_c", "Z_c", "iteration", "targets", "sample", "next_check")
+
+    def __init__(self, rep_c, Z_c, iteration, Y, codes, u, lab, r):
+        self.rep_c, self.Z_c, self.iteration = rep_c, Z_c, iteration
+        self.next_check = None   # at the end of correction_interval(r)
+        pick = np.linspace(0, lab.size - 1, min(CORRECTION_SAMPLE, lab.size)).astype(np.int64)
+        self.targets = lab[np.unique(pick)] if lab.size else lab
+        self.sample = _sample(Y, self.targets, codes, u, lab, r)
+
 
 # From this many points a run stores them in the Z-order of their starting
 # positions (PCA or given), so that a point's neighbours in P, which t-SNE
@@ -576,7 +676,8 @@ class TSNERun:
         self._pairs = None          # _labeled_pairs of the points still ramping (None: none)
         self._p_entropy = None      # sum p log p over P
         self._p_sum = float(P.data.sum())
-        self._correction = None   # (rep_c, Z_c, iteration) reused by step()
+        self._correction = None   # the _Kept correction step() reuses
+        self.fresh_corrections = 0  # how many step() has computed (benchmarks count them)
         self._changed()
         if labels is not None:
             self.set_labels(labels)
@@ -791,36 +892,62 @@ class TSNERun:
         """rep (N, d) and Z with the supervision weights b_ij (see ``repulsion``).
 
         ``reuse`` (``step`` only): the supervision's correction is taken from
-        an earlier iteration when it is less than ``correction_interval(r)`` old, and
-        a fresh one is kept for the next iterations."""
+        an earlier iteration when it is less than ``correction_interval(r)``
+        old, or less than CORRECTION_MAX_EVERY old while ``reuse_error``
+        estimates its error under CORRECTION_TOLERANCE; a fresh one is kept
+        for the next iterations."""
         r = self.params["repulsion_emphasis"]
         if self.method == "exact":
             return repulsion.exact_repulsion(Y, self._codes, self._u, r)
         supervised = r > 0 and self._n_labeled > 1
-        kept = self._correction
-        fresh = supervised and not (reuse and kept is not None
-                                    and self.iteration - kept[2] < correction_interval(r))
-        if not fresh:
-            rep, Z = repulsion.fft_repulsion_2d(Y) if self.method == "fft" else \
-                repulsion.bh_repulsion(Y, self.params["theta"])
-            if not supervised:
-                return rep, Z
-            return rep + kept[0], Z + kept[1]
-        rep, Z, rep_c, Zc = self._repulsion_parts(Y)
+        kept = self._correction if reuse and supervised else None
+        age = None if kept is None else self.iteration - kept.iteration
+        if not supervised or (age is not None and age < correction_interval(r)):
+            rep, Z = self._plain(Y)
+            return (rep, Z) if kept is None else (rep + kept.rep_c, Z + kept.Z_c)
+        stale = None
+        if age is not None and age < CORRECTION_MAX_EVERY:
+            def stale(rep, Z):
+                if kept.next_check is not None and age < kept.next_check:
+                    return False
+                # the error grows about linearly with age past the FFT's own noise
+                # (correction_reuse.md): the next check comes where the estimate, so
+                # extrapolated, would reach the tolerance
+                e = reuse_error(Y, rep, kept, self._codes, self._u, self._lab_idx, r)
+                if e >= CORRECTION_TOLERANCE:
+                    return True
+                kept.next_check = age + 1 if e * (age + 1) >= CORRECTION_TOLERANCE * age else \
+                    int(age * CORRECTION_TOLERANCE / e)
+                return False
+        rep, Z, rep_c, Zc = self._repulsion_parts(Y, correction_if=stale)
+        if rep_c is None:
+            return rep + kept.rep_c, Z + kept.Z_c
         if reuse:
-            self._correction = (rep_c, Zc, self.iteration)
+            self._correction = _Kept(rep_c, Zc, self.iteration, Y, self._codes, self._u,
+                                     self._lab_idx, r)
+            self.fresh_corrections += 1
         return rep + rep_c, Z + Zc
 
-    def _repulsion_parts(self, Y):
+    def _plain(self, Y):
+        """The plain repulsion (b = 1) rep, Z by the method ``step`` uses."""
+        if self.method == "fft":
+            return repulsion.fft_repulsion_2d(Y)
+        return repulsion.bh_repulsion(Y, self.params["theta"])
+
+    def _repulsion_parts(self, Y, correction_if=None):
         """(rep, Z, rep_c, Z_c): the plain repulsion (b = 1) at Y and a fresh
         supervision correction apart, by the method ``step`` uses ("fft" or
-        "bh"; benchmarks/correction_reuse.py measures a reused one against it)."""
+        "bh"; benchmarks/correction_reuse.py measures a reused one against it).
+        ``correction_if(rep, Z)`` False: no correction (rep_c None, Z_c 0.0)."""
         r = self.params["repulsion_emphasis"]
         theta = max(self.params["theta"], repulsion.CORRECTION_THETA)
         if self.method == "fft":
             return repulsion.fft_repulsion_2d(Y, codes=self._codes, u=self._u, repulsion_emphasis=r,
-                                              correction_theta=theta, parts=True)
+                                              correction_theta=theta, parts=True,
+                                              correction_if=correction_if)
         rep, Z = repulsion.bh_repulsion(Y, self.params["theta"])
+        if correction_if is not None and not correction_if(rep, Z):
+            return rep, Z, None, 0.0
         rep_c, Zc, _ = repulsion.supervision_correction(Y, self._codes, self._u, r, theta)
         return rep, Z, rep_c, Zc
 
