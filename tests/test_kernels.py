@@ -316,8 +316,8 @@ def check_sample_correction():
         u[::9] = 0.0
         lab = np.flatnonzero(codes >= 0)
         targets = lab[::5]
-        out, _ = _both(tsne_mod._sample_correction, Y[targets], codes[targets], u[targets], Y[lab],
-                       codes[lab], u[lab], 0.7)
+        out, _ = _both(tsne_mod._sample_correction, Y[targets], codes[targets], u[targets],
+                       np.ascontiguousarray(Y[lab].T), codes[lab], u[lab], 0.7)
         diff, t = _pairs(Y)
         w = 0.7 * u[:, None] * u[None, :] * t * t * (codes[:, None] != codes[None, :])
         w *= (codes[:, None] >= 0) & (codes[None, :] >= 0)

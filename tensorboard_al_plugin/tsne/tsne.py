@@ -87,12 +87,14 @@ def correction_interval(r):
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _sample_correction(YT, ct, ut, YL, cl, ul, r):
+def _sample_correction(YT, ct, ut, YLt, cl, ul, r):
     """The supervision's repulsion correction (unnormalised: the b_ij - 1 =
     r u_i u_j share of sum_j t_ij^2 (y_i - y_j)) on the points at YT (m, d)
     with classes ``ct`` and u ``ut``, summed exactly over the labeled points
-    at YL (L, d) of other classes (``cl``, ``ul``): (m, d). ``reuse_error``
-    compares it between two iterations."""
+    of other classes at YLt (d, L: one contiguous row per coordinate, so
+    that the loop over them vectorises; at 10^6 points it halved the time),
+    classes ``cl``, u ``ul``: (m, d). ``reuse_error`` compares it between
+    two iterations."""
     m, d = YT.shape
     out = np.zeros((m, d))
     for t in numba.prange(m):
@@ -102,26 +104,27 @@ def _sample_correction(YT, ct, ut, YL, cl, ul, r):
             y1 = YT[t, 1]
             a0 = 0.0
             a1 = 0.0
-            for q in range(YL.shape[0]):
-                d0 = y0 - YL[q, 0]
-                d1 = y1 - YL[q, 1]
+            for q in range(YLt.shape[1]):
+                d0 = y0 - YLt[0, q]
+                d1 = y1 - YLt[1, q]
                 q1 = 1.0 + d0 * d0 + d1 * d1
-                w = ul[q] / (q1 * q1) if cl[q] != ci else 0.0
+                w = ul[q] / (q1 * q1)
+                w = w if cl[q] != ci else 0.0
                 a0 += w * d0
                 a1 += w * d1
             out[t, 0] = a0
             out[t, 1] = a1
         else:
-            for q in range(YL.shape[0]):
+            for q in range(YLt.shape[1]):
                 if cl[q] == ci:
                     continue
                 dd = 0.0
                 for k in range(d):
-                    diff = YT[t, k] - YL[q, k]
+                    diff = YT[t, k] - YLt[k, q]
                     dd += diff * diff
                 w = ul[q] / ((1.0 + dd) * (1.0 + dd))
                 for k in range(d):
-                    out[t, k] += w * (YT[t, k] - YL[q, k])
+                    out[t, k] += w * (YT[t, k] - YLt[k, q])
         for k in range(d):
             out[t, k] *= r * ut[t]
     return out
@@ -129,8 +132,8 @@ def _sample_correction(YT, ct, ut, YL, cl, ul, r):
 
 def _sample(Y, targets, codes, u, lab, r):
     """``_sample_correction`` on the points ``targets`` from the labeled points ``lab``."""
-    return _sample_correction(Y[targets], codes[targets], u[targets], Y[lab], codes[lab], u[lab],
-                              float(r))
+    return _sample_correction(Y[targets], codes[targets], u[targets],
+                              np.ascontiguousarray(Y[lab].T), codes[lab], u[lab], float(r))
 
 
 def reuse_error(Y, rep, kept, codes, u, lab, r):
