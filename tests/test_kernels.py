@@ -327,6 +327,58 @@ def check_sample_correction():
                                    rtol=1e-10, atol=1e-13)
 
 
+def check_stray_sums():
+    """Per target, the sums over a range of points (a class's, or its strays'):
+    u_j t_ij^2 (y_i - y_j) and u_j t_ij, against the dense numpy sums."""
+    rng = _rng(41)
+    for d in (2, 3, 4):             # scalar loops for 2 and 3, a general one for any d
+        Y = rng.normal(size=(50, d)) * 2
+        uL = rng.random(50)
+        targets = rng.choice(50, 20, replace=False)
+        lo = rng.integers(0, 30, size=20)
+        hi = lo + rng.integers(0, 21, size=20)
+        (rep, z), _ = _both(repulsion._stray_sums, Y, uL, targets, lo, hi)
+        diff, t = _pairs(Y)
+        for k, i in enumerate(targets):
+            j = slice(lo[k], hi[k])
+            w = uL[j] * t[i, j]
+            np.testing.assert_allclose(rep[k], ((w * t[i, j])[:, None] * diff[i, j]).sum(0),
+                                       rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(z[k], w.sum(), rtol=1e-12, atol=1e-13)
+
+
+def check_class_windows():
+    """Each class's window (origin, side) and strays, against a numpy search
+    of every side's window (the most points of the class on each axis, the
+    lowest such origin) and the cost of each side."""
+    rng = _rng(42)
+    n_boxes, p, ppn = 40, 4, 16.0
+    cls = rng.integers(0, 3, size=300)
+    centre = np.array([[5, 5], [30, 8], [20, 30]])
+    bx = np.clip(centre[cls] + rng.integers(-3, 4, size=(300, 2)), 0, n_boxes - 1)
+    bx[:6] = rng.integers(0, n_boxes, size=(6, 2))      # a few anywhere
+    sides = repulsion._window_sides(n_boxes)
+    (origin, side, stray, cost), _ = _both(repulsion._class_windows, bx, cls, 3, sides, p, ppn)
+    total = 0.0
+    for c in range(3):
+        b = bx[cls == c]
+        best = None
+        for s in sides:
+            o = [int(np.argmax([np.sum((b[:, k] >= o) & (b[:, k] < o + s))
+                                for o in range(n_boxes - s + 1)])) for k in range(2)]
+            out = int(np.sum(np.any((b < o) | (b >= np.add(o, s)), axis=1)))
+            cst = float(s * p) ** 2 + 2.0 * out * b.shape[0] / ppn
+            if best is None or cst < best[0]:
+                best = (cst, s, o)
+        total += best[0]
+        assert side[c] == best[1] and list(origin[c]) == best[2]
+        mine = cls == c
+        np.testing.assert_array_equal(stray[mine], np.any((bx[mine] < origin[c])
+                                                          | (bx[mine] >= origin[c] + side[c]), axis=1))
+    assert cost == pytest.approx(total)
+    assert stray.any() and (side < n_boxes).all()
+
+
 def check_traverse_groups():
     """Through its two callers: with theta = 0 every internal node is
     opened, so the tree sums equal the all-pairs sums; at theta = 0.5 they
@@ -627,6 +679,7 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
+    "tensorboard_al_plugin.tsne.repulsion._stray_sums": check_stray_sums,
     "tensorboard_al_plugin.tsne.repulsion._traverse_groups": check_traverse_groups,
     "tensorboard_al_plugin.tsne.repulsion._morton_codes": check_morton_codes,
     "tensorboard_al_plugin.tsne.repulsion._interp_weights": check_interp_weights,
@@ -644,6 +697,7 @@ SERIAL_CHECKS = {
     "tensorboard_al_plugin.tsne.nearest_neighbors._init_heaps": check_init_heaps,
     "tensorboard_al_plugin.tsne.nearest_neighbors._select_block": check_select_block,
     "tensorboard_al_plugin.tsne.nearest_neighbors._refine": check_refine,
+    "tensorboard_al_plugin.tsne.repulsion._class_windows": check_class_windows,
 }
 
 

@@ -136,12 +136,14 @@ def test_fft_supervised_repulsion_matches_exact_pairs(on_grid):
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.3])
-def test_fft_correction_class_grids_equal_the_whole_grid(scale):
+def test_fft_correction_class_grids_equal_the_whole_grid(scale, monkeypatch):
     # each class's potential on a small grid of its own over its boxes, on the
     # correction grid's lattice, is what the whole grid gives for that class:
     # same node charges, same kernel between nodes (only float32 rounding
     # apart). scale 0.3: a layout under 60 units, whose plain repulsion has
-    # finer boxes than the correction's own grid
+    # finer boxes than the correction's own grid. Strays made too dear to
+    # leave any point off its class's grid (test_fft_correction_sums_strays_exactly)
+    monkeypatch.setattr(repulsion, "STRAY_PAIRS_PER_NODE2", 1e-12)
     rng = np.random.default_rng(6)
     n = 6000
     centres = np.array([[-60.0, -60.0], [60.0, -50.0], [0.0, 70.0], [55.0, 55.0], [-50.0, 40.0]])
@@ -157,7 +159,8 @@ def test_fft_correction_class_grids_equal_the_whole_grid(scale):
     first, wts = repulsion._interp_weights(Y, lo, h, n_boxes, p)
     order, cost, grid = repulsion._correction_grids(Y, first, wts, active, cls, 5, h, n_boxes,
                                                     p, 1.2)
-    first_L, wts_L, h_L, n_boxes_L, (origin, side) = grid
+    first_L, wts_L, h_L, n_boxes_L, (origin, side), strays = grid
+    assert strays is None
     assert h_L == 1.2 and (h == 1.2) == (scale == 1.0)
     cls_o = cls[order]
     boxes = repulsion._class_boxes(first_L, np.arange(active.size), cls_o, 5, p)
@@ -168,7 +171,7 @@ def test_fft_correction_class_grids_equal_the_whole_grid(scale):
     assert np.all(side[:4] <= -(-n_boxes_L // 4)) and side[4] == n_boxes_L
     whole = (np.zeros((5, 2), dtype=np.int64), np.full(5, n_boxes_L))
     rep_s, z_s = repulsion._grid_correction(*grid, cls_o, uL[order], 0.7, p, 2)
-    rep_w, z_w = repulsion._grid_correction(*grid[:4], whole, cls_o, uL[order], 0.7, p, 2)
+    rep_w, z_w = repulsion._grid_correction(*grid[:4], whole, None, cls_o, uL[order], 0.7, p, 2)
     # (measured 3e-6 and 2e-7; one node off, 1e-4)
     assert np.linalg.norm(rep_s - rep_w) / np.linalg.norm(rep_w) < 3e-5
     assert abs(z_s - z_w) / z_w < 3e-5
@@ -181,6 +184,66 @@ def test_fft_correction_class_grids_equal_the_whole_grid(scale):
                                                   repulsion_emphasis=0.7, on_grid=True, parts=True)
     corr_e = rep_e - plain_e
     assert np.linalg.norm(rep_c - corr_e) / np.linalg.norm(corr_e) < 0.05
+    assert abs(z_c - (z_e - zp_e)) / (z_e - zp_e) < 0.01
+
+
+def test_class_windows_leave_out_the_few_points_far_from_their_class():
+    # class 0: 200 points in a few boxes and 3 far away; class 1: 150 points
+    # elsewhere. A stray costs 2 x 203 pairs: 25 node^2 at 16 pairs each,
+    # against 160,000 node^2 of the whole grid (100 boxes of 4 nodes)
+    rng = np.random.default_rng(0)
+    bx = np.concatenate([rng.integers(10, 14, size=(200, 2)), [[90, 90], [95, 3], [60, 61]],
+                         rng.integers(70, 73, size=(150, 2))])
+    cls = np.repeat([0, 0, 1], [200, 3, 150])
+    sides = repulsion._window_sides(100)
+    assert list(sides) == [100, 50, 25, 13]
+    origin, side, stray, cost = repulsion._class_windows(bx, cls, 2, sides, 4, 16.0)
+    assert list(side) == [13, 13]
+    assert np.flatnonzero(stray).tolist() == [200, 201, 202]
+    assert np.all(origin[0] <= 10) and np.all(origin[0] + 13 >= 14)
+    assert cost == pytest.approx(2 * 52 ** 2 + 2 * 3 * 203 / 16.0)
+    # strays too dear: class 0 keeps every point on the whole grid
+    origin, side, stray, _ = repulsion._class_windows(bx, cls, 2, sides, 4, 1e-9)
+    assert list(side) == [100, 13] and not stray.any()
+
+
+def test_fft_correction_sums_strays_exactly():
+    # labels of class 4 put on points of the other clusters would spread
+    # class 4's grid over the whole layout: they are left off it (strays)
+    # and summed exactly, a stray over its whole class, every other point of
+    # the class over its strays. The correction is the exact one within the
+    # grid's tolerance (test_fft_supervised_repulsion_matches_exact_pairs),
+    # at the strays too
+    rng = np.random.default_rng(6)
+    n = 6000
+    centres = np.array([[-60.0, -60.0], [60.0, -50.0], [0.0, 70.0], [55.0, 55.0], [-50.0, 40.0]])
+    y = rng.integers(0, 5, size=n)
+    Y = centres[y] + rng.normal(scale=4.0, size=(n, 2))
+    codes = np.where(rng.random(n) < 0.6, y, -1).astype(np.int32)
+    codes[:20] = 4
+    u = np.where(codes >= 0, rng.uniform(0.3, 1.0, size=n), 0.0)
+    active = np.flatnonzero(codes >= 0)
+    p = 4
+    lo, h, n_boxes, _ = repulsion._geometry(Y, p, 50, 1.2)
+    first, wts = repulsion._interp_weights(Y, lo, h, n_boxes, p)
+    order, _, grid = repulsion._correction_grids(Y, first, wts, active, codes[active].astype(np.int64),
+                                                 5, h, n_boxes, p, 1.2)
+    side, strays = grid[4][1], grid[5]
+    assert np.all(side <= -(-grid[3] // 4))
+    stray = np.zeros(n, dtype=bool)
+    stray[active[order]] = strays[0]
+    far = np.arange(20)[y[:20] != 4]
+    assert far.size >= 10 and stray[far].all()
+    assert stray.sum() < 0.05 * active.size      # and a few points of the clusters' tails
+    np.testing.assert_array_equal(strays[1], Y[active[order]])
+    plain_e, zp_e = repulsion.exact_repulsion(Y, codes, u, 0.0)
+    rep_e, z_e = repulsion.exact_repulsion(Y, codes, u, 0.7)
+    _, _, rep_c, z_c = repulsion.fft_repulsion_2d(Y, codes=codes, u=u, repulsion_emphasis=0.7,
+                                                  on_grid=True, parts=True)
+    corr_e = rep_e - plain_e
+    # (measured 3.4 %, 2.6 % at the strays, 6e-4 on Z)
+    assert np.linalg.norm(rep_c - corr_e) / np.linalg.norm(corr_e) < 0.05
+    assert np.linalg.norm((rep_c - corr_e)[stray]) / np.linalg.norm(corr_e[stray]) < 0.05
     assert abs(z_c - (z_e - zp_e)) / (z_e - zp_e) < 0.01
 
 
