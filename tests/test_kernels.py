@@ -463,13 +463,12 @@ def check_spread():
     rng, first, wts = _grid_inputs(8)
     n = first.shape[0]
     charges = rng.random(n)
-    grid = rng.integers(0, 3, size=n)       # 0: the density grid only; 1, 2: a class grid too
+    grid = rng.integers(-1, 3, size=n)      # -1: on no grid (a stray)
     p, n_nodes = wts.shape[2], 12
     ref = np.zeros((3, n_nodes, n_nodes))
     for i in range(n):
-        w = np.outer(wts[i, 0], wts[i, 1])
-        ref[0, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += w
-        if grid[i] > 0:
+        if grid[i] >= 0:
+            w = np.outer(wts[i, 0], wts[i, 1])
             ref[grid[i], first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p] += charges[i] * w
     for parts in (1, 3):
         W, _ = _both(repulsion._spread, first, wts, grid, charges, 3, n_nodes, parts)
@@ -480,18 +479,48 @@ def check_spread():
 def check_gather():
     rng, first, wts = _grid_inputs(9)
     n, p = first.shape[0], wts.shape[2]
-    grid = rng.integers(0, 3, size=n)
+    grid = rng.integers(-1, 3, size=n)
     V = rng.normal(size=(3, 3, 12, 12)).astype(np.float32)
-    (out, own), _ = _both(repulsion._gather, first, wts, grid, V, 2)
+    out, _ = _both(repulsion._gather, first, wts, grid, V)
 
     def at(i, g, c):
         return np.einsum("a,b,ab->", wts[i, 0], wts[i, 1],
                          V[g, c, first[i, 0]:first[i, 0] + p, first[i, 1]:first[i, 1] + p])
-    ref = np.array([[at(i, 0, c) for c in range(3)] for i in range(n)])
-    ref_own = np.array([[at(i, grid[i], c) if grid[i] > 0 else 0.0 for c in range(2)]
-                        for i in range(n)])
+    ref = np.array([[at(i, grid[i], c) if grid[i] >= 0 else 0.0 for c in range(3)]
+                    for i in range(n)])
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(own, ref_own, rtol=1e-6, atol=1e-6)
+
+
+def check_weighted_power():
+    """Parseval's sum on rfft halves, against numpy: the middle columns twice."""
+    rng = _rng(43)
+    for M in (8, 9):
+        H = M // 2 + 1
+        what = (rng.normal(size=(3, M, H)) + 1j * rng.normal(size=(3, M, H))).astype(np.complex64)
+        khat = (rng.normal(size=(M, H)) + 1j * rng.normal(size=(M, H))).astype(np.complex64)
+        got, _ = _both(repulsion._weighted_power, khat, what, M % 2 == 0)
+        wgt = np.full(H, 2.0)
+        wgt[0] = 1.0
+        if M % 2 == 0:
+            wgt[-1] = 1.0
+        power = (np.abs(what.astype(np.complex128)) ** 2).sum(0)
+        np.testing.assert_allclose(got, (khat.real * power * wgt).sum(), rtol=1e-10)
+
+
+def check_labeled_rows():
+    rng = _rng(44)
+    n, L, p = 50, 20, 4
+    first = rng.integers(0, 40, size=(n, 2))
+    wts = rng.normal(size=(n, 2, p))
+    Y = rng.normal(size=(n, 2))
+    active = np.sort(rng.choice(n, L, replace=False))
+    for take in (active, np.arange(L)):     # the plain repulsion's grid, or the labeled points' own
+        first_L = first[take] - 3
+        order = rng.permutation(L)
+        (f, w, YL), _ = _both(repulsion._labeled_rows, first_L, wts, Y, order, take, active)
+        np.testing.assert_array_equal(f, first_L[order])
+        np.testing.assert_array_equal(w, wts[take[order]])
+        np.testing.assert_array_equal(YL, Y[active[order]])
 
 
 def check_init_heaps():
@@ -685,6 +714,8 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.repulsion._interp_weights": check_interp_weights,
     "tensorboard_al_plugin.tsne.repulsion._spread": check_spread,
     "tensorboard_al_plugin.tsne.repulsion._gather": check_gather,
+    "tensorboard_al_plugin.tsne.repulsion._weighted_power": check_weighted_power,
+    "tensorboard_al_plugin.tsne.repulsion._labeled_rows": check_labeled_rows,
     "tensorboard_al_plugin.tsne.nearest_neighbors._brute_rows": check_brute_rows,
     "tensorboard_al_plugin.tsne.nearest_neighbors._rerank": check_rerank,
     "tensorboard_al_plugin.tsne.affinity._merge_rows": check_merge_rows,

@@ -450,9 +450,9 @@ _SPREAD_BYTES = 256 * 2 ** 20
 @numba.njit(parallel=True, cache=True)
 def _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts):
     """Charges times interpolation weights summed on n_grids (n_nodes, n_nodes)
-    grids: every point puts charge 1 on grid 0 and, when grid[i] > 0, charges[i]
-    on grid grid[i] (its class). Points are split into n_parts private grids
-    (one per thread) that are added at the end. Returns float32
+    grids: point i puts charges[i] on grid grid[i] (none where grid[i] < 0:
+    a class's strays). Points are split into n_parts private grids (one per
+    thread) that are added at the end. Returns float32
     (n_grids, n_nodes, n_nodes)."""
     n = first.shape[0]
     p = wts.shape[2]
@@ -461,17 +461,16 @@ def _spread(first, wts, grid, charges, n_grids, n_nodes, n_parts):
     for t in numba.prange(n_parts):
         W = parts[t]
         for i in range(t * per, min(n, (t + 1) * per)):
+            g = grid[i]
+            if g < 0:
+                continue
             fx = first[i, 0]
             fy = first[i, 1]
-            g = grid[i]
             q = charges[i]
             for a in range(p):
-                wa = wts[i, 0, a]
+                wa = wts[i, 0, a] * q
                 for b in range(p):
-                    wab = wa * wts[i, 1, b]
-                    W[0, fx + a, fy + b] += wab
-                    if g > 0:
-                        W[g, fx + a, fy + b] += wab * q
+                    W[g, fx + a, fy + b] += wa * wts[i, 1, b]
     out = np.empty((n_grids, n_nodes, n_nodes), dtype=np.float32)
     for x in numba.prange(n_nodes):
         for g in range(n_grids):
@@ -499,29 +498,26 @@ def _forward(W, M, workers):
 
 
 @numba.njit(parallel=True, cache=True)
-def _gather(first, wts, grid, V, m_own):
+def _gather(first, wts, grid, V):
     """Interpolate potentials at every point: the m = V.shape[1] potentials of
-    grid 0 (N, m), and the first m_own of grid grid[i] (N, m_own; zeros where
-    grid[i] == 0). V (n_grids, m, n_nodes, n_nodes)."""
+    grid grid[i] (N, m; zeros where grid[i] < 0). V (n_grids, m, n_nodes, n_nodes)."""
     n = first.shape[0]
     p = wts.shape[2]
     m = V.shape[1]
     out = np.zeros((n, m))
-    own = np.zeros((n, m_own))
     for i in numba.prange(n):
+        g = grid[i]
+        if g < 0:
+            continue
         fx = first[i, 0]
         fy = first[i, 1]
-        g = grid[i]
         for a in range(p):
             wa = wts[i, 0, a]
             for b in range(p):
                 wab = wa * wts[i, 1, b]
                 for c in range(m):
-                    out[i, c] += wab * V[0, c, fx + a, fy + b]
-                if g > 0:
-                    for c in range(m_own):
-                        own[i, c] += wab * V[g, c, fx + a, fy + b]
-    return out, own
+                    out[i, c] += wab * V[g, c, fx + a, fy + b]
+    return out
 
 
 # (M, delta) -> spectra of the three kernels, most recently used last; the
@@ -730,19 +726,35 @@ def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2):
     return origin, side, stray, total
 
 
+@numba.njit(parallel=True, cache=True)
+def _weighted_power(khat_t, what, last_once):
+    """sum over grids, rows and columns of Re(khat_t) |what|^2 (float64), the
+    columns but the first (and the last when ``last_once``) twice. what
+    (k, M, H) complex64, khat_t (M, H)."""
+    k, rows, cols = what.shape
+    acc = np.zeros(rows)
+    for x in numba.prange(rows):
+        s = 0.0
+        for y in range(cols):
+            w = 1.0 if y == 0 or (last_once and y == cols - 1) else 2.0
+            pw = 0.0
+            for g in range(k):
+                re = np.float64(what[g, x, y].real)
+                im = np.float64(what[g, x, y].imag)
+                pw += re * re + im * im
+            s += w * np.float64(khat_t[x, y].real) * pw
+        acc[x] = s
+    return acc.sum()
+
+
 def _self_energy(khat_t, what, M):
     """<W, K_t * W> on the padded M x M grid from W's transform (rfft along
     the last axis, then fft along the one before; summed over any leading
     axis), by Parseval: no inverse transform. The rfft halves' inner columns
     count twice."""
-    power = what.real ** 2 + what.imag ** 2
-    if power.ndim == 3:
-        power = power.sum(axis=0)
-    wgt = np.full(power.shape[1], 2.0)
-    wgt[0] = 1.0
-    if M % 2 == 0:
-        wgt[-1] = 1.0
-    return float(((khat_t.real * power) @ wgt).sum()) / (M * M)
+    if what.ndim == 2:
+        what = what[None]
+    return _weighted_power(khat_t, what, M % 2 == 0) / (M * M)
 
 
 def _correction_grids(Y, first, wts, active, cls, n_classes, h, n_boxes, p, interval_size):
@@ -805,10 +817,31 @@ def _correction_grids(Y, first, wts, active, cls, n_classes, h, n_boxes, p, inte
     rank = np.searchsorted(np.unique(side), side)
     key = (rank[cls] * n_classes + cls) * 2 + ~stray
     order = np.argsort(key.astype(np.int16 if key.max() < 2 ** 15 else np.int64), kind="stable")
-    strays = None
-    if stray.any():
-        strays = (stray[order], np.ascontiguousarray(Y[active[order]]))
-    return order, cost, (first_L[order], wts[take[order]], h, n_boxes, (origin, side), strays)
+    first_o, wts_o, YL = _labeled_rows(first_L, wts, Y, order, take, active)
+    strays = (stray[order], YL) if stray.any() else None
+    return order, cost, (first_o, wts_o, h, n_boxes, (origin, side), strays)
+
+
+@numba.njit(parallel=True, cache=True)
+def _labeled_rows(first_L, wts, Y, order, take, active):
+    """first_L[order], wts[take[order]] and Y[active[order]] in one parallel
+    pass (numpy's fancy indexing, one thread, took ~40 ms at 500,000 labeled
+    points)."""
+    n = order.shape[0]
+    p = wts.shape[2]
+    f = np.empty((n, 2), dtype=first_L.dtype)
+    w = np.empty((n, 2, p))
+    YL = np.empty((n, 2))
+    for k in numba.prange(n):
+        o = order[k]
+        t = take[o]
+        a = active[o]
+        for x in range(2):
+            f[k, x] = first_L[o, x]
+            YL[k, x] = Y[a, x]
+            for q in range(p):
+                w[k, x, q] = wts[t, x, q]
+    return f, w, YL
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -882,46 +915,41 @@ def _grid_correction(first, wts, h, n_boxes, grids, strays, cls, uL, r, p, worke
     energy = 0.0
     if part > 0:
         # the labeled points' transform, and their potential read at those points
-        # grid 0 (charge 1) is spread but not transformed: grid 1 holds the charges
-        W = _spread_grids(first, wts, np.ones(n, dtype=np.int64), uL, 2, n_nodes)
-        labeled = _forward(W[1], M, workers)
+        W = _spread_grids(first, wts, np.zeros(n, dtype=np.int64), uL, 1, n_nodes)
+        labeled = _forward(W[0], M, workers)
         energy = _self_energy(khat[2], labeled, M)
         V = _potentials(khat[:2], labeled, M, n_nodes, workers)
-        others[:part], _ = _gather(first[:part], wts[:part], np.zeros(part, dtype=np.int64),
-                                   V[None], 0)
+        others[:part] = _gather(first[:part], wts[:part], np.zeros(part, dtype=np.int64), V[None])
         del V
     for s in np.unique(side):
         lo, hi = np.searchsorted(sizes, [s, s + 1])
         members = np.flatnonzero(side == s)
-        slot = np.zeros(side.size, dtype=np.int64)
-        slot[members] = np.arange(1, members.size + 1)
+        slot = np.full(side.size, -1, dtype=np.int64)
+        slot[members] = np.arange(members.size)
         n_nodes_s = int(s) * p
-        n_grids = members.size + 1
+        n_grids = members.size
         c = cls[lo:hi]
         f = first[lo:hi] - origin[c] * p
         g = slot[c]
         if strays is not None:
-            # strays go on grid 0 (any node of it) and read nothing of their class's grid
-            out = strays[0][lo:hi]
-            g[out] = 0
-            f[out] = 0
-        # grid 0 (every point's density) is spread but not transformed
+            # strays are on no grid: their class's share comes from _own_strays
+            g[strays[0][lo:hi]] = -1
         W = _spread_grids(f, wts[lo:hi], g, uL[lo:hi], n_grids, n_nodes_s)
         M_s = scipy.fft.next_fast_len(2 * n_nodes_s, real=True)
         khat_s = _kernel_spectra(M_s, delta, workers)
-        what = _forward(W[1:], M_s, workers)
+        what = _forward(W, M_s, workers)
         whole = s == n_boxes
         if labeled is None:
             # every class on the whole grid: the labeled points' transform is their sum
             labeled = what.sum(axis=0)
             energy = _self_energy(khat[2], labeled, M)
         energy -= _self_energy(khat_s[2], what, M_s)
-        V = np.zeros((n_grids, 2, n_nodes_s, n_nodes_s), dtype=np.float32)
+        V = np.empty((n_grids, 2, n_nodes_s, n_nodes_s), dtype=np.float32)
         for k in range(members.size):
             # the whole grid: other classes' charges = all labeled minus this class
             _potentials(khat_s[:2], labeled - what[k] if whole else what[k], M_s, n_nodes_s,
-                        workers, out=V[k + 1])
-        _, own = _gather(f, wts[lo:hi], g, V, 2)  # grid 0 holds zeros: only "own" is read
+                        workers, out=V[k])
+        own = _gather(f, wts[lo:hi], g, V)
         if whole:
             others[lo:hi] = own
         else:
@@ -978,7 +1006,7 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     r = float(repulsion_emphasis)
     lo, h, n_boxes, n_nodes = _geometry(Y, p, min_num_intervals, interval_size)
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
-    W = _spread_grids(first, wts, np.zeros(n, dtype=np.int64), np.zeros(n), 1, n_nodes)
+    W = _spread_grids(first, wts, np.zeros(n, dtype=np.int64), np.ones(n), 1, n_nodes)
     M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
     khat = _kernel_spectra(M, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
@@ -987,7 +1015,7 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     # (``_potentials``), so the two axes are transformed separately.
     what = _forward(W[0], M, workers)
     V = _potentials(khat, what, M, n_nodes, workers)[None]
-    phi, _ = _gather(first, wts, np.zeros(n, dtype=np.int64), V, 0)
+    phi = _gather(first, wts, np.zeros(n, dtype=np.int64), V)
     rep = np.ascontiguousarray(phi[:, 0:2])
     # every point sees itself once at distance 0 (t = 1, no force)
     Z = float(phi[:, 2].sum() - n)
