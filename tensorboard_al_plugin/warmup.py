@@ -88,8 +88,10 @@ def _layouts(X, y, n_components, methods):
     labels[::25] = -1  # some rows unlabeled, the rest labeled (the correction's tree needs > 2,829)
     positions = None
     for method, rows in methods:
+        # r = 1, the tab's default: up to r = 0.2 a kept correction has no error estimate to
+        # sample (tsne._sample_correction), its interval being already the longest
         model = SemiSupervisedTSNE(n_components=n_components, perplexity=20, method=method,
-                                   label_importance=0.1, repulsion_emphasis=0.1, random_state=_SEED)
+                                   label_importance=0.1, repulsion_emphasis=1.0, random_state=_SEED)
         run = model.prepare(X[:rows], labels=labels[:rows])
         run.step(3)          # inside the u ramp: the labeled pairs' attraction
         run.objective()

@@ -675,6 +675,22 @@ def check_compact():
     np.testing.assert_allclose(got, 0.5 * dense, rtol=1e-12)
 
 
+def check_p_log_p():
+    rng = _rng(45)
+    p = rng.random(1000)
+    p[::7] = 0.0                    # entries of P stored as 0: no term
+    got, _ = _both(tsne_mod._p_log_p, p)
+    q = p[p > 0]
+    np.testing.assert_allclose(got, np.dot(q, np.log(q)), rtol=1e-12)
+
+
+def check_parallel_copy():
+    a = _rng(46).random(1001)
+    got, _ = _both(tsne_mod._parallel_copy, a)
+    np.testing.assert_array_equal(got, a)
+    assert got.dtype == a.dtype and not np.shares_memory(got, a)
+
+
 def check_permuted_csr():
     """P[perm][:, perm] (each row's entries in their old order), against
     scipy's indexing; the inverse permutation, and the input's index dtypes kept."""
@@ -699,6 +715,8 @@ def check_permuted_csr():
 
 CHECKS = {
     "tensorboard_al_plugin.tsne.tsne._permuted_csr": check_permuted_csr,
+    "tensorboard_al_plugin.tsne.tsne._p_log_p": check_p_log_p,
+    "tensorboard_al_plugin.tsne.tsne._parallel_copy": check_parallel_copy,
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,

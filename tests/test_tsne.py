@@ -738,6 +738,26 @@ def test_past_its_interval_a_correction_is_kept_while_its_estimated_error_is_sma
     assert set(gaps) == {every}
 
 
+def test_a_kept_correction_is_sampled_only_where_its_error_can_be_asked():
+    # r = 0.1: the interval is already CORRECTION_MAX_EVERY, so no estimate
+    # is ever asked and the kept correction has no sample; r = 1 has one
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    assert tsne_mod.correction_interval(0.1) == tsne_mod.CORRECTION_MAX_EVERY
+    for r, m in ((0.1, 0), (1.0, tsne_mod.CORRECTION_SAMPLE)):
+        run, _, _ = _clusters_run("fft", n=2000, r=r)
+        run.step(40)
+        kept = run._correction
+        assert kept is not None and kept.targets.size == m
+        assert (kept.sample is None) == (m == 0)
+        if m:
+            assert np.unique(kept.targets).size == m
+            assert np.all(run._labels[kept.targets] >= 0)
+        # never asked without a sample, and it would say "fresh"
+        e = tsne_mod.reuse_error(run._Y, run._plain(run._Y)[0], kept, run._codes, run._u,
+                                 run._lab_idx, r)
+        assert e == np.inf if m == 0 else 0.0 <= e < 1.0
+
+
 @pytest.mark.parametrize("method,r", [("fft", 1.0), ("bh", 1.0), ("fft", 0.1), ("bh", 0.1)])
 def test_reusing_the_correction_keeps_the_layout(method, r, monkeypatch):
     # CORRECTION_EVERY = 1 (fresh every iteration) against the default (every 4 at r = 1,
