@@ -102,11 +102,13 @@ def _layouts(X, y, n_components, methods):
     from .tsne import repulsion, tsne
     tsne._permute(run._P, repulsion._morton_order(run._Y))
     if n_components == 2:
-        # a wide layout with a label far from its class: the FFT correction's
-        # class grids leave it out and sum it exactly (repulsion._stray_sums)
-        Y = 10.0 * X[:3000, :2].astype(np.float64)
-        Y[0] = Y.max(axis=0) + 50.0
+        # compact classes far apart and a label far from its class: the FFT
+        # correction's class grids leave it out and sum it exactly (repulsion._stray_sums)
+        rng = np.random.default_rng(_SEED)
         codes = labels[:3000].astype(np.int32)
+        angle = 1.3 * y[:3000]
+        Y = 100.0 * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(size=(3000, 2))
+        Y[1] = Y.max(axis=0) + 50.0     # labeled (every 25th from 0 is not)
         repulsion.fft_repulsion_2d(Y, codes=codes, u=(codes >= 0) * 1.0, repulsion_emphasis=0.1,
                                    on_grid=True)
     return positions

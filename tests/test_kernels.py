@@ -352,13 +352,14 @@ def check_class_windows():
     of every side's window (the most points of the class on each axis, the
     lowest such origin) and the cost of each side."""
     rng = _rng(42)
-    n_boxes, p, ppn = 40, 4, 16.0
-    cls = rng.integers(0, 3, size=300)
+    n_boxes, p, ppn, margin, near_share, share = 40, 4, 16.0, 2, 0.01, 0.02
+    cls = rng.integers(0, 3, size=600)
     centre = np.array([[5, 5], [30, 8], [20, 30]])
-    bx = np.clip(centre[cls] + rng.integers(-3, 4, size=(300, 2)), 0, n_boxes - 1)
+    bx = np.clip(centre[cls] + rng.integers(-3, 4, size=(600, 2)), 0, n_boxes - 1)
     bx[:6] = rng.integers(0, n_boxes, size=(6, 2))      # a few anywhere
     sides = repulsion._window_sides(n_boxes)
-    (origin, side, stray, cost), _ = _both(repulsion._class_windows, bx, cls, 3, sides, p, ppn)
+    (origin, side, stray, cost), _ = _both(repulsion._class_windows, bx, cls, 3, sides, p, ppn,
+                                           margin, near_share, share)
     total = 0.0
     for c in range(3):
         b = bx[cls == c]
@@ -367,6 +368,10 @@ def check_class_windows():
             o = [int(np.argmax([np.sum((b[:, k] >= o) & (b[:, k] < o + s))
                                 for o in range(n_boxes - s + 1)])) for k in range(2)]
             out = int(np.sum(np.any((b < o) | (b >= np.add(o, s)), axis=1)))
+            near = out - int(np.sum(np.any((b < np.subtract(o, margin))
+                                           | (b >= np.add(o, s + margin)), axis=1)))
+            if near > near_share * b.shape[0] or out > share * b.shape[0]:
+                continue
             cst = float(s * p) ** 2 + 2.0 * out * b.shape[0] / ppn
             if best is None or cst < best[0]:
                 best = (cst, s, o)

@@ -608,20 +608,28 @@ CORRECTION_MIN_INTERVALS = 8
 # A class's grid need not hold every point of the class: the few far from
 # the rest (strays) are summed exactly, a stray over its whole class and
 # every other point over its class's strays (``_class_windows``). A stray
-# costs 2 x its class's size pairs, counted as node^2 of transforms at this
-# many pairs each. Measured (2 threads, r = 1, half labeled): on 10^6 points
-# in 20 clusters, where 99.9% of a class's labeled points lie in one or two
-# boxes but its few strays spread it over half the layout, a fresh
-# correction at iteration 190 takes 0.62 s instead of 1.87 s (the tree: 1.46
-# s), at iteration 400 1.1 s instead of 3.6 s (the tree: 0.8 s, but 12% off
-# where the grid is 0.01% off), with 16, 64 or 256 alike (128, 186, 186
-# strays); on Fashion-MNIST 70,000 (classes that overlap) at iteration 700,
-# 0.18 s at 16 (963 strays), 0.14 s at 64 (2,340) instead of 0.36 s, 2.6%
-# and 3.0% off the exact correction instead of 2.5%: a stray's own class
-# near it is summed exactly, where the labeled points' grid it is taken from
-# has the grid's error there. So the smaller value: strays only where they
-# save much.
+# costs 2 x its class's size pairs, counted as node^2 of transforms at
+# STRAY_PAIRS_PER_NODE2 pairs each. A stray reads the labeled points' grid,
+# whose error on the stray's own class near it is no longer cancelled by
+# the class's grid, so strays are for points far from their class: a
+# window may leave at most STRAY_SHARE of its class out, and at most
+# STRAY_NEAR_SHARE within STRAY_MARGIN boxes of its edge.
+# Measured (2 threads, r = 1, half labeled): on 10^6 points in 20 clusters,
+# where 99.9% of a class's labeled points lie in one or two boxes but a few
+# far away spread it over half the layout, a fresh correction at iteration
+# 190 takes 0.62 s instead of 1.87 s (the tree, which the cost rule chose
+# there: 1.46 s, 18% off where the grid is 0.02% off), at iteration 400
+# 1.1 s instead of 3.6 s (the tree: 0.8 s, 12% off), with 128 and 64
+# strays, 16, 64 or 256 pairs a node^2 alike. On Fashion-MNIST 70,000
+# (classes that overlap) at iteration 700 the cost alone left 963 strays
+# out at 16 pairs a node^2 (2,340 at 64), mostly in other classes' regions
+# near strays of their own: their error against the exact correction was
+# 44% at the 95th percentile (9% on a grid over all their class); the two
+# shares leave 17 (5%), and none at iteration 400.
 STRAY_PAIRS_PER_NODE2 = 16
+STRAY_MARGIN = 2
+STRAY_NEAR_SHARE = 1e-3
+STRAY_SHARE = 5e-3
 
 
 @numba.njit(cache=True)
@@ -658,15 +666,17 @@ def _window_sides(n_boxes):
 
 
 @numba.njit(cache=True)
-def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2):
+def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2, margin, near_share, share):
     """Each class's grid, a square window of the correction grid's lattice
     (``sides[0]`` boxes a side) over the class's boxes ``bx`` (L, 2) (its
     points', classes ``cls``), and the points it leaves out (strays, summed
     exactly: ``_stray_sums``). For each side of ``sides`` the window is placed
     where it holds the most of the class's points on each axis; the side
     chosen costs least: (side p)^2 node^2 for the transforms plus
-    2 x strays x class size pairs / ``pairs_per_node2``. The whole grid
-    (sides[0]) leaves none out.
+    2 x strays x class size pairs / ``pairs_per_node2``, among the windows
+    that leave at most ``near_share`` of the class's points out within
+    ``margin`` boxes of their edge (STRAY_MARGIN). The whole grid (sides[0])
+    leaves none out.
 
     Returns (origin (n_classes, 2), side (n_classes,), stray (L,) bool,
     cost: node^2 of the classes' transforms plus the strays' pairs)."""
@@ -696,20 +706,26 @@ def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2):
                         best = v
                         org[c, t, k] = o
     inside = np.zeros((n_classes, n_sides), dtype=np.int64)
+    near = np.zeros((n_classes, n_sides), dtype=np.int64)
     for a in range(n):
         c = cls[a]
         inside[c, 0] += 1
         for t in range(1, n_sides):
             s = sides[t]
-            if org[c, t, 0] <= bx[a, 0] < org[c, t, 0] + s and \
-                    org[c, t, 1] <= bx[a, 1] < org[c, t, 1] + s:
+            x = bx[a, 0] - org[c, t, 0]
+            y = bx[a, 1] - org[c, t, 1]
+            if 0 <= x < s and 0 <= y < s:
                 inside[c, t] += 1
+            elif -margin <= x < s + margin and -margin <= y < s + margin:
+                near[c, t] += 1
     origin = np.zeros((n_classes, 2), dtype=np.int64)
     side = np.empty(n_classes, dtype=np.int64)
     total = 0.0
     for c in range(n_classes):
         best = np.inf
         for t in range(n_sides):
+            if near[c, t] > near_share * size[c] or size[c] - inside[c, t] > share * size[c]:
+                continue
             cost = float(sides[t] * p) ** 2 + 2.0 * (size[c] - inside[c, t]) * size[c] / pairs_per_node2
             if cost < best:
                 best = cost
@@ -801,7 +817,8 @@ def _correction_grids(Y, first, wts, active, cls, n_classes, h, n_boxes, p, inte
     first_L = first[take] - b_lo * p
     origin, side, stray, class_cost = _class_windows(first_L // p, cls, n_classes,
                                                      _window_sides(n_boxes), p,
-                                                     STRAY_PAIRS_PER_NODE2)
+                                                     STRAY_PAIRS_PER_NODE2, STRAY_MARGIN,
+                                                     STRAY_NEAR_SHARE, STRAY_SHARE)
     n_nodes = n_boxes * p
     cost = n_nodes ** 2 + int(class_cost)
     if cost + take.size >= n_classes * n_nodes ** 2:
