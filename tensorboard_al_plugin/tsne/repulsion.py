@@ -590,10 +590,11 @@ def _geometry(Y, p, min_num_intervals, interval_size):
 # when their transforms cost less than the class-aware tree
 # (``supervision_correction``: cost ~ the labeled points, several times more
 # while classes are still mixed, as in early exaggeration), that is when
-#     n_nodes^2 + sum over classes of n_nodes_c^2 <= FFT_CLASS_COST * labeled points (u > 0)
+#     n_nodes^2 + sum over classes of n_nodes_c^2 (+ strays' pairs / STRAY_PAIRS_PER_NODE2)
+#         <= FFT_CLASS_COST * labeled points (u > 0)
 # with n_nodes the correction's grid over the labeled points and n_nodes_c
 # each class's grid (``_correction_grids``: the whole one, or one over the
-# class's boxes when that is cheaper). 18 is the measured crossover on a
+# class's boxes when that is cheaper, its strays left out). 18 is the measured crossover on a
 # converged Fashion-MNIST 70,000 layout (10 classes, half labeled, one
 # thread, CPU time: the tree 1.8 us per labeled point, a grid 0.097 us per
 # node^2 for its forward and two inverse transforms). The rule holds at 10^6
