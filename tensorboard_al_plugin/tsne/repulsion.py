@@ -675,9 +675,10 @@ def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2, margin, near_s
     where it holds the most of the class's points on each axis; the side
     chosen costs least: (side p)^2 node^2 for the transforms plus
     2 x strays x class size pairs / ``pairs_per_node2``, among the windows
-    that leave at most ``near_share`` of the class's points out within
-    ``margin`` boxes of their edge (STRAY_MARGIN). The whole grid (sides[0])
-    leaves none out.
+    that leave at most ``share`` of the class's points out, and at most
+    ``near_share`` of them within ``margin`` boxes of their edge (STRAY_SHARE,
+    STRAY_NEAR_SHARE, STRAY_MARGIN). The whole grid (sides[0]) leaves none
+    out.
 
     Returns (origin (n_classes, 2), side (n_classes,), stray (L,) bool,
     cost: node^2 of the classes' transforms plus the strays' pairs)."""

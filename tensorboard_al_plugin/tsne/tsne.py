@@ -161,8 +161,9 @@ class _Kept:
     on a sample of labeled points (``targets``, ``sample``) for
     ``reuse_error``, and the age at which that is next asked (``next_check``;
     first at the end of ``correction_interval(r)``). ``sample`` False: no
-    sample (none of them: where the interval is already CORRECTION_MAX_EVERY
-    no estimate is ever asked; it cost ~38 ms a fresh correction at 10^6)."""
+    targets and no sample (step's choice where the interval is already
+    CORRECTION_MAX_EVERY, so that no estimate is ever asked; a sample costs
+    ~38 ms a fresh correction at 10^6), and ``reuse_error`` says infinity."""
 
     __slots__ = ("rep_c", "Z_c", "iteration", "targets", "sample", "next_check")
 
