@@ -848,19 +848,77 @@ def test_prepare_orders_points_by_their_start_only_when_it_says_where_they_are(m
 def test_kernel_spectra_cache_is_bounded_in_bytes_and_keeps_the_newest(monkeypatch):
     # a growing layout asks for a new grid size every few iterations: the cache must not keep them all
     monkeypatch.setattr(repulsion, "_kernel_cache", type(repulsion._kernel_cache)())
-    monkeypatch.setattr(repulsion, "KERNEL_CACHE_BYTES", 3 * 2 ** 20)
+    monkeypatch.setattr(repulsion, "KERNEL_CACHE_BYTES", 1.5 * 2 ** 20)
     sizes = [128, 160, 192, 256, 320, 384]
     for M in sizes:
         got = repulsion._kernel_spectra(M, 0.3, 1)
         assert got.shape == (3, M, M // 2 + 1)
         cached = repulsion._kernel_cache
         assert list(cached)[-1] == (M, 0.3)   # the newest is kept, even above the budget
-        assert len(cached) == 1 or sum(v.nbytes for v in cached.values()) <= 3 * 2 ** 20
+        assert len(cached) == 1 or sum(v.nbytes for v in cached.values()) <= 1.5 * 2 ** 20
     assert len(repulsion._kernel_cache) < len(sizes)
     # a hit moves its entry to the end, so the two grids in use (repulsion's, correction's) stay
     small = repulsion._kernel_spectra(128, 0.3, 1)
     assert repulsion._kernel_spectra(128, 0.3, 1) is small
     assert list(repulsion._kernel_cache)[-1] == (128, 0.3)
+
+
+@pytest.mark.parametrize("M", [64, 90, 250])
+def test_kernel_spectra_are_the_kernels_transforms(M, monkeypatch):
+    # the quadrant's cosine and sine transforms against the full grid's rfft2: the kernel t
+    # itself, the force kernels (odd, stored as i times their transforms) with their value at
+    # offset M / 2 dropped (the convolution never reads it for M >= 2 n_nodes)
+    import scipy.fft
+    monkeypatch.setattr(repulsion, "_kernel_cache", type(repulsion._kernel_cache)())
+    delta = 0.37
+    off = np.arange(M, dtype=np.float64)
+    off = np.where(off < M // 2 + 1, off, off - M) * delta
+    dx, dy = off[:, None], off[None, :]
+    t = 1.0 / (1.0 + dx * dx + dy * dy)
+    fx, fy = dx * t * t, dy * t * t
+    fx[M // 2, :] = 0.0
+    fy[:, M // 2] = 0.0
+    got = repulsion._kernel_spectra(M, delta, 1)
+    assert got.shape == (3, M, M // 2 + 1) and got.dtype == np.float32
+    for k, kernel, factor in ((0, fx, -1j), (1, fy, -1j), (2, t, 1.0)):
+        want = scipy.fft.rfft2(kernel)
+        np.testing.assert_allclose(factor * got[k], want, rtol=0, atol=2e-6 * np.abs(want).max())
+    with pytest.raises(ValueError, match="even"):
+        repulsion._kernel_spectra(M + 1, delta, 1)
+
+
+def test_fft_repulsion_reuses_a_larger_cached_grid_with_the_same_sums(monkeypatch):
+    # any even M >= 2 n_nodes gives the same convolution: a grid that shrinks a little (or
+    # grows into a cached size) takes the cached spectra of up to SPECTRA_REUSE times its own
+    import scipy.fft
+    monkeypatch.setattr(repulsion, "_kernel_cache", type(repulsion._kernel_cache)())
+    rng = np.random.default_rng(8)
+    n = 4000
+    y = rng.integers(0, 3, size=n)
+    Y = rng.normal(scale=20.0, size=(3, 2))[y] + rng.normal(scale=4.0, size=(n, 2))
+    codes = np.where(rng.random(n) < 0.5, y, -1).astype(np.int32)
+    u = np.where(codes >= 0, 1.0, 0.0)
+    kw = dict(codes=codes, u=u, repulsion_emphasis=1.0, on_grid=True, parts=True)
+    own = repulsion.fft_repulsion_2d(Y, **kw)
+    lo, h, n_boxes, n_nodes = repulsion._geometry(Y, 4, 50, 1.2)
+    need = repulsion._fft_size(n_nodes)
+    assert set(repulsion._kernel_cache) >= {(need, h / 4)}
+    larger = 2 * scipy.fft.next_fast_len(need // 2 + 1, real=True)
+    assert need < larger <= repulsion.SPECTRA_REUSE * need
+    repulsion._kernel_cache.clear()
+    repulsion._kernel_spectra(larger, h / 4, 1)
+    reused = repulsion.fft_repulsion_2d(Y, **kw)
+    # the whole grid's M was the cached one: no entry of the smallest size was made
+    assert (need, h / 4) not in repulsion._kernel_cache
+    # the same sums up to float32 rounding (the correction is a difference of potentials)
+    for a, b in zip(own, reused):
+        assert np.linalg.norm(np.subtract(b, a)) <= 1e-4 * np.linalg.norm(a)
+    # a cached size beyond the reuse bound is not taken
+    repulsion._kernel_cache.clear()
+    far = 2 * scipy.fft.next_fast_len(int(repulsion.SPECTRA_REUSE * need) // 2 + 1, real=True)
+    repulsion._kernel_spectra(far, h / 4, 1)
+    repulsion.fft_repulsion_2d(Y)
+    assert (need, h / 4) in repulsion._kernel_cache
 
 
 @pytest.mark.parametrize("top", [9, 10 ** 9])

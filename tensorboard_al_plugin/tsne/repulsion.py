@@ -522,36 +522,90 @@ def _gather(first, wts, grid, V):
 
 # (M, delta) -> spectra of the three kernels, most recently used last; the
 # grid spacing is fixed once the layout is wider than min_num_intervals boxes,
-# so an entry is reused across iterations until the grid has to grow. Bounded
-# in bytes, not entries: while a 10^6-point layout grows to ~900 units, M
-# changes every few iterations and one entry reaches 430 MB (M = 6,000); nine
-# kept entries held 3.6 GB and the layout process peaked at 8.4 GB. The
-# entries in use (the repulsion's grid and the correction's) are the most
-# recent and stay; the oldest go first, and the newest is always kept.
+# so an entry is reused across iterations until the grid has to grow, and a
+# grid that shrinks or grows a little reuses a larger entry (``_fft_plan``).
+# Bounded in bytes, not entries: while a 10^6-point layout grows to ~900
+# units, M changes every few iterations and one entry reaches 216 MB (M =
+# 6,000; 430 MB as complex spectra); nine kept complex entries held 3.6 GB
+# and the layout process peaked at 8.4 GB. The entries in use (the
+# repulsion's grid and the correction's) are the most recent and stay; the
+# oldest go first, and the newest is always kept.
 _kernel_cache = collections.OrderedDict()
 KERNEL_CACHE_BYTES = 640 * 2 ** 20
+# A grid of n_nodes a side is convolved on an M x M padded one, any even M >=
+# 2 n_nodes giving the same sums (the kernels are read at offsets below
+# n_nodes only). Spectra cached for an M up to SPECTRA_REUSE times the
+# smallest are used rather than computing new ones: the 10^6 layout's grid
+# shrinks back and forth by a few percent while it settles (at 2 threads,
+# 0.07-0.2 s a new entry for M ~2,200, against ~0.15 s for a transform pass
+# at that size, 5-10 % more for the larger M).
+SPECTRA_REUSE = 1.1
+
+
+def _fft_size(n_nodes):
+    """The smallest even M >= 2 n_nodes whose prime factors are 2, 3 and 5."""
+    return 2 * scipy.fft.next_fast_len(int(n_nodes), real=True)
+
+
+def _fft_plan(n_nodes, delta, workers):
+    """(M, spectra) for a grid of n_nodes a side, node spacing delta: a cached
+    M of at most SPECTRA_REUSE times the smallest (``_fft_size``), else the smallest."""
+    need = _fft_size(n_nodes)
+    near = [m for (m, d) in _kernel_cache if d == delta and need <= m <= SPECTRA_REUSE * need]
+    M = min(near) if near else need
+    return M, _kernel_spectra(M, delta, workers)
 
 
 def _kernel_spectra(M, delta, workers):
+    """The transforms of the three kernels (y_i - y_j) t^2 (two components) and
+    t sampled at node offsets on the periodic M x M grid (M even): float32 (3,
+    M, M // 2 + 1), the layout of ``_forward``'s output (rfft along the last
+    axis, fft along the one before). The kernels are even (t) or odd (the
+    force components) along each axis, so their transforms are real (t) or
+    imaginary: stored is the transform of t, and i times those of the force
+    kernels (``_potentials`` multiplies back). They are the cosine and sine
+    transforms (type I) of one quadrant, an eighth of the full grid's
+    kernels and of its transforms' work; the odd kernels are 0 at offset M / 2
+    (never read when M >= 2 n_nodes) so that they are odd on the periodic grid."""
     key = (M, delta)
     hit = _kernel_cache.get(key)
     if hit is not None:
         _kernel_cache.move_to_end(key)
         return hit
-    off = np.arange(M, dtype=np.float64)
-    off = (np.where(off < M // 2 + 1, off, off - M) * delta).astype(np.float32)
+    if M % 2:
+        raise ValueError(f"the padded grid's side must be even, got {M}")
+    H = M // 2
+    off = (np.arange(H + 1, dtype=np.float64) * delta).astype(np.float32)
     dx = off[:, None]
     dy = off[None, :]
     # float32 and one kernel at a time: the float64 stack of three kernels and
     # its temporaries peaked at 1.75 GB for M = 6,000
     t = 1.0 / (1.0 + dx * dx + dy * dy)
+    spectra = np.empty((3, M, H + 1), dtype=np.float32)
+    # even along both axes: the transform's rows j and M - j are equal
+    c = scipy.fft.dct(scipy.fft.dct(t, type=1, axis=0, workers=workers), type=1, axis=1,
+                      workers=workers)
+    spectra[2, :H + 1] = c
+    spectra[2, H + 1:] = c[H - 1:0:-1]
     tt = t * t
-    spectra = np.empty((3, M, M // 2 + 1), dtype=np.complex64)
-    spectra[2] = scipy.fft.rfft2(t, workers=workers)
-    del t
-    spectra[0] = scipy.fft.rfft2(dx * tt, workers=workers)
-    spectra[1] = scipy.fft.rfft2(dy * tt, workers=workers)
-    del tt
+    del t, c
+    # odd along the rows: a sine transform of offsets 1..H-1, the transform
+    # -i s_j with s_{M-j} = -s_j, 0 at rows 0 and H
+    a = scipy.fft.dct(scipy.fft.dst(dx[1:H] * tt[1:H], type=1, axis=0, workers=workers),
+                      type=1, axis=1, workers=workers)
+    spectra[0, 0] = 0.0
+    spectra[0, H] = 0.0
+    spectra[0, 1:H] = a
+    spectra[0, H + 1:] = -a[::-1]
+    del a
+    # odd along the columns (the rfft's half: columns 0..H)
+    b = scipy.fft.dst(scipy.fft.dct(dy[:, 1:H] * tt[:, 1:H], type=1, axis=0, workers=workers),
+                      type=1, axis=1, workers=workers)
+    spectra[1, :, 0] = 0.0
+    spectra[1, :, H] = 0.0
+    spectra[1, :H + 1, 1:H] = b
+    spectra[1, H + 1:, 1:H] = b[H - 1:0:-1]
+    del b, tt
     _kernel_cache[key] = spectra
     while len(_kernel_cache) > 1 and \
             sum(v.nbytes for v in _kernel_cache.values()) > KERNEL_CACHE_BYTES:
@@ -560,14 +614,18 @@ def _kernel_spectra(M, delta, workers):
 
 
 def _potentials(khat, what, M, n_nodes, workers, out=None):
-    """The kernels khat (k, M, M // 2 + 1) convolved with one transformed grid:
+    """The kernels khat (k, M, M // 2 + 1; ``_kernel_spectra``'s, the force
+    kernels first: khat[:2] or all three) convolved with one transformed grid:
     float32 (k, n_nodes, n_nodes), into ``out`` when given. One kernel at a
     time: at M = 6,000 (a 10^6-point layout ~900 units wide) each product is
     144 MB, and all three at once (with their transforms) held over a GB more
     at the peak."""
     V = np.empty((khat.shape[0], n_nodes, n_nodes), dtype=np.float32) if out is None else out
     for k in range(khat.shape[0]):
-        v = scipy.fft.ifft(khat[k] * what, axis=0, workers=workers)[:n_nodes]
+        v = scipy.fft.ifft(what * khat[k], axis=0, workers=workers)[:n_nodes]
+        if k < 2:
+            # the force kernels' transforms are -i times the stored ones
+            v *= np.complex64(-1j)
         V[k] = scipy.fft.irfft(v, n=M, axis=1, workers=workers)[:, :n_nodes]
     return V
 
@@ -746,9 +804,9 @@ def _class_windows(bx, cls, n_classes, sides, p, pairs_per_node2, margin, near_s
 
 @numba.njit(parallel=True, cache=True)
 def _weighted_power(khat_t, what, last_once):
-    """sum over grids, rows and columns of Re(khat_t) |what|^2 (float64), the
+    """sum over grids, rows and columns of khat_t |what|^2 (float64), the
     columns but the first (and the last when ``last_once``) twice. what
-    (k, M, H) complex64, khat_t (M, H)."""
+    (k, M, H) complex64, khat_t (M, H) real."""
     k, rows, cols = what.shape
     acc = np.zeros(rows)
     for x in numba.prange(rows):
@@ -760,7 +818,7 @@ def _weighted_power(khat_t, what, last_once):
                 re = np.float64(what[g, x, y].real)
                 im = np.float64(what[g, x, y].imag)
                 pw += re * re + im * im
-            s += w * np.float64(khat_t[x, y].real) * pw
+            s += w * np.float64(khat_t[x, y]) * pw
         acc[x] = s
     return acc.sum()
 
@@ -924,8 +982,7 @@ def _grid_correction(first, wts, h, n_boxes, grids, strays, cls, uL, r, p, worke
     n = cls.size
     delta = h / p
     n_nodes = n_boxes * p
-    M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
-    khat = _kernel_spectra(M, delta, workers)
+    M, khat = _fft_plan(n_nodes, delta, workers)
     others = np.empty((n, 2))
     sizes = side[cls]
     # points of classes on smaller grids come first
@@ -954,10 +1011,10 @@ def _grid_correction(first, wts, h, n_boxes, grids, strays, cls, uL, r, p, worke
             # strays are on no grid: their class's share comes from _own_strays
             g[strays[0][lo:hi]] = -1
         W = _spread_grids(f, wts[lo:hi], g, uL[lo:hi], n_grids, n_nodes_s)
-        M_s = scipy.fft.next_fast_len(2 * n_nodes_s, real=True)
-        khat_s = _kernel_spectra(M_s, delta, workers)
-        what = _forward(W, M_s, workers)
         whole = s == n_boxes
+        # the whole grid's transforms are combined with the labeled points': the same M
+        M_s, khat_s = (M, khat) if whole else _fft_plan(n_nodes_s, delta, workers)
+        what = _forward(W, M_s, workers)
         if labeled is None:
             # every class on the whole grid: the labeled points' transform is their sum
             labeled = what.sum(axis=0)
@@ -1026,8 +1083,7 @@ def fft_repulsion_2d(Y, n_interpolation_points=4, min_num_intervals=50,
     lo, h, n_boxes, n_nodes = _geometry(Y, p, min_num_intervals, interval_size)
     first, wts = _interp_weights(Y, lo, h, n_boxes, p)
     W = _spread_grids(first, wts, np.zeros(n, dtype=np.int64), np.ones(n), 1, n_nodes)
-    M = scipy.fft.next_fast_len(2 * n_nodes, real=True)
-    khat = _kernel_spectra(M, h / p, workers)
+    M, khat = _fft_plan(n_nodes, h / p, workers)
     # Single precision halves the FFT time; the interpolation error (~1e-3)
     # dominates its rounding. Only n_nodes of the M rows are non-zero on the
     # way in (``_forward``) and only n_nodes are needed on the way out
