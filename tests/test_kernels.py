@@ -697,6 +697,32 @@ def check_parallel_copy():
     assert got.dtype == a.dtype and not np.shares_memory(got, a)
 
 
+def check_descend():
+    """One move in place against numpy's: gains, momentum, the bounded step, the centring."""
+    rng = _rng(47)
+    for d in (2, 3):
+        n = 501
+        Y = rng.normal(size=(n, d))
+        update = rng.normal(size=(n, d))
+        gains = rng.uniform(0.005, 3.0, size=(n, d))
+        grad = rng.normal(size=(n, d)) * np.where(rng.random((n, 1)) < 0.1, 50.0, 1.0)
+        for max_step in (0.0, 4.0):
+            _, (Y1, u1, g1, *_) = _both(tsne_mod._descend, Y, update, gains, grad, 0.6, 0.9,
+                                         max_step, copy=(0, 1, 2))
+            g = np.where(grad * update < 0.0, gains + 0.2, gains * 0.8)
+            np.maximum(g, 0.01, out=g)
+            u = 0.6 * update - 0.9 * g * grad
+            if max_step > 0:
+                norm = np.linalg.norm(u, axis=1)
+                assert (norm > max_step).sum() > 10     # the bound is exercised
+                u[norm > max_step] *= (max_step / norm[norm > max_step])[:, None]
+            want = Y + u
+            want -= want.mean(axis=0)
+            np.testing.assert_allclose(g1, g, rtol=1e-12)
+            np.testing.assert_allclose(u1, u, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(Y1, want, rtol=1e-10, atol=1e-12)
+
+
 def check_permuted_csr():
     """P[perm][:, perm] (each row's entries in their old order), against
     scipy's indexing; the inverse permutation, and the input's index dtypes kept."""
@@ -723,6 +749,7 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.tsne._permuted_csr": check_permuted_csr,
     "tensorboard_al_plugin.tsne.tsne._p_log_p": check_p_log_p,
     "tensorboard_al_plugin.tsne.tsne._parallel_copy": check_parallel_copy,
+    "tensorboard_al_plugin.tsne.tsne._descend": check_descend,
     "tensorboard_al_plugin.tsne.affinity._conditional_probabilities": check_conditional_probabilities,
     "tensorboard_al_plugin.tsne.tsne._attraction": check_attraction,
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,

@@ -845,6 +845,47 @@ def test_prepare_orders_points_by_their_start_only_when_it_says_where_they_are(m
     assert run._perm is None
 
 
+def _hub_affinities(n=2000, k=10, hub_lists=400, seed=0):
+    """P of random 10-neighbour lists, with point 0 in hub_lists other points' lists:
+    its sum of p_ij ~20 times the median, as a hub of high-dimensional kNN graphs is."""
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([np.repeat(np.arange(n), k), rng.choice(np.arange(1, n), hub_lists,
+                                                                  replace=False)])
+    cols = np.concatenate([rng.integers(0, n, size=n * k), np.zeros(hub_lists, dtype=np.int64)])
+    keep = rows != cols
+    W = sp.csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])), shape=(n, n))
+    W = W + W.T
+    return W / W.sum(), rng.normal(scale=1e-4, size=(n, 2))
+
+
+@pytest.mark.parametrize("bound", [None, 5.0, 0.5])
+def test_a_step_moves_no_point_further_than_max_step_norm(bound):
+    # a hub overshoots its neighbours by ~20 times their distance while the layout is small;
+    # without a bound it jumps several units in one iteration (the test of the bound can fail)
+    P, init = _hub_affinities()
+    run = SemiSupervisedTSNE(perplexity=5, random_state=0, method="fft", initialization=init,
+                             max_step_norm=bound).prepare(affinities=P)
+    longest = 0.0
+    for _ in range(40):
+        run.step(1)
+        # each point's move before the centring (which moves all points alike)
+        step = np.linalg.norm(run._update, axis=1)
+        longest = max(longest, float(step.max()))
+        assert np.all(np.isfinite(run.positions))
+    if bound is None:
+        assert longest > 5.0
+    else:
+        assert longest <= bound * (1 + 1e-12)
+        assert longest > 0.5 * bound
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "5", True])
+def test_max_step_norm_is_checked(bad):
+    X, _ = _blobs()
+    with pytest.raises(ValueError, match="max_step_norm"):
+        SemiSupervisedTSNE(perplexity=8, max_step_norm=bad).prepare(X)
+
+
 def test_kernel_spectra_cache_is_bounded_in_bytes_and_keeps_the_newest(monkeypatch):
     # a growing layout asks for a new grid size every few iterations: the cache must not keep them all
     monkeypatch.setattr(repulsion, "_kernel_cache", type(repulsion._kernel_cache)())
