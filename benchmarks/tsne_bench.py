@@ -791,8 +791,10 @@ def big_ratios(runs):
         for r in runs:
             if not r.get("engine", "").startswith("ours") or key not in r:
                 continue
+            # rows of one invocation (an older engine's rows kept beside carry its note)
             same = [o for o in runs if o.get("dim") == r["dim"] and key in o
-                    and bool(o.get("whole")) == bool(r.get("whole"))]
+                    and bool(o.get("whole")) == bool(r.get("whole"))
+                    and o.get("note") == r.get("note")]
             peers = [o[key] for o in same if o["engine"].startswith("opentsne")]
             if peers:
                 r[f"ratio_to_opentsne_{ph}"] = r[key] / min(peers)
