@@ -267,6 +267,64 @@ def check_pair_entropy():
     assert e1 != 0 and e2 != 0 and b1 != 0 and b2 != 0   # both parts have pairs
 
 
+def check_class_pair_sums():
+    """Sums of p and p log p by class pair over the pairs of a set of points,
+    whole and as the increment of a set that grew (the added points' rows and
+    their neighbours' rows in the old set), against numpy over P's entries."""
+    rng = _rng(25)
+    n, k = 60, 4
+    indptr, indices = _random_csr(rng, n, 8, symmetric=True)
+    M = sp.csr_matrix((rng.random(indices.shape[0]), indices, indptr), shape=(n, n))
+    M = (M + M.T).tocsr()
+    M.sort_indices()
+    M.data[::6] = 0.0               # a zero weight adds nothing (0 log 0 = 0)
+    codes = rng.integers(-1, k, size=n).astype(np.int32)
+    labeled = codes >= 0
+    before = labeled & (rng.random(n) < 0.5)
+    after = before | (labeled & (rng.random(n) < 0.4))
+    assert (after & ~before).any() and before.any()
+
+    def ref(on):
+        rows = np.repeat(np.arange(n), np.diff(M.indptr))
+        at = on[rows] & on[M.indices] & (M.data > 0)
+        key = codes[rows[at]] * k + codes[M.indices[at]]
+        p = M.data[at]
+        return (np.bincount(key, p, minlength=k * k), np.bincount(key, p * np.log(p), minlength=k * k))
+
+    whole = np.flatnonzero(after)
+    (s_p, s_l), _ = _both(supervision._class_pair_sums, M.indptr, M.indices, M.data, codes,
+                          after, after, whole, k, 3)
+    r_p, r_l = ref(after)
+    np.testing.assert_allclose(s_p, r_p, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(s_l, r_l, rtol=1e-12, atol=1e-15)
+    added = np.flatnonzero(after & ~before)
+    rows, _ = _both(supervision._with_neighbours, M.indptr, M.indices, added, before)
+    near = set(added) | {j for i in added for j in M.indices[M.indptr[i]:M.indptr[i + 1]]
+                         if before[j]}
+    assert list(rows) == sorted(near)
+    new = np.zeros(n, dtype=bool)
+    new[added] = True
+    (d_p, d_l), _ = _both(supervision._class_pair_sums, M.indptr, M.indices, M.data, codes,
+                          after, new, rows, k, 2)
+    b_p, b_l = ref(before)
+    np.testing.assert_allclose(b_p + d_p, r_p, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b_l + d_l, r_l, rtol=1e-12, atol=1e-15)
+
+
+def check_sources():
+    rng = _rng(26)
+    for d in (2, 3):
+        Y = rng.normal(size=(40, d))
+        codes = rng.integers(-1, 3, size=40).astype(np.int32)
+        u = rng.random(40)
+        lab = np.flatnonzero(codes >= 0)
+        (YL, cl, ul), _ = _both(tsne_mod._sources, Y, codes, u, lab)
+        assert YL.flags.c_contiguous and YL.shape == (d, lab.size)
+        np.testing.assert_array_equal(YL, Y[lab].T)
+        np.testing.assert_array_equal(cl, codes[lab])
+        np.testing.assert_array_equal(ul, u[lab])
+
+
 def _exact_reference(Y, codes, u, r):
     diff, t = _pairs(Y)
     np.fill_diagonal(t, 0.0)
@@ -757,6 +815,9 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.tsne._labeled_pairs": check_attraction_prior,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,
+    "tensorboard_al_plugin.tsne.supervision._class_pair_sums": check_class_pair_sums,
+    "tensorboard_al_plugin.tsne.supervision._with_neighbours": check_class_pair_sums,
+    "tensorboard_al_plugin.tsne.tsne._sources": check_sources,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
     "tensorboard_al_plugin.tsne.repulsion._stray_sums": check_stray_sums,

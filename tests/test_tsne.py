@@ -608,6 +608,52 @@ def test_labels_added_after_a_ramp_has_ended_give_the_supervised_gradient(n_comp
     assert run._pairs is None                   # every ramp has ended: the list is gone
 
 
+def test_the_settled_pairs_share_of_the_objective_follows_a_session(monkeypatch):
+    # The objective's layout-free part over the settled labeled pairs comes from sums by class
+    # pair, extended by the pairs of the points that settled since (supervision.ClassPairSums).
+    # Along a session (groups added, a class with a smaller id joining, which renumbers the
+    # classes, a relabeling, a change of parameters) it must equal the pair-by-pair sum of a
+    # run without it (CLASS_PAIR_MAX_CLASSES = 0), at the same positions.
+    from tensorboard_al_plugin.tsne import supervision
+    X, y = _blobs(150, k=4, seed=5)
+    y = y + 1                                   # ids 1..4; 0 joins later
+    rng = np.random.default_rng(5)
+    start = np.where(rng.random(150) < 0.3, y, -1)
+    start[y == 1] = -1
+    kw = dict(n_components=2, perplexity=10, label_importance=0.5, repulsion_emphasis=0.8,
+              point_learning_rate_epochs=6, method="exact", random_state=5)
+    runs = [SemiSupervisedTSNE(**kw).prepare(X, labels=start) for _ in range(2)]
+    Y = rng.normal(scale=3.0, size=(150, 2))
+    grown = []
+    real = supervision._with_neighbours
+    monkeypatch.setattr(supervision, "_with_neighbours",
+                        lambda *a: grown.append(a[2].size) or real(*a))
+    labels = start.copy()
+    unlabeled = list(np.flatnonzero((start < 0) & (y != 1)))
+    for k in range(8):
+        if k == 3:
+            labels[y == 1] = 0                  # a new class, below every other id
+        elif k == 5:
+            moved = np.flatnonzero(labels >= 2)[:3]
+            labels[moved] = 2 + (labels[moved] - 1) % 3   # relabeled: the sums start afresh
+        elif k == 6:
+            for run in runs:
+                run.set_params(label_importance=0.3)
+        else:
+            group, unlabeled = unlabeled[:6], unlabeled[6:]
+            labels[group] = y[group]
+        for run in runs:
+            run.set_labels(labels)
+            run.step(7)                         # the group's ramp ends: it settles
+        with monkeypatch.context() as m:
+            m.setattr(supervision, "CLASS_PAIR_MAX_CLASSES", 0)
+            direct = runs[1].objective(Y)
+        assert runs[0].objective(Y) == pytest.approx(direct, rel=1e-12, abs=1e-12)
+    # the objectives but the first and those after the relabeling and the change of parameters
+    # only added the points settled since the last (the new class joined at once: 40 points)
+    assert len(grown) == 5 and 0 < min(grown) and max(grown) < 50, grown
+
+
 def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None, r=1.0):
     from tensorboard_al_plugin.tsne import tsne as tsne_mod
     if every is not None:
@@ -775,6 +821,38 @@ def test_a_kept_correction_is_sampled_only_where_its_error_can_be_asked():
         e = tsne_mod.reuse_error(run._Y, run._plain(run._Y)[0], kept, run._codes, run._u,
                                  run._lab_idx, r)
         assert e == np.inf if m == 0 else 0.0 <= e < 1.0
+
+
+def test_a_stale_checks_sample_is_the_next_corrections_own(monkeypatch):
+    # the check that finds a kept correction stale computed the exact correction on the
+    # sample at this Y: the fresh correction that follows takes it instead of a second pass
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    run, _, _ = _clusters_run("fft", n=2000, r=1.0)
+    run.step(20)
+    calls = []
+    real = tsne_mod._sample
+
+    def counted(*args):
+        calls.append([a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        return real(*args)
+
+    monkeypatch.setattr(tsne_mod, "_sample", counted)
+    taken = 0
+    for _ in range(60):
+        before, n_fresh, kept = len(calls), run.fresh_corrections, run._correction
+        run.step(1)
+        if run.fresh_corrections == n_fresh:
+            continue
+        if kept is None or run.iteration - 1 - kept.iteration < tsne_mod.correction_interval(1.0):
+            continue
+        # a check ran (one pass over the sample) and the fresh correction took its result
+        assert len(calls) - before == 1
+        Y, targets, codes, u, lab, r = calls[-1]
+        new = run._correction
+        assert np.array_equal(targets, new.targets)
+        assert np.array_equal(new.sample, real(Y, targets, codes, u, lab, r))
+        taken += 1
+    assert taken >= 3
 
 
 @pytest.mark.parametrize("method,r", [("fft", 1.0), ("bh", 1.0), ("fft", 0.1), ("bh", 0.1)])

@@ -225,3 +225,106 @@ def weight_entropy(P, codes, u, table, repulsion_emphasis, pairs=None):
     else:
         lists = pairs[:4]
     return _pair_entropy(*lists, codes, u, table, ATTRACTION_FLOOR, float(repulsion_emphasis))
+
+
+# ``ClassPairSums`` keeps a (C, C) table per chunk of rows while it sums: above
+# this many classes the settled pairs' entropy is summed pair by pair instead.
+CLASS_PAIR_MAX_CLASSES = 256
+
+
+@numba.njit(parallel=True, cache=True)
+def _class_pair_sums(indptr, indices, p, codes, on, new, rows, n_classes, n_chunks):
+    """Sums of p and of p log p (p > 0) over P's entries (i, j), i in ``rows``,
+    by the classes (codes[i], codes[j]): the entries with on[j] of a row with
+    new[i], the entries with new[j] of the others. (C * C,) each."""
+    cc = n_classes * n_classes
+    sp_ = np.zeros((n_chunks, cc))
+    sl = np.zeros((n_chunks, cc))
+    m = rows.shape[0]
+    for t in numba.prange(n_chunks):
+        for k in range(t * m // n_chunks, (t + 1) * m // n_chunks):
+            i = rows[k]
+            g = codes[i] * n_classes
+            every = new[i]
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                if (on[j] if every else new[j]) and p[e] > 0.0:
+                    sp_[t, g + codes[j]] += p[e]
+                    sl[t, g + codes[j]] += p[e] * np.log(p[e])
+    return sp_.sum(axis=0), sl.sum(axis=0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _with_neighbours(indptr, indices, added, before):
+    """The rows of ``added`` (int array) and those of their neighbours with
+    before[j] (bool (N,)), sorted."""
+    near = np.zeros(before.shape[0], dtype=np.bool_)
+    for k in numba.prange(added.shape[0]):
+        i = added[k]
+        near[i] = True
+        for e in range(indptr[i], indptr[i + 1]):
+            if before[indices[e]]:
+                near[indices[e]] = True   # threads may write the same True: no order needed
+    return np.flatnonzero(near)
+
+
+class ClassPairSums:
+    """The objective's layout-free part over the pairs of two settled labeled
+    points (u = 1), kept up to date as points settle.
+
+    With u_i = u_j = 1 a pair's weight pw = a p depends on its classes only,
+    a = max(1 + G[c_i, c_j], floor) (``prior_table``), so its share of
+    (sum (pw log pw - p log p), sum pw log b) is, by class pair,
+    (a - 1) sum p log p + a log a sum p, and a log(1 + r) sum p for two
+    classes. Those sums of p and p log p by class pair stay the same when
+    the table changes (every new label changes N_o), so a labeling session
+    pays for the pairs of the points that settled since the last objective
+    (a group's, a few hundred entries) instead of a pass over every labeled
+    pair (~0.2 s at 10^6 points, half labeled, on every change of labels).
+
+    ``entropy(P, codes, ids, on, table, r)``: the sums over the pairs of
+    ``on`` (bool (N,)), whose points must all have u = 1, classes ``codes``
+    0..C-1 standing for label ids ``ids`` (C,) sorted. The set may only grow
+    between calls: a point that leaves it, or changes class while in it,
+    needs ``reset()`` (the engine calls it on any relabeling or change of
+    parameters); a smaller set is summed afresh."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self._on = None
+        self._ids = None
+        self._sp = None
+        self._sl = None
+
+    def entropy(self, P, codes, ids, on, table, repulsion_emphasis):
+        k = ids.shape[0]
+        n_chunks = 4 * numba.get_num_threads()
+        if self._on is not None and not (self._on & ~on).any():
+            # the same classes' sums in the current numbering (classes only ever join)
+            at = np.searchsorted(ids, self._ids)
+            sp_ = np.zeros((k, k))
+            sl = np.zeros((k, k))
+            sp_[np.ix_(at, at)] = self._sp
+            sl[np.ix_(at, at)] = self._sl
+            added = np.flatnonzero(on & ~self._on)
+            if added.size:
+                new = np.zeros(on.shape[0], dtype=np.bool_)
+                new[added] = True
+                rows = _with_neighbours(P.indptr, P.indices, added, self._on)
+                dp, dl = _class_pair_sums(P.indptr, P.indices, P.data, codes, on, new, rows, k,
+                                          n_chunks)
+                sp_ += dp.reshape(k, k)
+                sl += dl.reshape(k, k)
+        else:
+            rows = np.flatnonzero(on)
+            dp, dl = _class_pair_sums(P.indptr, P.indices, P.data, codes, on, on, rows, k,
+                                      n_chunks)
+            sp_, sl = dp.reshape(k, k), dl.reshape(k, k)
+        self._on, self._ids, self._sp, self._sl = on, ids, sp_, sl
+        a = np.maximum(1.0 + table.reshape(k, k), ATTRACTION_FLOOR)
+        ent = float(((a - 1.0) * sl + a * np.log(a) * sp_).sum())
+        other = ~np.eye(k, dtype=bool)
+        logb = float((a * sp_)[other].sum() * np.log1p(repulsion_emphasis))
+        return ent, logb

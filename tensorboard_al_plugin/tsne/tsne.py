@@ -131,13 +131,32 @@ def _sample_correction(YT, ct, ut, YLt, cl, ul, r):
     return out
 
 
+@numba.njit(parallel=True, cache=True)
+def _sources(Y, codes, u, lab):
+    """Y[lab].T (d, L) contiguous, codes[lab] and u[lab] in one parallel pass
+    (numpy's fancy indexing and transposed copy, one thread: ~10 ms at
+    500,000 labeled points, on every estimate)."""
+    m = lab.shape[0]
+    d = Y.shape[1]
+    YL = np.empty((d, m))
+    cl = np.empty(m, dtype=codes.dtype)
+    ul = np.empty(m)
+    for q in numba.prange(m):
+        i = lab[q]
+        for k in range(d):
+            YL[k, q] = Y[i, k]
+        cl[q] = codes[i]
+        ul[q] = u[i]
+    return YL, cl, ul
+
+
 def _sample(Y, targets, codes, u, lab, r):
     """``_sample_correction`` on the points ``targets`` from the labeled points ``lab``."""
     return _sample_correction(Y[targets], codes[targets], u[targets],
-                              np.ascontiguousarray(Y[lab].T), codes[lab], u[lab], float(r))
+                              *_sources(Y, codes, u, lab), float(r))
 
 
-def reuse_error(Y, rep, kept, codes, u, lab, r):
+def reuse_error(Y, rep, kept, codes, u, lab, r, out=None):
     """Estimated relative error of the labeled points' repulsive force when
     the kept correction ``kept`` (``_Kept``) stands in for a fresh one at Y,
     given the plain repulsion ``rep`` there: on a fixed sample of
@@ -146,10 +165,14 @@ def reuse_error(Y, rep, kept, codes, u, lab, r):
     is now) less the one at the kept correction's iteration, against the
     sample's plain repulsion plus the correction now (both over the same Z).
     See CORRECTION_TOLERANCE for how well it predicts
-    (``benchmarks/correction_reuse.py`` measures it beside the error)."""
+    (``benchmarks/correction_reuse.py`` measures it beside the error).
+    ``out``: a list that gets the exact correction now on the sample (a
+    fresh correction at this Y takes it as its own sample)."""
     if kept.targets.size == 0:
         return np.inf
     now = _sample(Y, kept.targets, codes, u, lab, r)
+    if out is not None:
+        out.append(now)
     size = float(np.sqrt(((rep[kept.targets] + now) ** 2).sum()))
     if size == 0.0:
         return np.inf
@@ -168,13 +191,18 @@ class _Kept:
 
     __slots__ = ("rep_c", "Z_c", "iteration", "targets", "sample", "next_check")
 
-    def __init__(self, rep_c, Z_c, iteration, Y, codes, u, lab, r, sample=True):
+    def __init__(self, rep_c, Z_c, iteration, Y, codes, u, lab, r, sample=True, known=None):
         self.rep_c, self.Z_c, self.iteration = rep_c, Z_c, iteration
         self.next_check = None   # at the end of correction_interval(r)
         # linspace's picks are distinct: at most lab.size of them, at least 1 apart
         m = min(CORRECTION_SAMPLE, lab.size) if sample else 0
         self.targets = lab[np.linspace(0, lab.size - 1, m).astype(np.int64)]
-        self.sample = _sample(Y, self.targets, codes, u, lab, r) if m else None
+        # known: (targets, their exact correction) at this Y, u and labels (the check that
+        # found the last kept correction stale computed it: ~24 ms at 10^6 points)
+        if m and known is not None and np.array_equal(known[0], self.targets):
+            self.sample = known[1]
+        else:
+            self.sample = _sample(Y, self.targets, codes, u, lab, r) if m else None
 
 
 # From this many points a run stores them in the Z-order of their starting
@@ -780,6 +808,7 @@ class TSNERun:
         # differs from p on their rows only
         self._u_settled = None
         self._settled_entropy = None  # their pairs' share of the objective's constant
+        self._class_pairs = supervision.ClassPairSums()   # its sums by class pair
         self._table = np.zeros(0)
         self._pairs = None          # _labeled_pairs of the points still ramping (None: none)
         self._p_entropy = None      # sum p log p over P
@@ -856,6 +885,9 @@ class TSNERun:
         # correction has nothing of theirs to lose: it stays until its interval ends
         keep = not (changed & (self._labels >= 0)).any()
         self._labeled_since[changed] = self.iteration
+        if not keep:
+            # a labeled point changed class or lost its label: its pairs' sums go
+            self._class_pairs.reset()
         self._labels = new
         self._codes, self._counts, self._n_labeled = supervision.class_counts(new)
         self._changed(keep_correction=keep)
@@ -877,21 +909,26 @@ class TSNERun:
     def _learning_rates(self, iteration):
         """``point_learning_rates(iteration)``, computed on the labeled rows only."""
         u = np.zeros(self.n_points)
-        idx = self._lab_idx
-        if idx.size == 0 or iteration < self.params["supervision_start"]:
-            return u
+        if self._lab_idx.size:
+            u[self._lab_idx] = self._rates(iteration, slice(None))
+        return u
+
+    def _rates(self, iteration, at):
+        """u at ``iteration`` of the labeled points ``self._lab_idx[at]``."""
+        begin = self._lab_begin[at]
+        if iteration < self.params["supervision_start"]:
+            return np.zeros(begin.shape)
         epochs = self.params["point_learning_rate_epochs"]
         if epochs <= 0:
-            u[idx] = 1.0
-        else:
-            u[idx] = np.clip((iteration - self._lab_begin) / float(epochs), 0.0, 1.0)
-        return u
+            return np.ones(begin.shape)
+        return np.clip((iteration - begin) / float(epochs), 0.0, 1.0)
 
     def set_params(self, **params):
         """Change any of label_importance, repulsion_emphasis, supervision_start,
         point_learning_rate_epochs, learning_rate, theta without restarting."""
         checked = {k: check_live_param(k, v) for k, v in params.items()}
         self.params.update(checked)
+        self._class_pairs.reset()
         self._changed()
         # the objective changed: refresh it at the next step (a change of labels waits for
         # the next OBJECTIVE_EVERY: in a labeling session it comes every few iterations, and
@@ -917,11 +954,20 @@ class TSNERun:
         """
         if self._weights_key is not None and self._u_final:
             return
-        u = self._learning_rates(iteration)
         final = iteration >= self._ramp_end
-        if self._weights_key is not None and not final and np.array_equal(u, self._u):
-            return
-        self._u = u
+        if self._weights_key is None:
+            self._u = self._learning_rates(iteration)
+            # the labeled points whose u can still change (the others are at 1 for good)
+            self._u_moving = np.flatnonzero(self._u[self._lab_idx] < 1.0)
+        else:
+            # the same labels and parameters: only the points still ramping move (the newest
+            # groups of a session, not every labeled point: a new u over all N cost ~4 ms an
+            # iteration at 10^6). Updated in place: nothing keeps the old u
+            rows = self._lab_idx[self._u_moving]
+            u = self._rates(iteration, self._u_moving)
+            if not final and np.array_equal(u, self._u[rows]):
+                return
+            self._u[rows] = u
         self._u_final = final
         self._kl_const = None
         if self._weights_key is None or final:
@@ -973,13 +1019,27 @@ class TSNERun:
         pairs (once per writing of the weights) plus that of the ramping pairs' list."""
         r = self.params["repulsion_emphasis"]
         if self._pairs is None:
-            return supervision.weight_entropy(self._P, self._codes, self._u, self._table, r)
+            return self._settled_share(self._u)
         if self._settled_entropy is None:
-            self._settled_entropy = supervision.weight_entropy(self._P, self._codes,
-                                                               self._u_settled, self._table, r)
+            self._settled_entropy = self._settled_share(self._u_settled)
         e, b = supervision.weight_entropy(self._P, self._codes, self._u, self._table, r,
                                           pairs=self._pairs)
         return self._settled_entropy[0] + e, self._settled_entropy[1] + b
+
+    def _settled_share(self, u):
+        """``_label_entropy``'s share of the pairs of points with u > 0 where all of
+        those are at u = 1 (settled): from the sums by class pair
+        (``supervision.ClassPairSums``), kept from one change of labels to the next."""
+        r = self.params["repulsion_emphasis"]
+        on = u > 0.0
+        lab = self._lab_idx
+        k = self._counts.shape[0]
+        if k > supervision.CLASS_PAIR_MAX_CLASSES or not np.all(u[on] == 1.0):
+            self._class_pairs.reset()
+            return supervision.weight_entropy(self._P, self._codes, u, self._table, r)
+        ids = np.empty(k, dtype=np.int64)
+        ids[self._codes[lab]] = self._labels[lab]
+        return self._class_pairs.entropy(self._P, self._codes, ids, on, self._table, r)
 
     def _objective_const(self):
         """The parts of KL(P'||Q') that do not depend on Y: sum p' log p' - sum p' log b,
@@ -1013,6 +1073,7 @@ class TSNERun:
             rep, Z = self._plain(Y)
             return (rep, Z) if kept is None else (rep + kept.rep_c, Z + kept.Z_c)
         stale = None
+        now = []
         if age is not None and age < CORRECTION_MAX_EVERY:
             def stale(rep, Z):
                 if kept.next_check is not None and age < kept.next_check:
@@ -1020,7 +1081,7 @@ class TSNERun:
                 # the error grows about linearly with age past the FFT's own noise
                 # (correction_reuse.md): the next check comes where the estimate, so
                 # extrapolated, would reach the tolerance
-                e = reuse_error(Y, rep, kept, self._codes, self._u, self._lab_idx, r)
+                e = reuse_error(Y, rep, kept, self._codes, self._u, self._lab_idx, r, out=now)
                 if e >= CORRECTION_TOLERANCE:
                     return True
                 kept.next_check = age + 1 if e * (age + 1) >= CORRECTION_TOLERANCE * age else \
@@ -1032,7 +1093,8 @@ class TSNERun:
         if reuse:
             self._correction = _Kept(rep_c, Zc, self.iteration, Y, self._codes, self._u,
                                      self._lab_idx, r,
-                                     sample=correction_interval(r) < CORRECTION_MAX_EVERY)
+                                     sample=correction_interval(r) < CORRECTION_MAX_EVERY,
+                                     known=(kept.targets, now[0]) if now else None)
             self.fresh_corrections += 1
         return rep + rep_c, Z + Zc
 
