@@ -310,6 +310,47 @@ def check_class_pair_sums():
     np.testing.assert_allclose(b_p + d_p, r_p, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(b_l + d_l, r_l, rtol=1e-12, atol=1e-15)
 
+    # the weights of those pairs at u = 1 written, their pairs of two classes listed and
+    # rewritten with another table
+    counts = np.bincount(codes[labeled], minlength=k)
+    table = supervision.prior_table(counts, labeled.sum(), n, 0.4, cap=2.0)
+    floor = supervision.ATTRACTION_FLOOR
+    rows_all = np.repeat(np.arange(n), np.diff(M.indptr))
+    ci, cj = codes[rows_all], codes[M.indices]
+
+    def ref_pw(on, tab):
+        both = on[rows_all] & on[M.indices]
+        a = np.where(both, np.maximum(1.0 + tab[np.maximum(ci, 0) * k + np.maximum(cj, 0)], floor),
+                     1.0)
+        return M.data * a, both & (ci != cj)
+
+    pw0 = np.full(M.data.shape, -1.0)
+    _, args = _both(supervision._write_pairs, M.indptr, M.indices, M.data, codes, after, after,
+                    whole, table, floor, pw0, copy=(9,))
+    pw1 = args[9]
+    want, mixed = ref_pw(after, table)
+    touched = after[rows_all] & after[M.indices]
+    np.testing.assert_allclose(pw1[touched], want[touched], rtol=1e-14)
+    assert np.all(pw1[~touched] == -1.0)
+    (pos, row), _ = _both(supervision._mixed_entries, M.indptr, M.indices, codes, after, after,
+                          whole)
+    assert sorted(pos) == list(np.flatnonzero(mixed)) and np.array_equal(row, rows_all[pos])
+    # the increment: the earlier set's weights, then the added points' pairs
+    pw2 = np.where(before[rows_all] & before[M.indices], ref_pw(before, table)[0], M.data)
+    supervision._write_pairs(M.indptr, M.indices, M.data, codes, after, new, rows, table, floor,
+                             pw2)
+    np.testing.assert_allclose(pw2, np.where(touched, want, M.data), rtol=1e-14)
+    (pos_d, _), _ = _both(supervision._mixed_entries, M.indptr, M.indices, codes, after, new, rows)
+    _, mixed_before = ref_pw(before, table)
+    assert sorted(pos_d) == list(np.flatnonzero(mixed & ~mixed_before))
+    other = supervision.prior_table(counts + 3, labeled.sum() + 9, n, 0.4, cap=2.0)
+    _, args = _both(supervision._rewrite_entries, pos, row, M.indices, M.data, codes, other,
+                    floor, pw1, copy=(7,))
+    pw3 = args[7]
+    np.testing.assert_allclose(pw3[pos], ref_pw(after, other)[0][pos], rtol=1e-14)
+    rest = np.setdiff1d(np.arange(pw1.size), pos)
+    assert np.array_equal(pw3[rest], pw1[rest])
+
 
 def check_sources():
     rng = _rng(26)
@@ -817,6 +858,9 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,
     "tensorboard_al_plugin.tsne.supervision._class_pair_sums": check_class_pair_sums,
     "tensorboard_al_plugin.tsne.supervision._with_neighbours": check_class_pair_sums,
+    "tensorboard_al_plugin.tsne.supervision._write_pairs": check_class_pair_sums,
+    "tensorboard_al_plugin.tsne.supervision._mixed_entries": check_class_pair_sums,
+    "tensorboard_al_plugin.tsne.supervision._rewrite_entries": check_class_pair_sums,
     "tensorboard_al_plugin.tsne.tsne._sources": check_sources,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,

@@ -608,26 +608,31 @@ def test_labels_added_after_a_ramp_has_ended_give_the_supervised_gradient(n_comp
     assert run._pairs is None                   # every ramp has ended: the list is gone
 
 
-def test_the_settled_pairs_share_of_the_objective_follows_a_session(monkeypatch):
-    # The objective's layout-free part over the settled labeled pairs comes from sums by class
-    # pair, extended by the pairs of the points that settled since (supervision.ClassPairSums).
-    # Along a session (groups added, a class with a smaller id joining, which renumbers the
-    # classes, a relabeling, a change of parameters) it must equal the pair-by-pair sum of a
-    # run without it (CLASS_PAIR_MAX_CLASSES = 0), at the same positions.
+def test_the_settled_pairs_weights_and_objective_follow_a_session(monkeypatch):
+    # The settled labeled pairs go by class pair: the objective's layout-free part from sums
+    # of p and p log p by class pair, the weights by rewriting only the pairs of two classes
+    # (the table changes with every new label) and writing those of the points settled since
+    # (supervision.ClassPairSums, TSNERun._write_settled). Along a session (groups added, a
+    # class with a smaller id joining, which renumbers the classes, a relabeling, a change
+    # of parameters) gradient and objective must equal the dense definition's, and the
+    # objective the pair-by-pair sum (CLASS_PAIR_MAX_CLASSES = 0).
     from tensorboard_al_plugin.tsne import supervision
     X, y = _blobs(150, k=4, seed=5)
     y = y + 1                                   # ids 1..4; 0 joins later
     rng = np.random.default_rng(5)
+    X = X + rng.normal(scale=2.0, size=X.shape).astype(np.float32)   # classes that mix
     start = np.where(rng.random(150) < 0.3, y, -1)
     start[y == 1] = -1
-    kw = dict(n_components=2, perplexity=10, label_importance=0.5, repulsion_emphasis=0.8,
-              point_learning_rate_epochs=6, method="exact", random_state=5)
-    runs = [SemiSupervisedTSNE(**kw).prepare(X, labels=start) for _ in range(2)]
+    run = SemiSupervisedTSNE(n_components=2, perplexity=10, label_importance=0.5,
+                             repulsion_emphasis=0.8, point_learning_rate_epochs=6,
+                             method="exact", random_state=5).prepare(X, labels=start)
     Y = rng.normal(scale=3.0, size=(150, 2))
-    grown = []
-    real = supervision._with_neighbours
+    grown, rewritten = [], []
+    real_grow, real_rewrite = supervision._with_neighbours, supervision._rewrite_entries
     monkeypatch.setattr(supervision, "_with_neighbours",
-                        lambda *a: grown.append(a[2].size) or real(*a))
+                        lambda *a: grown.append(a[2].size) or real_grow(*a))
+    monkeypatch.setattr(supervision, "_rewrite_entries",
+                        lambda *a: rewritten.append(a[0].size) or real_rewrite(*a))
     labels = start.copy()
     unlabeled = list(np.flatnonzero((start < 0) & (y != 1)))
     for k in range(8):
@@ -635,23 +640,46 @@ def test_the_settled_pairs_share_of_the_objective_follows_a_session(monkeypatch)
             labels[y == 1] = 0                  # a new class, below every other id
         elif k == 5:
             moved = np.flatnonzero(labels >= 2)[:3]
-            labels[moved] = 2 + (labels[moved] - 1) % 3   # relabeled: the sums start afresh
+            labels[moved] = 2 + (labels[moved] - 1) % 3   # relabeled: everything afresh
         elif k == 6:
-            for run in runs:
-                run.set_params(label_importance=0.3)
+            run.set_params(label_importance=0.3)
         else:
             group, unlabeled = unlabeled[:6], unlabeled[6:]
             labels[group] = y[group]
+        run.set_labels(labels)
+        run.step(7)                             # the group's ramp ends: it settles
+        grad, kl = _dense_supervised(run, Y)
+        np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9,
+                                   atol=1e-12 * np.abs(grad).max())
+        assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+        assert run._pw_written is not None
+    # the writings but the first and those after the relabeling and the change of parameters
+    # went by class pair: the pairs of two classes rewritten, a group's pairs added
+    # (two writings a stage: the new labels, then their ramp's end)
+    assert len(rewritten) >= 10 and max(rewritten) > 100, rewritten
+    assert len(grown) >= 5 and 0 < min(grown) and max(grown) < 50, grown
+
+
+def test_the_settled_pairs_share_of_the_objective_is_the_pair_by_pair_sum(monkeypatch):
+    from tensorboard_al_plugin.tsne import supervision
+    X, y = _blobs(150, k=4, seed=6)
+    rng = np.random.default_rng(6)
+    labels = np.where(rng.random(150) < 0.3, y, -1)
+    runs = [SemiSupervisedTSNE(n_components=2, perplexity=10, label_importance=0.5,
+                               repulsion_emphasis=0.8, point_learning_rate_epochs=6,
+                               method="exact", random_state=6).prepare(X, labels=labels)
+            for _ in range(2)]
+    Y = rng.normal(scale=3.0, size=(150, 2))
+    unlabeled = np.flatnonzero(labels < 0)
+    for k in range(3):
+        labels[unlabeled[6 * k:6 * k + 6]] = y[unlabeled[6 * k:6 * k + 6]]
         for run in runs:
             run.set_labels(labels)
-            run.step(7)                         # the group's ramp ends: it settles
+            run.step(8 if k else 3)             # a ramp still running, then settled ones
         with monkeypatch.context() as m:
             m.setattr(supervision, "CLASS_PAIR_MAX_CLASSES", 0)
             direct = runs[1].objective(Y)
         assert runs[0].objective(Y) == pytest.approx(direct, rel=1e-12, abs=1e-12)
-    # the objectives but the first and those after the relabeling and the change of parameters
-    # only added the points settled since the last (the new class joined at once: 40 points)
-    assert len(grown) == 5 and 0 < min(grown) and max(grown) < 50, grown
 
 
 def _clusters_run(method, n_components=2, n=3000, seed=7, every=None, monkeypatch=None, r=1.0):

@@ -268,25 +268,82 @@ def _with_neighbours(indptr, indices, added, before):
     return np.flatnonzero(near)
 
 
+@numba.njit(parallel=True, cache=True)
+def _write_pairs(indptr, indices, p, codes, on, new, rows, table, floor, pw):
+    """Writes pw = a_ij p_ij * N with u_i = u_j = 1 (``prior_table``) on P's
+    entries (i, j), i in ``rows``: those with on[j] of a row with new[i], those
+    with new[j] of the others (``_class_pair_sums``'s entries)."""
+    c = int(np.sqrt(table.shape[0]) + 0.5)
+    for k in numba.prange(rows.shape[0]):
+        i = rows[k]
+        g = codes[i] * c
+        every = new[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if on[j] if every else new[j]:
+                pw[e] = p[e] * prior_factor(1.0, table[g + codes[j]], floor)
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixed_entries(indptr, indices, codes, on, new, rows):
+    """Of ``_write_pairs``'s entries, those between two classes: (their
+    positions in P's data (m,) int64, their rows (m,) int32)."""
+    m = rows.shape[0]
+    counts = np.zeros(m, dtype=np.int64)
+    for k in numba.prange(m):
+        i = rows[k]
+        every = new[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if (on[j] if every else new[j]) and codes[j] != codes[i]:
+                counts[k] += 1
+    start = np.zeros(m + 1, dtype=np.int64)
+    start[1:] = np.cumsum(counts)
+    pos = np.empty(start[m], dtype=np.int64)
+    row = np.empty(start[m], dtype=np.int32)
+    for k in numba.prange(m):
+        i = rows[k]
+        every = new[i]
+        at = start[k]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if (on[j] if every else new[j]) and codes[j] != codes[i]:
+                pos[at] = e
+                row[at] = i
+                at += 1
+    return pos, row
+
+
+@numba.njit(parallel=True, cache=True)
+def _rewrite_entries(pos, row, indices, p, codes, table, floor, pw):
+    """pw = a_ij p_ij * N with u_i = u_j = 1 at the entries ``pos`` (rows ``row``)."""
+    c = int(np.sqrt(table.shape[0]) + 0.5)
+    for k in numba.prange(pos.shape[0]):
+        e = pos[k]
+        pw[e] = p[e] * prior_factor(1.0, table[codes[row[k]] * c + codes[indices[e]]], floor)
+
+
 class ClassPairSums:
-    """The objective's layout-free part over the pairs of two settled labeled
-    points (u = 1), kept up to date as points settle.
+    """The labeled pairs of two settled points (u = 1) summed by class pair:
+    the objective's layout-free part over them, and the attraction weights'
+    sum, kept up to date as points settle.
 
     With u_i = u_j = 1 a pair's weight pw = a p depends on its classes only,
     a = max(1 + G[c_i, c_j], floor) (``prior_table``), so its share of
     (sum (pw log pw - p log p), sum pw log b) is, by class pair,
     (a - 1) sum p log p + a log a sum p, and a log(1 + r) sum p for two
-    classes. Those sums of p and p log p by class pair stay the same when
-    the table changes (every new label changes N_o), so a labeling session
-    pays for the pairs of the points that settled since the last objective
-    (a group's, a few hundred entries) instead of a pass over every labeled
-    pair (~0.2 s at 10^6 points, half labeled, on every change of labels).
+    classes; and of sum pw - sum p, (a - 1) sum p. Those sums of p and
+    p log p by class pair stay the same when the table changes (every new
+    label changes N_o), so a labeling session pays for the pairs of the
+    points that settled since the last update (a group's, a few hundred
+    entries) instead of a pass over every labeled pair (~0.2 s at 10^6
+    points, half labeled, on every change of labels).
 
-    ``entropy(P, codes, ids, on, table, r)``: the sums over the pairs of
-    ``on`` (bool (N,)), whose points must all have u = 1, classes ``codes``
-    0..C-1 standing for label ids ``ids`` (C,) sorted. The set may only grow
-    between calls: a point that leaves it, or changes class while in it,
-    needs ``reset()`` (the engine calls it on any relabeling or change of
+    ``update(P, codes, ids, on)``: the sums over the pairs of ``on`` (bool
+    (N,)), whose points must all have u = 1, classes ``codes`` 0..C-1
+    standing for label ids ``ids`` (C,) sorted. The set may only grow between
+    calls: a point that leaves it, or changes class while in it, needs
+    ``reset()`` (the engine calls it on any relabeling or change of
     parameters); a smaller set is summed afresh."""
 
     def __init__(self):
@@ -298,7 +355,7 @@ class ClassPairSums:
         self._sp = None
         self._sl = None
 
-    def entropy(self, P, codes, ids, on, table, repulsion_emphasis):
+    def update(self, P, codes, ids, on):
         k = ids.shape[0]
         n_chunks = 4 * numba.get_num_threads()
         if self._on is not None and not (self._on & ~on).any():
@@ -323,8 +380,20 @@ class ClassPairSums:
                                       n_chunks)
             sp_, sl = dp.reshape(k, k), dl.reshape(k, k)
         self._on, self._ids, self._sp, self._sl = on, ids, sp_, sl
-        a = np.maximum(1.0 + table.reshape(k, k), ATTRACTION_FLOOR)
-        ent = float(((a - 1.0) * sl + a * np.log(a) * sp_).sum())
-        other = ~np.eye(k, dtype=bool)
-        logb = float((a * sp_)[other].sum() * np.log1p(repulsion_emphasis))
+        return self
+
+    def _factors(self, table):
+        k = self._ids.shape[0]
+        return np.maximum(1.0 + table.reshape(k, k), ATTRACTION_FLOOR)
+
+    def entropy(self, table, repulsion_emphasis):
+        """(sum (pw log pw - p log p), sum pw log b) over the pairs of the last update."""
+        a = self._factors(table)
+        ent = float(((a - 1.0) * self._sl + a * np.log(a) * self._sp).sum())
+        other = ~np.eye(a.shape[0], dtype=bool)
+        logb = float((a * self._sp)[other].sum() * np.log1p(repulsion_emphasis))
         return ent, logb
+
+    def weight_excess(self, table):
+        """sum (pw - p) over the pairs of the last update."""
+        return float(((self._factors(table) - 1.0) * self._sp).sum())
