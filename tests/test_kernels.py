@@ -185,6 +185,36 @@ def check_attraction_prior():
             np.testing.assert_allclose(obj + s_extra, -(ref_pw * np.log1p(dd)).sum(), rtol=1e-10)
 
 
+def check_attraction_scaled():
+    """Every labeled point ramping alike (u_i u_j = uu on every pair) and a
+    floor that cannot bind: the list scaled by the table (``_scale_by_table``)
+    and ``_attraction_scaled`` give ``_attraction_prior``'s forces and sums."""
+    c = _pair_weight_case()
+    n = c["n"]
+    p = _rng(27).random(c["indices"].shape[0])
+    table = supervision.prior_table(c["counts"], c["n_labeled"], n, 0.05, cap=c["cap"])
+    assert table.min() >= c["floor"] - 1.0 and (table < 0).any()
+    labeled = c["codes"] >= 0
+    pairs = tsne_mod._labeled_pairs(c["indptr"], c["indices"], p, c["codes"], labeled)
+    gp = pairs[3].copy()
+    _, args = _both(tsne_mod._scale_by_table, pairs[0], pairs[1], gp, pairs[4], c["codes"], table,
+                    copy=(2,))
+    rows = np.repeat(pairs[0], np.diff(pairs[1]))
+    np.testing.assert_allclose(args[2], pairs[3] * table[c["codes"][rows] * len(c["counts"])
+                                                         + pairs[4]], rtol=1e-15)
+    gp = args[2]
+    for d in (2, 3):
+        Y = _rng(28 + d).normal(size=(n, d))
+        u = np.where(labeled, 0.6, 0.0)
+        start = _rng(30).normal(size=(n, d))
+        want = start.copy()
+        e1, o1 = tsne_mod._attraction_prior(Y, *pairs, c["codes"], u, table, c["floor"], want, True)
+        (e2, o2), args = _both(tsne_mod._attraction_scaled, Y, pairs[0], pairs[1], pairs[2], gp,
+                               0.36, start, True, copy=(6,))
+        np.testing.assert_allclose(args[6], want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose((e2, o2), (e1, o1), rtol=1e-10)
+
+
 def _pair_weight_case(u=None):
     """Labels, u (``u``: given instead), f, r and a sparse pattern, with the
     reference a_ij * N and log b_ij on every stored entry (written out with numpy)."""
@@ -854,6 +884,8 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.tsne._attraction_prior": check_attraction_prior,
     "tensorboard_al_plugin.tsne.tsne._sample_correction": check_sample_correction,
     "tensorboard_al_plugin.tsne.tsne._labeled_pairs": check_attraction_prior,
+    "tensorboard_al_plugin.tsne.tsne._attraction_scaled": check_attraction_scaled,
+    "tensorboard_al_plugin.tsne.tsne._scale_by_table": check_attraction_scaled,
     "tensorboard_al_plugin.tsne.supervision._weighted_affinities": check_weighted_affinities,
     "tensorboard_al_plugin.tsne.supervision._pair_entropy": check_pair_entropy,
     "tensorboard_al_plugin.tsne.supervision._class_pair_sums": check_class_pair_sums,

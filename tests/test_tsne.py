@@ -660,6 +660,46 @@ def test_the_settled_pairs_weights_and_objective_follow_a_session(monkeypatch):
     assert len(grown) >= 5 and 0 < min(grown) and max(grown) < 50, grown
 
 
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_labels_that_ramp_alike_give_the_supervised_gradient(n_components):
+    # every label given at once ramps from the same iteration: the pairs' list holds G p_ij
+    # and the ramp's share of the objective comes by class pair (TSNERun._uniform_ramp).
+    # Gradient and objective against the dense definition along the ramp; a label importance
+    # whose floor can bind, and groups with ramps of their own, take the general pass.
+    X, y = _blobs(90, k=3, seed=8)
+    rng = np.random.default_rng(8)
+    X = X + rng.normal(scale=2.0, size=X.shape).astype(np.float32)   # classes that mix
+    labels = np.where(rng.random(90) < 0.5, y, -1)
+    Y = rng.normal(scale=2.0, size=(90, n_components))
+    for f, uniform in ((0.2, True), (40.0, False)):
+        run = SemiSupervisedTSNE(n_components=n_components, perplexity=8, label_importance=f,
+                                 repulsion_emphasis=0.9, point_learning_rate_epochs=10,
+                                 method="exact", random_state=8).prepare(X, labels=labels)
+        for at in (3, 7, 12):
+            run.step(at - run.iteration)
+            run._refresh_weights(run.iteration)
+            assert run._pairs is not None or at == 12
+            assert (run._ramp_sums is not None) == (uniform and at < 10)
+            grad, kl = _dense_supervised(run, Y)
+            np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9,
+                                       atol=1e-12 * np.abs(grad).max())
+            assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+    # a group labeled mid-ramp: two begins, the general pass
+    later = labels.copy()
+    later[np.flatnonzero(labels < 0)[:5]] = y[np.flatnonzero(labels < 0)[:5]]
+    run = SemiSupervisedTSNE(n_components=n_components, perplexity=8, label_importance=0.2,
+                             repulsion_emphasis=0.9, point_learning_rate_epochs=10,
+                             method="exact", random_state=8).prepare(X, labels=labels)
+    run.step(4)
+    assert run._ramp_sums is not None
+    run.set_labels(later)
+    run.step(2)
+    assert run._pairs is not None and run._ramp_sums is None
+    grad, kl = _dense_supervised(run, Y)
+    np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+    assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+
+
 def test_the_settled_pairs_share_of_the_objective_is_the_pair_by_pair_sum(monkeypatch):
     from tensorboard_al_plugin.tsne import supervision
     X, y = _blobs(150, k=4, seed=6)

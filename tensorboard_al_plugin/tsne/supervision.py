@@ -382,18 +382,19 @@ class ClassPairSums:
         self._on, self._ids, self._sp, self._sl = on, ids, sp_, sl
         return self
 
-    def _factors(self, table):
+    def _factors(self, table, uu):
         k = self._ids.shape[0]
-        return np.maximum(1.0 + table.reshape(k, k), ATTRACTION_FLOOR)
+        return np.maximum(1.0 + uu * table.reshape(k, k), ATTRACTION_FLOOR)
 
-    def entropy(self, table, repulsion_emphasis):
-        """(sum (pw log pw - p log p), sum pw log b) over the pairs of the last update."""
-        a = self._factors(table)
+    def entropy(self, table, repulsion_emphasis, uu=1.0):
+        """(sum (pw log pw - p log p), sum pw log b) over the pairs of the last update,
+        all at u_i u_j = ``uu``."""
+        a = self._factors(table, uu)
         ent = float(((a - 1.0) * self._sl + a * np.log(a) * self._sp).sum())
         other = ~np.eye(a.shape[0], dtype=bool)
-        logb = float((a * self._sp)[other].sum() * np.log1p(repulsion_emphasis))
+        logb = float((a * self._sp)[other].sum() * np.log1p(uu * repulsion_emphasis))
         return ent, logb
 
     def weight_excess(self, table):
         """sum (pw - p) over the pairs of the last update."""
-        return float(((self._factors(table) - 1.0) * self._sp).sum())
+        return float(((self._factors(table, 1.0) - 1.0) * self._sp).sum())
