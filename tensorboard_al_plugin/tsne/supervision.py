@@ -21,6 +21,12 @@ attraction adds a_ij - 1 over the labeled pairs with such a point only
 (``tsne._attraction_prior`` with ``prior_table``); the logarithms of the
 objective's layout-free part are summed over the pairs of points with
 u > 0 (``_pair_entropy``) when an objective is asked for.
+
+Pairs of two settled points (u = 1) have weights that depend on their
+classes only, so they also go by class pair (``ClassPairSums``): the
+objective's share of them, the weights' total, and, on a change of labels,
+the pairs to rewrite (those of two classes) and to write (those of the
+points settled since).
 """
 import numba
 import numpy as np
@@ -228,7 +234,8 @@ def weight_entropy(P, codes, u, table, repulsion_emphasis, pairs=None):
 
 
 # ``ClassPairSums`` keeps a (C, C) table per chunk of rows while it sums: above
-# this many classes the settled pairs' entropy is summed pair by pair instead.
+# this many classes the settled pairs' entropy is summed pair by pair and a change
+# of labels writes every settled row's weights (``TSNERun._write_settled``) instead.
 CLASS_PAIR_MAX_CLASSES = 256
 
 
