@@ -92,11 +92,21 @@ def _layouts(X, y, n_components, methods):
         # sample (tsne._sample_correction), its interval being already the longest
         model = SemiSupervisedTSNE(n_components=n_components, perplexity=20, method=method,
                                    label_importance=0.1, repulsion_emphasis=1.0, random_state=_SEED)
-        run = model.prepare(X[:rows], labels=labels[:rows])
-        run.step(3)          # inside the u ramp: the labeled pairs' attraction
+        first = labels[:rows].copy()
+        first[1::7] = -1
+        run = model.prepare(X[:rows], labels=first)
+        run.step(3)          # inside the u ramp of labels given at once: the scaled pairs' pass
+        run.objective()
+        more = first.copy()
+        more[1:rows:14] = labels[1:rows:14]
+        run.set_labels(more)
+        run.step(1)          # a second ramp: the labeled pairs' attraction with u per pair
         run.objective()
         run.set_params(point_learning_rate_epochs=0)
         run.step(1)          # the ramp over: the weights written out once
+        run.set_labels(labels[:rows])
+        run.step(1)          # new labels settled at once: the weights brought up to date
+        run.objective()
         positions = run.positions
     # large runs keep their points in the Z-order of their start (tsne.LOCALITY_MIN_POINTS)
     from .tsne import repulsion, tsne
