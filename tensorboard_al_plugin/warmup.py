@@ -107,6 +107,8 @@ def _layouts(X, y, n_components, methods):
         run.set_labels(labels[:rows])
         run.step(1)          # new labels settled at once: the weights brought up to date
         run.objective()
+        if method != "exact":
+            _extrapolated(run)
         positions = run.positions
     # large runs keep their points in the Z-order of their start (tsne.LOCALITY_MIN_POINTS)
     from .tsne import repulsion, tsne
@@ -122,6 +124,22 @@ def _layouts(X, y, n_components, methods):
         repulsion.fft_repulsion_2d(Y, codes=codes, u=(codes >= 0) * 1.0, repulsion_emphasis=0.1,
                                    on_grid=True)
     return positions
+
+
+def _extrapolated(run):
+    """A kept correction with a slope from the one before, used at an age: what step does
+    where its check finds the extrapolated correction the closer (tsne._Kept), which a
+    few warm-up iterations need not reach."""
+    from .tsne import tsne
+
+    kept = None
+    for _ in range(2):
+        rep, Z, rep_c, Z_c = run._repulsion_parts(run._Y)
+        kept = tsne._Kept(rep_c, Z_c, run.iteration, run._Y, run._codes, run._u, run._lab_idx,
+                          run.params["repulsion_emphasis"], before=kept)
+        run.step(1)
+    kept.extrapolate = True
+    kept.value(*run._plain(run._Y), 1)
 
 
 def _active(layout, X, y):

@@ -396,6 +396,19 @@ def check_sources():
         np.testing.assert_array_equal(ul, u[lab])
 
 
+def check_kept_correction():
+    # a kept correction's slope and the correction step adds at an age (tsne._Kept)
+    rng = _rng(27)
+    for d in (2, 3):
+        new, old, rep = (rng.normal(size=(50, d)) for _ in range(3))
+        slope, _ = _both(tsne_mod._slope, new, old, 0.25)
+        np.testing.assert_allclose(slope, (new - old) * 0.25, rtol=1e-14)
+        _, (into, _) = _both(tsne_mod._add_into, rep, new, copy=(0,))
+        np.testing.assert_allclose(into, rep + new, rtol=1e-14)
+        _, (ahead, _, _, _) = _both(tsne_mod._add_ahead, rep, new, slope, 3.0, copy=(0,))
+        np.testing.assert_allclose(ahead, rep + new + 3.0 * slope, rtol=1e-14)
+
+
 def _exact_reference(Y, codes, u, r):
     diff, t = _pairs(Y)
     np.fill_diagonal(t, 0.0)
@@ -894,6 +907,9 @@ CHECKS = {
     "tensorboard_al_plugin.tsne.supervision._mixed_entries": check_class_pair_sums,
     "tensorboard_al_plugin.tsne.supervision._rewrite_entries": check_class_pair_sums,
     "tensorboard_al_plugin.tsne.tsne._sources": check_sources,
+    "tensorboard_al_plugin.tsne.tsne._slope": check_kept_correction,
+    "tensorboard_al_plugin.tsne.tsne._add_into": check_kept_correction,
+    "tensorboard_al_plugin.tsne.tsne._add_ahead": check_kept_correction,
     "tensorboard_al_plugin.tsne.repulsion._exact": check_exact,
     "tensorboard_al_plugin.tsne.repulsion._exact_correction": check_exact_correction,
     "tensorboard_al_plugin.tsne.repulsion._stray_sums": check_stray_sums,

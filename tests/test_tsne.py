@@ -923,6 +923,75 @@ def test_a_stale_checks_sample_is_the_next_corrections_own(monkeypatch):
     assert taken >= 3
 
 
+def test_a_kept_correction_is_extrapolated_from_the_two_last_fresh_ones():
+    # the slope per iteration between two fresh corrections on the same sample, and the
+    # correction as step uses it at an age: constant, or plus age times the slope
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    run, _, _ = _clusters_run("fft", n=2000, r=1.0)
+    run.step(60)
+    first = run._correction
+    while run._correction is first:
+        run.step(1)
+    new = run._correction
+    dt = new.iteration - first.iteration
+    assert dt >= tsne_mod.CORRECTION_EVERY and np.array_equal(new.targets, first.targets)
+    np.testing.assert_allclose(new.slope, (new.rep_c - first.rep_c) / dt, rtol=1e-12, atol=1e-300)
+    assert new.Z_slope == pytest.approx((new.Z_c - first.Z_c) / dt, rel=1e-12)
+    np.testing.assert_allclose(new.sample_slope, (new.sample - first.sample) / dt, rtol=1e-12,
+                               atol=1e-300)
+    rep = np.random.default_rng(0).normal(size=new.rep_c.shape)
+    for extrapolate in (True, False):
+        new.extrapolate = extrapolate
+        got, Z = new.value(rep.copy(), 3.0, 5)
+        ahead = 5 * extrapolate
+        np.testing.assert_allclose(got, rep + new.rep_c + ahead * new.slope, rtol=1e-12)
+        assert Z == pytest.approx(3.0 + new.Z_c + ahead * new.Z_slope, rel=1e-12)
+    # a label in between changes the sample's targets: no slope across it
+    labels = run.labels
+    labels[np.flatnonzero(labels < 0)[:5]] = 0
+    run.set_labels(labels)
+    kept = run._correction
+    while run._correction is kept:
+        run.step(1)
+    assert run._correction.slope is None and not run._correction.extrapolate
+    # r = 0.1 keeps no sample (nothing would weigh the extrapolation): never extrapolated
+    run.set_params(repulsion_emphasis=0.1)
+    run.step(40)
+    assert run._correction.slope is None
+
+
+def test_step_extrapolates_the_correction_where_that_is_closer_and_refreshes_it_less(monkeypatch):
+    # early exaggeration moves the layout the same way for tens of iterations: the
+    # extrapolated correction is closer to a fresh one, so the check finds it stale later;
+    # the real error of the correction step used stays near the tolerance either way
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    tol = tsne_mod.CORRECTION_TOLERANCE
+    fresh, used, chose = {}, {}, {}
+    for on in (False, True):
+        monkeypatch.setattr(tsne_mod, "CORRECTION_EXTRAPOLATE", on)
+        run, _, _ = _clusters_run("fft", n=2000, r=1.0)
+        run.step(60)
+        n0, errs, picks = run.fresh_corrections, [], []
+        for _ in range(140):
+            kept = run._correction
+            if kept is not None and run.iteration > kept.iteration:
+                rep, Z, rep_c, Z_c = run._repulsion_parts(run._Y)
+                lab = run._codes >= 0
+                F = ((rep + rep_c) / (Z + Z_c))[lab]
+                got, Zk = kept.value(rep.copy(), Z, run.iteration - kept.iteration)
+                errs.append(np.linalg.norm((got / Zk)[lab] - F) / np.linalg.norm(F))
+                picks.append(kept.slope is not None and kept.extrapolate)
+            before = run.fresh_corrections
+            run.step(1)
+            if run.fresh_corrections > before:
+                errs.pop() if errs else None   # step did not use that one
+        fresh[on], used[on], chose[on] = run.fresh_corrections - n0, np.array(errs), np.mean(picks)
+    assert chose[False] == 0 and chose[True] > 0.5
+    assert fresh[True] < 0.85 * fresh[False], fresh
+    for on in (False, True):
+        assert np.median(used[on]) < tol and np.quantile(used[on], 0.9) < 2 * tol, used[on]
+
+
 @pytest.mark.parametrize("method,r", [("fft", 1.0), ("bh", 1.0), ("fft", 0.1), ("bh", 0.1)])
 def test_reusing_the_correction_keeps_the_layout(method, r, monkeypatch):
     # CORRECTION_EVERY = 1 (fresh every iteration) against the default (every 4 at r = 1,

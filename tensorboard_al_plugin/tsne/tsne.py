@@ -70,10 +70,24 @@ OBJECTIVE_EVERY = 25
 # (correction_reuse.md): 0.5-1.4 times it along a whole 70,000-point run
 # (ages 3-15, r = 0.1 and 1). It is asked at the end of the interval and then
 # where the last estimate, extrapolated linearly in age, reaches the tolerance.
+#
+# Where a sample is kept (r > 0.2) the correction is also extrapolated in age
+# from the two last fresh ones (``_Kept.slope``): while the layout moves the
+# same way for tens of iterations (early exaggeration and its end) the
+# correction changes almost linearly, and the extrapolated one is 0.52-0.82
+# times as far off as the constant one (70,000 points, r = 1, ages 3 and 7,
+# iterations 40-250: correction_reuse.md). Where the layout has settled the
+# change between two fresh corrections is mostly the FFT's noise, and
+# extrapolating it makes the error 1.3-2.3 times larger (iterations 400 and
+# 700). So the check weighs both on the same sample and step
+# goes on with the better one; a fresh correction extrapolates only where
+# its predecessor's last check found that the better. CORRECTION_EXTRAPOLATE
+# False: never (benchmarks compare both).
 CORRECTION_EVERY = 4
 CORRECTION_MAX_EVERY = 16
 CORRECTION_TOLERANCE = 0.015
 CORRECTION_SAMPLE = 64
+CORRECTION_EXTRAPOLATE = True
 
 
 def correction_interval(r):
@@ -156,7 +170,7 @@ def _sample(Y, targets, codes, u, lab, r):
                               *_sources(Y, codes, u, lab), float(r))
 
 
-def reuse_error(Y, rep, kept, codes, u, lab, r, out=None):
+def reuse_error(Y, rep, kept, codes, u, lab, r, out=None, age=None):
     """Estimated relative error of the labeled points' repulsive force when
     the kept correction ``kept`` (``_Kept``) stands in for a fresh one at Y,
     given the plain repulsion ``rep`` there: on a fixed sample of
@@ -167,7 +181,11 @@ def reuse_error(Y, rep, kept, codes, u, lab, r, out=None):
     See CORRECTION_TOLERANCE for how well it predicts
     (``benchmarks/correction_reuse.py`` measures it beside the error).
     ``out``: a list that gets the exact correction now on the sample (a
-    fresh correction at this Y takes it as its own sample)."""
+    fresh correction at this Y takes it as its own sample). ``age``: the
+    kept correction's; with it, the error of the correction as step uses it
+    at that age (extrapolated where ``kept.extrapolate``), and the list
+    ``out`` also gets the pair (constant's error, extrapolated one's) where
+    the kept correction has a slope."""
     if kept.targets.size == 0:
         return np.inf
     now = _sample(Y, kept.targets, codes, u, lab, r)
@@ -176,7 +194,14 @@ def reuse_error(Y, rep, kept, codes, u, lab, r, out=None):
     size = float(np.sqrt(((rep[kept.targets] + now) ** 2).sum()))
     if size == 0.0:
         return np.inf
-    return float(np.sqrt(((now - kept.sample) ** 2).sum())) / size
+    constant = float(np.sqrt(((now - kept.sample) ** 2).sum())) / size
+    if age is None or kept.sample_slope is None:
+        return constant
+    ahead = kept.sample + age * kept.sample_slope
+    extrapolated = float(np.sqrt(((now - ahead) ** 2).sum())) / size
+    if out is not None:
+        out.append((constant, extrapolated))
+    return extrapolated if kept.extrapolate else constant
 
 
 class _Kept:
@@ -187,13 +212,25 @@ class _Kept:
     first at the end of ``correction_interval(r)``). ``sample`` False: no
     targets and no sample (step's choice where the interval is already
     CORRECTION_MAX_EVERY, so that no estimate is ever asked; a sample costs
-    ~38 ms a fresh correction at 10^6), and ``reuse_error`` says infinity."""
+    ~38 ms a fresh correction at 10^6), and ``reuse_error`` says infinity.
 
-    __slots__ = ("rep_c", "Z_c", "iteration", "targets", "sample", "next_check")
+    ``before``: the kept correction this one replaces; where both have a
+    sample on the same targets (no label came between them) this one has
+    the slope per iteration from it (``slope`` (N, d), ``Z_slope``,
+    ``sample_slope``), and ``extrapolate`` (whether step adds age times the
+    slope) is ``before``'s verdict: its last check found the extrapolated
+    correction closer to the exact one than the constant (or it had no
+    check). ``value(age)`` is the correction as step uses it."""
 
-    def __init__(self, rep_c, Z_c, iteration, Y, codes, u, lab, r, sample=True, known=None):
+    __slots__ = ("rep_c", "Z_c", "iteration", "targets", "sample", "next_check",
+                 "slope", "Z_slope", "sample_slope", "extrapolate")
+
+    def __init__(self, rep_c, Z_c, iteration, Y, codes, u, lab, r, sample=True, known=None,
+                 before=None):
         self.rep_c, self.Z_c, self.iteration = rep_c, Z_c, iteration
         self.next_check = None   # at the end of correction_interval(r)
+        self.slope = self.Z_slope = self.sample_slope = None
+        self.extrapolate = False
         # linspace's picks are distinct: at most lab.size of them, at least 1 apart
         m = min(CORRECTION_SAMPLE, lab.size) if sample else 0
         self.targets = lab[np.linspace(0, lab.size - 1, m).astype(np.int64)]
@@ -203,6 +240,53 @@ class _Kept:
             self.sample = known[1]
         else:
             self.sample = _sample(Y, self.targets, codes, u, lab, r) if m else None
+        if (m and CORRECTION_EXTRAPOLATE and before is not None and before.sample is not None
+                and before.iteration < iteration and before.rep_c.shape == rep_c.shape
+                and np.array_equal(before.targets, self.targets)):
+            dt = float(iteration - before.iteration)
+            self.slope = _slope(rep_c, before.rep_c, 1.0 / dt)
+            self.Z_slope = (Z_c - before.Z_c) / dt
+            self.sample_slope = (self.sample - before.sample) / dt
+            # a predecessor without a slope had nothing to weigh: try it
+            self.extrapolate = before.extrapolate or before.slope is None
+
+    def value(self, rep, Z, age):
+        """rep + the correction at ``age`` (in place: ``rep`` is step's fresh plain
+        repulsion), and Z + its Z_c."""
+        if self.extrapolate and self.slope is not None:
+            _add_ahead(rep, self.rep_c, self.slope, float(age))
+            return rep, Z + self.Z_c + age * self.Z_slope
+        _add_into(rep, self.rep_c)
+        return rep, Z + self.Z_c
+
+
+@numba.njit(parallel=True, cache=True)
+def _slope(new, old, scale):
+    """(new - old) * scale in one parallel pass (N, d)."""
+    n, d = new.shape
+    out = np.empty((n, d))
+    for i in numba.prange(n):
+        for k in range(d):
+            out[i, k] = (new[i, k] - old[i, k]) * scale
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _add_into(rep, rep_c):
+    """rep += rep_c in place, in one parallel pass (N, d)."""
+    n, d = rep.shape
+    for i in numba.prange(n):
+        for k in range(d):
+            rep[i, k] += rep_c[i, k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _add_ahead(rep, rep_c, slope, age):
+    """rep += rep_c + age * slope in place, in one parallel pass (N, d)."""
+    n, d = rep.shape
+    for i in numba.prange(n):
+        for k in range(d):
+            rep[i, k] += rep_c[i, k] + age * slope[i, k]
 
 
 # From this many points a run stores them in the Z-order of their starting
@@ -1237,30 +1321,38 @@ class TSNERun:
         age = None if kept is None else self.iteration - kept.iteration
         if not supervised or (age is not None and age < correction_interval(r)):
             rep, Z = self._plain(Y)
-            return (rep, Z) if kept is None else (rep + kept.rep_c, Z + kept.Z_c)
+            return (rep, Z) if kept is None else kept.value(rep, Z, age)
         stale = None
         now = []
         if age is not None and age < CORRECTION_MAX_EVERY:
             def stale(rep, Z):
                 if kept.next_check is not None and age < kept.next_check:
                     return False
+                e = reuse_error(Y, rep, kept, self._codes, self._u, self._lab_idx, r, out=now,
+                                age=age)
+                if len(now) > 1:
+                    # both weighed on the same sample: go on with the better one (and the
+                    # next fresh correction extrapolates only if that was the extrapolated)
+                    constant, extrapolated = now[1]
+                    kept.extrapolate = extrapolated < constant
+                    e = min(constant, extrapolated)
+                if e >= CORRECTION_TOLERANCE:
+                    return True
                 # the error grows about linearly with age past the FFT's own noise
                 # (correction_reuse.md): the next check comes where the estimate, so
                 # extrapolated, would reach the tolerance
-                e = reuse_error(Y, rep, kept, self._codes, self._u, self._lab_idx, r, out=now)
-                if e >= CORRECTION_TOLERANCE:
-                    return True
                 kept.next_check = age + 1 if e * (age + 1) >= CORRECTION_TOLERANCE * age else \
                     int(age * CORRECTION_TOLERANCE / e)
                 return False
         rep, Z, rep_c, Zc = self._repulsion_parts(Y, correction_if=stale)
         if rep_c is None:
-            return rep + kept.rep_c, Z + kept.Z_c
+            return kept.value(rep, Z, age)
         if reuse:
             self._correction = _Kept(rep_c, Zc, self.iteration, Y, self._codes, self._u,
                                      self._lab_idx, r,
                                      sample=correction_interval(r) < CORRECTION_MAX_EVERY,
-                                     known=(kept.targets, now[0]) if now else None)
+                                     known=(kept.targets, now[0]) if now else None,
+                                     before=kept)
             self.fresh_corrections += 1
         return rep + rep_c, Z + Zc
 
