@@ -14,7 +14,10 @@ correction: along one whole run per r, at a few check iterations, the repulsive
 force on the labeled points (rep + rep_c) / (Z + Z_c) with a correction
 computed `age` iterations earlier against the fresh one, as
 |F_reused - F_fresh| / |F_fresh| over the labeled points, beside the
-estimate. The FFT
+estimate and beside the error of the correction extrapolated linearly in
+age from that one and the one ``correction_interval(r)`` iterations before
+it (what step uses where its check finds that the closer; only where a
+sample is kept, r > 0.2). The FFT
 interpolation's own error on the repulsion is about 2% (``repulsion``'s
 docstring), the yardstick.
 
@@ -64,22 +67,52 @@ def load(data):
     return X, y, tsne_bench.yardstick_P(data, X)
 
 
+def _run(X, y, P, r, seed):
+    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random(X.shape[0]) < 0.5, y, -1)
+    return SemiSupervisedTSNE(n_components=2, perplexity=20, random_state=seed,
+                              label_importance=0.1, repulsion_emphasis=r).prepare(
+                                  X, affinities=P, labels=labels)
+
+
+def fresh_counts(X, y, P, r, checks, extrapolate, seed=0):
+    """Fresh corrections step computes between one check and the next along a run with
+    the extrapolation on or off (``tsne.CORRECTION_EXTRAPOLATE``)."""
+    from tensorboard_al_plugin.tsne import tsne
+    saved = tsne.CORRECTION_EXTRAPOLATE
+    tsne.CORRECTION_EXTRAPOLATE = extrapolate
+    try:
+        run, counts, counted = _run(X, y, P, r, seed), [], 0
+        for c in checks:
+            run.step(c - run.iteration)
+            counts.append(run.fresh_corrections - counted)
+            counted = run.fresh_corrections
+        return counts
+    finally:
+        tsne.CORRECTION_EXTRAPOLATE = saved
+
+
 def measure(X, y, P, r, checks, ages, seed=0):
     """Along one run at repulsion emphasis r: ({age: [relative error at each
     check]}, {age: [step's estimate of it]}, [fresh corrections step computed
-    since the previous check], method)."""
-    from tensorboard_al_plugin.tsne import SemiSupervisedTSNE
-    from tensorboard_al_plugin.tsne.tsne import _Kept, reuse_error
-    rng = np.random.default_rng(seed)
-    labels = np.where(rng.random(X.shape[0]) < 0.5, y, -1)
-    run = SemiSupervisedTSNE(n_components=2, perplexity=20, random_state=seed, label_importance=0.1,
-                             repulsion_emphasis=r).prepare(X, affinities=P, labels=labels)
-    wanted = sorted({c - a for c in checks for a in ages} | set(checks))
+    since the previous check], method, {age: [error of the correction
+    extrapolated to that age]} or None where step never extrapolates)."""
+    from tensorboard_al_plugin.tsne.tsne import (CORRECTION_MAX_EVERY, _Kept,
+                                                 correction_interval, reuse_error)
+    run = _run(X, y, P, r, seed)
+    gap = correction_interval(r)
+    extrapolates = gap < CORRECTION_MAX_EVERY
+    wanted = {c - a for c in checks for a in ages} | set(checks)
+    if extrapolates:
+        wanted |= {c - a - gap for c in checks for a in ages}
+    wanted = sorted(wanted)
     if wanted[0] < 0:
         raise SystemExit(f"a check comes before its age: checks {checks}, ages {ages}")
     kept = {}
     errors = {a: [] for a in ages}
     estimates = {a: [] for a in ages}
+    ahead = {a: [] for a in ages} if extrapolates else None
     fresh, counted = [], 0
     from tqdm import tqdm
     for it in tqdm(wanted, desc=f"r = {r}", unit="state"):
@@ -96,11 +129,17 @@ def measure(X, y, P, r, checks, ages, seed=0):
                 errors[a].append(float(np.linalg.norm(F_old - F) / np.linalg.norm(F)))
                 estimates[a].append(reuse_error(run._Y, rep, old, run._codes, run._u,
                                                 run._lab_idx, r))
+                if extrapolates:
+                    prev, s = kept[it - a - gap], a / gap
+                    rep_e = rep + old.rep_c + s * (old.rep_c - prev.rep_c)
+                    Z_e = Z + old.Z_c + s * (old.Z_c - prev.Z_c)
+                    F_e = (rep_e / Z_e)[lab]
+                    ahead[a].append(float(np.linalg.norm(F_e - F) / np.linalg.norm(F)))
             fresh.append(run.fresh_corrections - counted)
             counted = run.fresh_corrections
-        for k in [k for k in kept if k < it - max(ages)]:
+        for k in [k for k in kept if k < it - max(ages) - gap]:
             del kept[k]
-    return errors, estimates, fresh, run.method
+    return errors, estimates, fresh, run.method, ahead
 
 
 def summarise(out, path_md):
@@ -137,12 +176,34 @@ def summarise(out, path_md):
         span = f"{min(ratio):.2f}-{max(ratio):.2f}" if ratio else "-"
         lines.append(f"| {row['r']} | {row['age']} | "
                      + " | ".join(f"{100 * e:.2f}" for e in row["estimates"]) + f" | {span} |")
+    rows = [row for row in out["rows"] if row.get("extrapolated")]
+    if rows:
+        lines += ["", "Where a sample is kept (r > 0.2) step also extrapolates the correction "
+                  "linearly in age from that one and the one before it, and its check goes "
+                  "on with whichever of the two it finds closer. The error of the "
+                  "correction so extrapolated (from the fresh ones `age` and `age + "
+                  "correction_interval(r)` iterations old), in %, and its ratio to the "
+                  "constant one's:", "",
+                  "| r | age | " + " | ".join(f"it {c}" for c in m["checks"])
+                  + " | extrapolated / constant |",
+                  "|---|---|" + "---|" * (len(m["checks"]) + 1)]
+        for row in rows:
+            ratio = [x / e for x, e in zip(row["extrapolated"], row["errors"]) if e > 1e-3]
+            span = f"{min(ratio):.2f}-{max(ratio):.2f}" if ratio else "-"
+            lines.append(f"| {row['r']} | {row['age']} | "
+                         + " | ".join(f"{100 * e:.2f}" for e in row["extrapolated"])
+                         + f" | {span} |")
     lines += ["", "Fresh corrections step computed between one check and the next "
-              "(the first: from iteration 0):", "",
-              "| r | " + " | ".join(f"to it {c}" for c in m["checks"]) + " |",
-              "|---|" + "---|" * len(m["checks"])]
+              "(the first: from iteration 0), and in all, with the extrapolation (the "
+              "engine's default) and without it (`tsne.CORRECTION_EXTRAPOLATE = False`):", "",
+              "| r | extrapolated | " + " | ".join(f"to it {c}" for c in m["checks"])
+              + " | all |",
+              "|---|---|" + "---|" * (len(m["checks"]) + 1)]
     for f in out.get("fresh", []):
-        lines.append(f"| {f['r']} | " + " | ".join(str(c) for c in f["counts"]) + " |")
+        for key, name in (("counts", "yes"), ("counts_constant", "no")):
+            if key in f:
+                lines.append(f"| {f['r']} | {name} | " + " | ".join(str(c) for c in f[key])
+                             + f" | {sum(f[key])} |")
     with open(path_md, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -162,11 +223,16 @@ def plot(out, path):
                             label=f"age {row['age']}" + (" (step's interval)" if used else ""))
             ax.plot(out["meta"]["checks"], [100 * e for e in row["estimates"]], ls=":",
                     color=line.get_color(), lw=1)
+            if row.get("extrapolated"):
+                ax.plot(out["meta"]["checks"], [100 * e for e in row["extrapolated"]], ls="--",
+                        marker="x", color=line.get_color(), lw=1)
         ax.axhline(100 * FFT_ERROR, color="grey", ls="--", lw=1, label="FFT interpolation error")
         ax.axhline(100 * CORRECTION_TOLERANCE, color="k", ls=":", lw=1,
                    label="step's tolerance (dotted: its estimates)")
         ax.axvspan(100, 250, color="0.93", zorder=0)
-        ax.set_title(f"r = {r}: fresh at least every {correction_interval(r)} iterations")
+        extra = any(o.get("extrapolated") for o in out["rows"] if o["r"] == r)
+        ax.set_title(f"r = {r}: fresh at least every {correction_interval(r)} iterations"
+                     + ("\n(dashed, x: extrapolated in age)" if extra else ""), fontsize=9)
         ax.set_xlabel("iteration (shaded: exaggeration ends)")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("error of the labeled points' repulsion, %")
@@ -192,16 +258,23 @@ def main(argv=None):
     X, y, P = load(data)
     rows, method = [], None
     fresh = {}
+    constant = {}
     for r in args.r:
-        errors, estimates, fresh[r], method = measure(X, y, P, r, checks, sorted(args.ages))
-        rows += [dict(r=r, age=a, errors=e, estimates=estimates[a]) for a, e in errors.items()]
+        errors, estimates, fresh[r], method, ahead = measure(X, y, P, r, checks, sorted(args.ages))
+        rows += [dict(r=r, age=a, errors=e, estimates=estimates[a],
+                      extrapolated=None if ahead is None else ahead[a])
+                 for a, e in errors.items()]
+        if ahead is not None:
+            constant[r] = fresh_counts(X, y, P, r, checks, extrapolate=False)
     import numba
     out = {"meta": dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                         machine=f"{platform.machine()}, {os.cpu_count()} cores",
                         threads=numba.get_num_threads(), load=round(os.getloadavg()[0], 1),
                         data=data, n=int(X.shape[0]), method=method, checks=list(checks),
                         quick=bool(args.quick)),
-           "rows": rows, "fresh": [dict(r=r, counts=c) for r, c in fresh.items()]}
+           "rows": rows, "fresh": [dict(r=r, counts=c, **({"counts_constant": constant[r]}
+                                                            if r in constant else {}))
+                                   for r, c in fresh.items()]}
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "correction_reuse.json"), "w") as f:
         json.dump(out, f, indent=1)

@@ -29,11 +29,22 @@ def test_reused_correction_error_grows_with_age_and_r_and_step_keeps_it_small(tm
             assert np.isfinite(s) and s >= 0
             if e > 2e-3:
                 assert 0.5 < s / e < 2.0, (r["r"], r["age"], e, s)
+    # the extrapolated correction: measured where step keeps a sample (r = 1, not 0.1), and
+    # closer than the constant one once the ramp is over (iterations 60-200) at the youngest age
+    ahead = {(r["r"], r["age"]): r["extrapolated"] for r in got["rows"]}
+    assert all(ahead[0.1, a] is None for a in (3, 7, 11, 15))
+    for a in (3, 7, 11, 15):
+        assert len(ahead[1.0, a]) == 4 and np.all(np.isfinite(ahead[1.0, a]))
+    assert np.mean(ahead[1.0, 3][1:]) < np.mean(err[1.0, 3][1:])
     fresh = {f["r"]: f["counts"] for f in got["fresh"]}
     assert sorted(fresh) == [0.1, 1.0] and all(len(c) == 4 for c in fresh.values())
+    constant = {f["r"]: f.get("counts_constant") for f in got["fresh"]}
+    assert constant[0.1] is None and len(constant[1.0]) == 4
+    assert sum(fresh[1.0]) <= sum(constant[1.0])   # extrapolated: found stale no sooner
     # up to iteration 200 step computed at least one every 16 iterations, at most one every 4
     for r, counts in fresh.items():
         assert 200 // 16 <= sum(counts) <= 200 // 4 + 1, (r, counts)
     table = (tmp_path / "correction_reuse.md").read_text()
     assert "| 0.1 | 15 * |" in table and "| 1.0 | 3 * |" in table
+    assert "extrapolated / constant" in table and "| 1.0 | no |" in table
     assert (tmp_path / "plot.png").stat().st_size > 10_000
