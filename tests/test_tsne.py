@@ -923,6 +923,31 @@ def test_a_stale_checks_sample_is_the_next_corrections_own(monkeypatch):
     assert taken >= 3
 
 
+@pytest.mark.parametrize("method", ["fft", "bh"])
+def test_a_correction_with_nothing_to_correct_does_not_stop_the_layout(method):
+    # a person's first group is one class: no labeled pair of two classes, so no correction
+    # (r = 1, the tab's default, used to raise ZeroDivisionError at the first check, age 4);
+    # and two classes whose u are all still 0 (before supervision_start) give an estimate of
+    # 0, which keeps the correction to CORRECTION_MAX_EVERY
+    from tensorboard_al_plugin.tsne import tsne as tsne_mod
+    X, y = _blobs(2000, d=10, k=6, seed=7)
+    one = np.full(2000, -1)
+    one[:21] = y[0]
+    run = SemiSupervisedTSNE(perplexity=20, repulsion_emphasis=1.0, method=method,
+                             random_state=0).prepare(X, labels=one)
+    run.step(30)
+    assert run.fresh_corrections == 0 and run._correction is None
+    assert np.all(np.isfinite(run.positions))
+    two = np.where(np.random.default_rng(7).random(2000) < 0.5, y, -1)
+    run = SemiSupervisedTSNE(perplexity=20, repulsion_emphasis=1.0, method=method,
+                             supervision_start=40, random_state=0).prepare(X, labels=two)
+    run.step(30)
+    assert run.fresh_corrections == 2     # at iterations 0 and 16: the estimate said 0
+    assert np.all(np.isfinite(run.positions))
+    run.step(40)                          # u ramps from iteration 40: corrections again
+    assert run.fresh_corrections > 2 + 40 // tsne_mod.CORRECTION_MAX_EVERY
+
+
 def test_a_kept_correction_is_extrapolated_from_the_two_last_fresh_ones():
     # the slope per iteration between two fresh corrections on the same sample, and the
     # correction as step uses it at an age: constant, or plus age times the slope

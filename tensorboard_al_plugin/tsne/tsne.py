@@ -1316,7 +1316,8 @@ class TSNERun:
         r = self.params["repulsion_emphasis"]
         if self.method == "exact":
             return repulsion.exact_repulsion(Y, self._codes, self._u, r)
-        supervised = r > 0 and self._n_labeled > 1
+        # the correction is on labeled pairs of different classes: none with one class
+        supervised = r > 0 and self._counts.shape[0] > 1
         kept = self._correction if reuse and supervised else None
         age = None if kept is None else self.iteration - kept.iteration
         if not supervised or (age is not None and age < correction_interval(r)):
@@ -1341,8 +1342,10 @@ class TSNERun:
                 # the error grows about linearly with age past the FFT's own noise
                 # (correction_reuse.md): the next check comes where the estimate, so
                 # extrapolated, would reach the tolerance
+                # (an estimate of 0: nothing on the sample moved, as while every u is still 0
+                # before supervision_start: kept to CORRECTION_MAX_EVERY)
                 kept.next_check = age + 1 if e * (age + 1) >= CORRECTION_TOLERANCE * age else \
-                    int(age * CORRECTION_TOLERANCE / e)
+                    CORRECTION_MAX_EVERY if e <= 0.0 else int(age * CORRECTION_TOLERANCE / e)
                 return False
         rep, Z, rep_c, Zc = self._repulsion_parts(Y, correction_if=stale)
         if rep_c is None:
