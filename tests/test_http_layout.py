@@ -211,3 +211,26 @@ def test_feature_neighbours_route_is_the_brute_force_order(demo_logdir):
             r = tb.get(PLUGIN + "/neighbours" + Q + query)
             assert r.status == status, (query, r.body)
             assert r.json()["error"]
+
+
+def test_a_first_group_of_one_class_at_the_default_r_keeps_the_layout_running(demo_logdir):
+    # the tab's defaults (r = 1): a person's first group is one class, so no labeled pair of two
+    # classes exists; the correction's first check (age 4) used to end the session in
+    # "error: ZeroDivisionError: float division by zero". Then a second class joins.
+    with TensorBoard(demo_logdir) as tb:
+        tb.wait_for_embeddings()
+        r = tb.post(PLUGIN + "/layout/start", dict(E, method="tsne", n_components=2, random_state=0))
+        assert r.status == 200, r.body
+        # not given: the engine's default applies
+        from tensorboard_al_plugin.tsne import supervision
+        assert "repulsion_emphasis" not in r.json()["params"]
+        assert supervision.DEFAULT_REPULSION_EMPHASIS == 1.0
+        first = wait_for(tb, lambda s: s["iteration"] >= 10)
+        r = tb.post(PLUGIN + "/labels/assign", dict(E, rows=list(range(0, 210, 10)), label="zero"))
+        assert r.status == 200
+        one = wait_for(tb, lambda s: s["iteration"] > first["iteration"] + 40)
+        r = tb.post(PLUGIN + "/labels/assign", dict(E, rows=list(range(5, 215, 10)), label="one"))
+        assert r.status == 200
+        wait_for(tb, lambda s: s["iteration"] > one["iteration"] + 40)
+        y, _, _ = positions(tb)
+        assert np.all(np.isfinite(y))
