@@ -267,7 +267,8 @@ def write_md(results, path):
              "rows; peak = the process's peak RSS, above data = peak minus the RSS after loading the data; "
              "x openTSNE = affinities time over openTSNE's in the same run; load = 1-minute load average "
              "when the method finished (2 cores: above 2 the run shared the cores with other work). "
-             "16-thread figures were not measured (no such machine this session).", ""]
+             + ("" if any(r["threads"] >= 16 for r in results.values())
+                else "16-thread figures were not measured (no such machine this session)."), ""]
     for res in results.values():
         lines += [f"## {res['title']}", "",
                   f"{res['when']}; {res['machine']}, threads used: {res['threads']}; recall sample: "

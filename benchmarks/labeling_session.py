@@ -168,7 +168,8 @@ def _commit(root):
 
 
 def _run(cfg, root, timeout):
-    env = dict(os.environ, PYTHONPATH=root, NUMBA_NUM_THREADS=str(cfg["threads"]),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+               NUMBA_NUM_THREADS=str(cfg["threads"]),
                OMP_NUM_THREADS=str(cfg["threads"]), OPENBLAS_NUM_THREADS=str(cfg["threads"]),
                MKL_NUM_THREADS=str(cfg["threads"]),
                OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))

@@ -49,7 +49,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# FASHION_MNIST_DIR: the idx .gz files elsewhere (benchmarks/device_16.sh carries them)
+FMNIST_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 N_THREADS = int(os.environ.get("TSNE_BENCH_THREADS", "2"))
 CHUNK = 10
 EARLY_ITERS = 100  # the early-phase figure: mean over these first iterations
@@ -350,7 +351,7 @@ def summarise(results, pairs=None):
           "and checkout; x openTSNE best: over the fastest openTSNE method at the same data and "
           "dimension for that figure (FFT or Barnes-Hut in 2D, Barnes-Hut in 3D). ours@before: "
           "this engine from the checkout given with --compare-root, in the same invocation. "
-          "16-core figures were not measured (2-core machine).", ""] + lines
+          + _not_16(), ""] + lines
     if pairs:
         md += ["", "## Affinities, paired", "",
                "This engine and openTSNE alternately on the same data (`--affinity-pairs`), so "
@@ -527,8 +528,7 @@ def summarise_interleaved(rows):
           "its first 100, all inside early exaggeration). Our affinities are the yardstick P "
           "(perplexity 20, cached), openTSNE's its own (Annoy); affinity times and quality are in "
           "tsne_bench.md. The CPU column is the same ratio by process CPU time. load: 1-minute load "
-          "average at the end (2 cores). 16-core figures were not measured (no such machine "
-          "this session).", ""] + lines
+          f"average at the end ({os.cpu_count()} cores). " + _not_16(), ""] + lines
     with open(os.path.join(RESULTS, "tsne_bench_interleaved.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
@@ -831,7 +831,7 @@ def summarise_big(aff, runs, n, iters):
           "each engine on its own schedule (ours: exaggeration 4 until 100, linear to 1 at 250; "
           "openTSNE: 12 until 250, then 1): early = the first "
           f"{EARLY_ITERS}, late = from 250 on, whole = the mean of all N ('iters' column). "
-          "16-core figures were not measured.", "",
+          + _not_16(), "",
           "| dim | engine | early ms/iter | late ms/iter | sup/unsup early | sup/unsup late | "
           "x openTSNE best early | x openTSNE best late | iters per phase | peak MB | load | "
           "whole ms/iter | sup/unsup whole | x openTSNE best whole |",
@@ -918,12 +918,19 @@ def run_big(args):
     print(f"wrote {RESULTS}/tsne_bench_big.json, .md")
 
 
+def _not_16():
+    """The results' caveat where fewer than 16 threads ran (benchmarks/device_16.sh runs 16)."""
+    return "" if N_THREADS >= 16 else "16-core figures were not measured (no such machine this session)."
+
+
 def _env(root=None):
     """The environment of every run: the thread count for numba, BLAS and
     OpenMP, and the checkout whose engine runs (``root``, default this one)."""
     return dict(os.environ, NUMBA_NUM_THREADS=str(N_THREADS), OMP_NUM_THREADS=str(N_THREADS),
                 OPENBLAS_NUM_THREADS=str(N_THREADS), MKL_NUM_THREADS=str(N_THREADS),
-                TSNE_BENCH_THREADS=str(N_THREADS), PYTHONPATH=root or ROOT,
+                TSNE_BENCH_THREADS=str(N_THREADS),
+                # packages installed beside (pip --target) stay on the path
+                PYTHONPATH=os.pathsep.join(filter(None, [root or ROOT, os.environ.get("PYTHONPATH")])),
                 # the same for every engine: OpenMP threads that spin while
                 # waiting collapse on a shared machine (openTSNE ran 2-10x
                 # slower with the default policy while other jobs ran)
