@@ -300,15 +300,20 @@ def _mixed_entries(indptr, indices, codes, on, new, rows):
     for k in numba.prange(m):
         i = rows[k]
         every = new[i]
+        ci = codes[i]
+        c = 0   # in a register, not one store per entry
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
-            if (on[j] if every else new[j]) and codes[j] != codes[i]:
-                counts[k] += 1
+            if (on[j] if every else new[j]) and codes[j] != ci:
+                c += 1
+        counts[k] = c
     start = np.zeros(m + 1, dtype=np.int64)
     start[1:] = np.cumsum(counts)
     pos = np.empty(start[m], dtype=np.int64)
     row = np.empty(start[m], dtype=np.int32)
     for k in numba.prange(m):
+        if counts[k] == 0:   # most rows where the classes lie apart: not read twice
+            continue
         i = rows[k]
         every = new[i]
         at = start[k]
