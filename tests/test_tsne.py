@@ -700,6 +700,57 @@ def test_labels_that_ramp_alike_give_the_supervised_gradient(n_components):
     assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
 
 
+def test_the_sums_of_a_ramp_alike_become_the_settled_pairs_sums_at_its_end(monkeypatch):
+    # labels given at once ramp alike: their pairs' sums by class pair, taken at the ramp's
+    # start, are the settled pairs' sums at its end (TSNERun._settled_sums_from), so the first
+    # objective after it makes no pass with a logarithm per labeled pair. The objective must
+    # still be the dense definition's, there and after a change of labels.
+    from tensorboard_al_plugin.tsne import supervision
+    X, y = _blobs(90, k=3, seed=8)
+    rng = np.random.default_rng(8)
+    X = X + rng.normal(scale=2.0, size=X.shape).astype(np.float32)   # classes that mix
+    labels = np.where(rng.random(90) < 0.5, y, -1)
+    run = SemiSupervisedTSNE(n_components=2, perplexity=8, label_importance=0.2,
+                             repulsion_emphasis=0.9, point_learning_rate_epochs=10,
+                             method="exact", random_state=8).prepare(X, labels=labels)
+    run.step(4)
+    ramp = run._ramp_sums
+    assert ramp is not None
+    summed = []
+    real = supervision._class_pair_sums
+    monkeypatch.setattr(supervision, "_class_pair_sums",
+                        lambda *a: summed.append(a[6].size) or real(*a))
+    run.step(8)                                 # the ramp (10 iterations) has ended
+    assert run._pairs is None and run._class_pairs is ramp
+    Y = rng.normal(scale=2.0, size=(90, 2))
+    grad, kl = _dense_supervised(run, Y)
+    assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+    np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+    assert summed == []
+    fresh = supervision.ClassPairSums().update(run._P, run._codes, run._class_ids(),
+                                               run._labels >= 0)
+    np.testing.assert_allclose(ramp._sp, fresh._sp, rtol=1e-12)
+    np.testing.assert_allclose(ramp._sl, fresh._sl, rtol=1e-12)
+    # a group more: its pairs are added to the handed-over sums, which stay the right ones
+    more = labels.copy()
+    free = np.flatnonzero(labels < 0)[:5]
+    more[free] = y[free]
+    run.set_labels(more)
+    run.step(12)
+    grad, kl = _dense_supervised(run, Y)
+    assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+    np.testing.assert_allclose(run.gradient(Y), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+    assert run._class_pairs is ramp and summed
+    fresh = supervision.ClassPairSums().update(run._P, run._codes, run._class_ids(), more >= 0)
+    np.testing.assert_allclose(ramp._sp, fresh._sp, rtol=1e-12)
+    # a point relabeled: the sums go and are taken afresh
+    more[np.flatnonzero(more >= 0)[0]] = (more[np.flatnonzero(more >= 0)[0]] + 1) % 3
+    run.set_labels(more)
+    run.step(12)
+    grad, kl = _dense_supervised(run, Y)
+    assert run.objective(Y) == pytest.approx(kl, rel=1e-10)
+
+
 def test_the_weights_array_is_made_with_the_labels_not_where_they_first_settle():
     # pw first differs from P where the first labeled points settle (the end of their ramp);
     # its array, a copy of P's values (830 MB at 10^6 points, ~0.5 s of first touches), is

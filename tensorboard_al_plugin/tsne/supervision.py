@@ -394,6 +394,10 @@ class ClassPairSums:
         self._on, self._ids, self._sp, self._sl = on, ids, sp_, sl
         return self
 
+    def covers(self, on):
+        """Whether the last update's pairs are those of ``on`` (bool (N,))."""
+        return self._on is not None and np.array_equal(self._on, on)
+
     def _factors(self, table, uu):
         k = self._ids.shape[0]
         return np.maximum(1.0 + uu * table.reshape(k, k), ATTRACTION_FLOOR)

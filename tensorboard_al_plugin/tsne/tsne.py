@@ -1148,7 +1148,7 @@ class TSNERun:
         # f = 0 gives a table of zeros (a_ij = 1), which the objective's entropy term reads
         self._table = supervision.prior_table(self._counts, self._n_labeled, self.n_points, f)
         self._pairs = None
-        self._ramp_sums = None
+        ramp_sums, self._ramp_sums = self._ramp_sums, None
         self._settled_entropy = None
         # a_ij = 1 (P itself, already normalised: check_affinities) where f = 0 or, until some
         # u_i > 0, everywhere: then the weights are written at the first iteration with one
@@ -1163,6 +1163,7 @@ class TSNERun:
         ramping[self._lab_idx] = iteration < self._lab_begin + k
         before = self._u_settled
         self._u_settled = np.where(ramping, 0.0, self._u)
+        self._settled_sums_from(ramp_sums)
         if not self._write_settled(before):
             self._pw_written = None
             # this writing's settled rows, and the last one's, which go back to p where not
@@ -1211,6 +1212,19 @@ class TSNERun:
                                                                self._class_ids(), on)
         _scale_by_table(rows, ptr, pv, cc, self._codes, self._table)
         self._pairs = (rows, ptr, cols, pv, None)
+
+    def _settled_sums_from(self, ramp_sums):
+        """Where the points that ramped alike have all settled (the end of the first labels'
+        ramp, or of labels all given at once), the settled set is the one their sums by class
+        pair were taken over, with the same labels and P (a change of either drops them,
+        ``_changed``): they become the settled pairs' sums (``_class_pairs``) instead of a
+        pass with a logarithm per labeled pair at the first objective after the ramp's end
+        (Fashion-MNIST 70,000, half labeled, 2 threads: ~23 ms; ~0.28 s at 10^6 points)."""
+        if ramp_sums is None:
+            return
+        on = self._u_settled > 0.0
+        if ramp_sums.covers(on) and self._by_class_pair(self._u_settled, on):
+            self._class_pairs = ramp_sums
 
     def _remember_written(self):
         """After a full writing of the settled rows: what ``_write_settled`` needs to
