@@ -12,18 +12,21 @@ session: half the points labeled at iteration 0 (as tsne_bench.py), then
 from iteration ``--from`` on a group every ``--every`` iterations: an
 unlabeled seed and its ``--group`` - 1 unlabeled neighbours of highest
 affinity p_ij, each with its true class (seeded). The supervised run and an
-unsupervised one on the same affinities and start are stepped in turn,
-``--every`` iterations each (the supervised chunk includes its
-``set_labels``), in one process, so the machine's load falls on both alike.
+unsupervised one on the same affinities and start are stepped in turn, one
+iteration each (``--grain``; the supervised chunk of ``--every`` iterations
+includes its ``set_labels``), in one process, so the machine's load falls on
+both alike. ``--repeat K`` runs each engine and r K times, in turn, and adds
+the median and range of the ratios.
 
 Reported per engine and r (f = 0.1, the tab's default; r = 0.1 as
 tsne_bench.py and r = 1, the tab's default): ms per iteration, wall clock,
-over the whole run and over the session (from ``--from`` on), the
+over the whole run, before the first group (early: the first labels' ramp
+and the iterations after it) and over the session (from ``--from`` on), the
 supervised / unsupervised ratio, and the labeled pairs the attraction's
 second pass visits per iteration in the session (this engine's count: the
 pairs with a point whose u_i still ramps). ``--compare-root DIR`` runs the
 same sessions with the engine of another checkout (e.g. a ``git worktree``
-of an older commit) in its own processes, after this one's.
+of an older commit) in its own processes, taking turns with this one's.
 
 Data: Fashion-MNIST 70,000 (``apt-get install -y dataset-fashion-mnist``;
 PCA to 50 dimensions, tsne_bench.py's P, perplexity 20), digits
@@ -119,15 +122,29 @@ def worker(cfg):
     visited, labeled = [], []
     current = labels.copy()
     g = 0
+    # within a chunk the two runs take turns of ``grain`` iterations: at 1, whatever the shared
+    # machine does over a second falls on both alike. The same engine's ratio over the first
+    # 100 iterations (70k, r = 1), six invocations each, grains alternating, beside a process
+    # that kept one core busy in bursts of 0.3 to 3 s (load 1.6 to 2.6): 0.99 to 1.29 in
+    # 20-iteration turns (~1 s each), 1.15 to 1.24 in turns of one; on the quiet machine 1.15
+    # to 1.24 and 1.15 to 1.21
+    grain = max(1, min(cfg.get("grain") or every, every))
     for it in range(0, n_iter, every):
-        for name, run in runs.items():
+        span = min(every, n_iter - it)
+        spent = dict.fromkeys(runs, 0.0)
+        if it >= cfg["from"] and g < len(groups):
             t0 = time.perf_counter()
-            if name == "supervised" and it >= cfg["from"] and g < len(groups):
-                current[groups[g]] = y[groups[g]]
-                g += 1
-                run.set_labels(current)
-            run.step(min(every, n_iter - it))
-            ms[name].append(1000 * (time.perf_counter() - t0) / min(every, n_iter - it))
+            current[groups[g]] = y[groups[g]]
+            g += 1
+            runs["supervised"].set_labels(current)
+            spent["supervised"] += time.perf_counter() - t0
+        for k in range(0, span, grain):
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                run.step(min(grain, span - k))
+                spent[name] += time.perf_counter() - t0
+        for name in runs:
+            ms[name].append(1000 * spent[name] / span)
         # this engine's second pass: the pairs with a point still ramping (an engine without
         # _write_weights passed every labeled pair while any ramp ran: not counted here)
         run = runs["supervised"]
@@ -147,7 +164,10 @@ def worker(cfg):
         t = np.asarray(ms[name])
         out[name + "_whole_ms"] = float(t.mean())
         out[name + "_session_ms"] = float(t[first:].mean()) if t.size > first else None
+        # before the first group: the first labels' ramp and the iterations after it
+        out[name + "_early_ms"] = float(t[:max(first, 1)].mean())
     out["ratio_whole"] = out["supervised_whole_ms"] / out["unsupervised_whole_ms"]
+    out["ratio_early"] = out["supervised_early_ms"] / out["unsupervised_early_ms"]
     if out["supervised_session_ms"] is not None:
         out["ratio_session"] = out["supervised_session_ms"] / out["unsupervised_session_ms"]
     v = [x for x in visited[first:] if x is not None]
@@ -188,6 +208,19 @@ def _fmt(v, p=1):
     return "-" if v is None else f"{v:.{p}f}"
 
 
+def _turns(meta):
+    g = meta.get("grain") or meta["every"]
+    return "one iteration at a time" if g == 1 else f"{g} iterations at a time"
+
+
+def _by_engine_and_r(rows):
+    """[((engine, r), its rows)] in the order first seen."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["engine"], r["r"]), []).append(r)
+    return list(groups.items())
+
+
 def summarise(out, path):
     m = out["meta"]
     lines = [f"# Labeling session: the supervised iteration while groups keep coming", "",
@@ -195,29 +228,49 @@ def summarise(out, path):
              f"({m['n']:,} points, 2D); {m['iters']} iterations; {100 * m['start']:.0f} % labeled at "
              f"iteration 0, then a group of {m['group']} every {m['every']} iterations from "
              f"iteration {m['from']} on; f = {m['f']}; u_i ramp 50 iterations. Supervised and "
-             "unsupervised stepped in turn in one process per row (wall clock, ms per iteration). "
-             "Session = from the first group on. Pairs visited = labeled pairs in the attraction's "
+             "unsupervised stepped in turn, "
+             f"{_turns(m)}, in one process per row (wall clock, ms per iteration). "
+             "Session = from the first group on; early = before it (the first labels' ramp and "
+             "the iterations after it). Pairs visited = labeled pairs in the attraction's "
              "second pass per iteration in the session (this engine's count); all labeled pairs "
              "at the end for comparison. Fresh corrections = the supervision corrections step "
              "computed afresh in the whole run (- where the engine does not count them). "
              "Load = 1-minute load average at the row's end.", "",
              "| engine | r | unsupervised whole | supervised whole | sup / unsup whole | "
+             "sup / unsup early | "
              "unsupervised session | supervised session | sup / unsup session | groups | "
              "pairs visited | all labeled pairs | fresh corrections | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["rows"]:
+        engine = r["engine"] + (f", #{r['invocation']}" if m.get("repeat", 1) > 1 else "")
         if "error" in r:
-            lines.append(f"| {r['engine']} | {r['r']} | failed: {r['error']} |" + " |" * 10)
+            lines.append(f"| {engine} | {r['r']} | failed: {r['error']} |" + " |" * 11)
             continue
         vis = r["visited_session_mean"]
         lines.append(
-            f"| {r['engine']} | {r['r']} | {_fmt(r['unsupervised_whole_ms'])} | "
+            f"| {engine} | {r['r']} | {_fmt(r['unsupervised_whole_ms'])} | "
             f"{_fmt(r['supervised_whole_ms'])} | **{_fmt(r['ratio_whole'], 2)}** | "
+            f"**{_fmt(r.get('ratio_early'), 2)}** | "
             f"{_fmt(r['unsupervised_session_ms'])} | {_fmt(r['supervised_session_ms'])} | "
             f"**{_fmt(r.get('ratio_session'), 2)}** | {r['groups']} | "
             f"{'-' if vis is None else f'{vis:,.0f}'} | "
             f"{r['labeled_pairs_end']:,} | {_fmt(r.get('fresh_corrections'), 0)} | "
             f"{r['load_average'][0]:.1f} |")
+    if m.get("repeat", 1) > 1:
+        lines += ["", f"Over the {m['repeat']} invocations of each engine and r (taken in turn): "
+                  "the median ratio and, in brackets, the lowest and highest. A failed invocation "
+                  "is counted, not dropped.", "",
+                  "| engine | r | invocations (failed) | sup / unsup whole | sup / unsup early | "
+                  "sup / unsup session |", "|---|---|---|---|---|---|"]
+        for (engine, rv), group in _by_engine_and_r(out["rows"]):
+            ok = [r for r in group if "error" not in r]
+            cells = []
+            for key in ("ratio_whole", "ratio_early", "ratio_session"):
+                v = [r[key] for r in ok if r.get(key) is not None]
+                cells.append("-" if not v else f"**{np.median(v):.2f}** "
+                                               f"({min(v):.2f} to {max(v):.2f})")
+            lines.append(f"| {engine} | {rv} | {len(group)} ({len(group) - len(ok)}) | "
+                         + " | ".join(cells) + " |")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -229,12 +282,17 @@ def plot(out, path):
     rs = sorted({r["r"] for r in out["rows"]})
     fig, axes = plt.subplots(1, len(rs), figsize=(6 * len(rs), 4), squeeze=False)
     for ax, rv in zip(axes[0], rs):
-        for r in out["rows"]:
-            if r["r"] != rv or "error" in r:
+        for (engine, r_), group in _by_engine_and_r(out["rows"]):
+            ok = [r for r in group if "error" not in r]
+            if r_ != rv or not ok:
                 continue
-            it = np.arange(len(r["ms"]["supervised"])) * r["every"]
-            ax.plot(it, r["ms"]["supervised"], label=f"{r['engine']}: supervised")
-            ax.plot(it, r["ms"]["unsupervised"], ls=":", label=f"{r['engine']}: unsupervised")
+            # with repeats, each chunk's median over the invocations
+            sup = np.median([r["ms"]["supervised"] for r in ok], axis=0)
+            unsup = np.median([r["ms"]["unsupervised"] for r in ok], axis=0)
+            it = np.arange(len(sup)) * ok[0]["every"]
+            more = f" (median of {len(ok)})" if len(ok) > 1 else ""
+            ax.plot(it, sup, label=f"{engine}: supervised{more}")
+            ax.plot(it, unsup, ls=":", label=f"{engine}: unsupervised{more}")
         ax.axvline(out["meta"]["from"], color="grey", lw=0.8)
         ax.set(title=f"{out['meta']['data']}, r = {rv}: a group every {out['meta']['every']} "
                      "iterations from the grey line", xlabel="iteration", ylabel="ms per iteration")
@@ -259,6 +317,11 @@ def main(argv=None):
     ap.add_argument("--start", type=float, default=0.5, help="fraction labeled at iteration 0")
     ap.add_argument("--r", type=float, nargs="+", default=[0.1, 1.0], help="repulsion emphases")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--grain", type=int, default=1,
+                    help="iterations per turn of the two runs inside a chunk (default 1; up to the "
+                         "chunk, --every, as before 2026-12-04)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="invocations per engine and r, in turn; the table adds their median and range")
     ap.add_argument("--compare-root", help="also run the engine of this checkout, labelled by its commit")
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per session")
     ap.add_argument("--results", default=RESULTS)
@@ -272,21 +335,29 @@ def main(argv=None):
     every = args.every or (10 if args.quick else 20)
     start_it = min(args.start_it, 50) if args.quick else args.start_it
     base = dict(data=data, n=args.big_n, iters=iters, every=every, start=args.start, group=args.group,
-                f=0.1, seed=0, threads=args.threads, **{"from": start_it})
+                f=0.1, seed=0, threads=args.threads, grain=args.grain or every,
+                repeat=max(1, args.repeat), **{"from": start_it})
     roots = [(f"this engine ({_commit(ROOT)})", ROOT)]
     if args.compare_root:
         roots.append((f"before ({_commit(args.compare_root)})", os.path.abspath(args.compare_root)))
     rows = []
-    for label, root in roots:
-        for r in args.r:
-            print(f"[{time.strftime('%H:%M:%S')}] {label}, r = {r} ...", flush=True)
-            got = _run(dict(base, r=r), root, args.timeout)
-            got["engine"] = label
-            rows.append(got)
-            print(f"[{time.strftime('%H:%M:%S')}]   " + (got.get("error") or
-                  f"whole {got['supervised_whole_ms']:.1f} / {got['unsupervised_whole_ms']:.1f} ms = "
-                  f"{got['ratio_whole']:.2f}, session {got.get('ratio_session', float('nan')):.2f}"),
-                  flush=True)
+    # repeats in turn (every engine and r once, then again), so a change of the machine's load
+    # falls on all of them
+    for rep in range(max(1, args.repeat)):
+        for label, root in roots:
+            for r in args.r:
+                print(f"[{time.strftime('%H:%M:%S')}] {label}, r = {r}"
+                      + (f", invocation {rep + 1} of {args.repeat}" if args.repeat > 1 else "")
+                      + " ...", flush=True)
+                got = _run(dict(base, r=r), root, args.timeout)
+                got["engine"] = label
+                got["invocation"] = rep + 1
+                rows.append(got)
+                print(f"[{time.strftime('%H:%M:%S')}]   " + (got.get("error") or
+                      f"whole {got['supervised_whole_ms']:.1f} / {got['unsupervised_whole_ms']:.1f} "
+                      f"ms = {got['ratio_whole']:.2f}, before the first group "
+                      f"{got['ratio_early']:.2f}, session "
+                      f"{got.get('ratio_session') or float('nan'):.2f}"), flush=True)
     n = next((r["n"] for r in rows if "n" in r and "error" not in r), None)
     out = {"meta": dict(base, n=n, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                         machine=f"{platform.machine()}, {os.cpu_count()} cores", quick=bool(args.quick)),
