@@ -26,7 +26,9 @@ supervised / unsupervised ratio, and the labeled pairs the attraction's
 second pass visits per iteration in the session (this engine's count: the
 pairs with a point whose u_i still ramps). ``--compare-root DIR`` runs the
 same sessions with the engine of another checkout (e.g. a ``git worktree``
-of an older commit) in its own processes, taking turns with this one's.
+of an older commit) in its own processes, taking turns with this one's,
+after one untimed session of it (``--warm-up``: a fresh worktree's numba
+cache is cold).
 
 Data: Fashion-MNIST 70,000 (``apt-get install -y dataset-fashion-mnist``;
 PCA to 50 dimensions, tsne_bench.py's P, perplexity 20), digits
@@ -111,11 +113,27 @@ def worker(cfg):
     sup = dict(label_importance=cfg["f"], repulsion_emphasis=cfg["r"])
     kw = dict(n_components=2, perplexity=20, random_state=0,
               **({} if init is None else dict(initialization=init)))
-    # numba's first calls (compilation or cache loading) outside the timed loop
+    # numba's first calls (compilation or cache loading) outside the timed loop, on every
+    # path of a session: the first labels' ramp and its end, then a group's ramp among settled
+    # labels and its end (a cold cache once compiled the ramp's end and the groups' kernels
+    # inside an engine's first timed run: 2.56 for the first 100 iterations against 1.17;
+    # warmed on 3,000 points by Barnes-Hut, not the runs' FFT, 0.79)
+    from tensorboard_al_plugin.tsne.tsne import FFT_MIN_POINTS
     m = min(n, 3000)
-    SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method="fast", **sup).prepare(
-        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32),
-        labels=np.where(np.random.default_rng(2).random(m) < 0.5, y[:m] % 3, -1)).step(3)
+    # the runs' own method: FFT from FFT_MIN_POINTS points, which 3,000 would not reach
+    method = "fft" if n >= FFT_MIN_POINTS else "fast"
+    warm = np.where(np.random.default_rng(2).random(m) < 0.5, y[:m] % 3, -1)
+    run = SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method=method,
+                             point_learning_rate_epochs=4, **sup).prepare(
+        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32), labels=warm)
+    run.step(6)
+    free = np.flatnonzero(warm < 0)[:20]
+    warm[free] = y[free] % 3
+    run.set_labels(warm)
+    run.step(8)
+    # and the unsupervised run's (its kernels' other type specialisations: no labels, no codes)
+    SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method=method).prepare(
+        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32)).step(3)
     runs = {"unsupervised": SemiSupervisedTSNE(**kw).prepare(X, affinities=P),
             "supervised": SemiSupervisedTSNE(**kw, **sup).prepare(X, affinities=P, labels=labels)}
     ms = {k: [] for k in runs}
@@ -323,6 +341,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=1,
                     help="invocations per engine and r, in turn; the table adds their median and range")
     ap.add_argument("--compare-root", help="also run the engine of this checkout, labelled by its commit")
+    ap.add_argument("--warm-up", choices=("compare", "all", "none"), default="compare",
+                    help="engines that get an untimed session before the timed ones (default: "
+                         "--compare-root's, whose numba cache a fresh worktree lacks)")
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per session")
     ap.add_argument("--results", default=RESULTS)
     ap.add_argument("--figure", help="the plot (default docs/labeling_session[_big].png)")
@@ -341,6 +362,17 @@ def main(argv=None):
     if args.compare_root:
         roots.append((f"before ({_commit(args.compare_root)})", os.path.abspath(args.compare_root)))
     rows = []
+    # an engine from another checkout (a fresh git worktree) has a cold numba cache, and the
+    # worker's warm-up does not reach every kernel a 750-iteration session compiles (a cold
+    # ebb2163 took 245, 118, 508 and 95 ms an iteration in the chunks at iterations 0, 100,
+    # 280 and 580 of its first session, against ~50): one untimed session of it first
+    warm = roots[1:] if args.warm_up == "compare" else roots if args.warm_up == "all" else []
+    for label, root in warm:
+        print(f"[{time.strftime('%H:%M:%S')}] {label}: an untimed session first "
+              "(numba's cache) ...", flush=True)
+        got = _run(dict(base, r=args.r[-1]), root, args.timeout)
+        if "error" in got:
+            print(f"  warm-up failed: {got['error']}", flush=True)
     # repeats in turn (every engine and r once, then again), so a change of the machine's load
     # falls on all of them
     for rep in range(max(1, args.repeat)):
