@@ -122,10 +122,10 @@ def worker(cfg):
     m = min(n, 3000)
     # the runs' own method: FFT from FFT_MIN_POINTS points, which 3,000 would not reach
     method = "fft" if n >= FFT_MIN_POINTS else "fast"
+    Xw = np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32)
     warm = np.where(np.random.default_rng(2).random(m) < 0.5, y[:m] % 3, -1)
     run = SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method=method,
-                             point_learning_rate_epochs=4, **sup).prepare(
-        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32), labels=warm)
+                             point_learning_rate_epochs=4, **sup).prepare(Xw, labels=warm)
     run.step(6)
     free = np.flatnonzero(warm < 0)[:20]
     warm[free] = y[free] % 3
@@ -133,7 +133,7 @@ def worker(cfg):
     run.step(8)
     # and the unsupervised run's (its kernels' other type specialisations: no labels, no codes)
     SemiSupervisedTSNE(n_components=2, perplexity=10, random_state=0, method=method).prepare(
-        np.random.default_rng(1).normal(size=(m, 5)).astype(np.float32)).step(3)
+        Xw).step(3)
     runs = {"unsupervised": SemiSupervisedTSNE(**kw).prepare(X, affinities=P),
             "supervised": SemiSupervisedTSNE(**kw, **sup).prepare(X, affinities=P, labels=labels)}
     ms = {k: [] for k in runs}
@@ -146,7 +146,7 @@ def worker(cfg):
     # that kept one core busy in bursts of 0.3 to 3 s (load 1.6 to 2.6): 0.99 to 1.29 in
     # 20-iteration turns (~1 s each), 1.15 to 1.24 in turns of one; on the quiet machine 1.15
     # to 1.24 and 1.15 to 1.21
-    grain = max(1, min(cfg.get("grain") or every, every))
+    grain = cfg["grain"]
     for it in range(0, n_iter, every):
         span = min(every, n_iter - it)
         spent = dict.fromkeys(runs, 0.0)
@@ -227,7 +227,7 @@ def _fmt(v, p=1):
 
 
 def _turns(meta):
-    g = meta.get("grain") or meta["every"]
+    g = meta["grain"]
     return "one iteration at a time" if g == 1 else f"{g} iterations at a time"
 
 
@@ -356,7 +356,9 @@ def main(argv=None):
     every = args.every or (10 if args.quick else 20)
     start_it = min(args.start_it, 50) if args.quick else args.start_it
     base = dict(data=data, n=args.big_n, iters=iters, every=every, start=args.start, group=args.group,
-                f=0.1, seed=0, threads=args.threads, grain=args.grain or every,
+                f=0.1, seed=0, threads=args.threads,
+                # turns within a chunk: 1 to --every (the table states what was run)
+                grain=max(1, min(args.grain, every)),
                 repeat=max(1, args.repeat), **{"from": start_it})
     roots = [(f"this engine ({_commit(ROOT)})", ROOT)]
     if args.compare_root:
